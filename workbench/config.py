@@ -1,0 +1,76 @@
+"""Where things live: the workspace folder and the store URL.
+
+Precedence is flag > ``WORKBENCH_*`` environment variable > default. Nothing happens on import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .exceptions import ConfigError
+
+__all__ = ["Workspace", "resolve_workspace"]
+
+DEFAULT_WORKSPACE = "workspace"
+_MARKER = ".workbench"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder: the store (unless ``WORKBENCH_DB_URL`` points elsewhere), runs, reports."""
+
+    root: Path
+    db_url: str
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def index_path(self) -> Path:
+        return self.reports_dir / "index.html"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def exists(self) -> bool:
+        return (self.root / _MARKER).is_file()
+
+    def create(self) -> None:
+        """Create the folders and the marker file; idempotent."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"workspace path {self.root} exists and is not a folder; pick another")
+        for d in (self.root, self.runs_dir, self.reports_dir, self.exports_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.root / _MARKER).write_text("workbench workspace\n")
+
+    def require(self) -> Workspace:
+        """Return self when the workspace exists, else raise an error saying how to create it."""
+        if not self.exists():
+            raise ConfigError(
+                f"no workspace at {self.root}; create one with `workbench init {self.root}` "
+                "or point --workspace / WORKBENCH_HOME at an existing one"
+            )
+        return self
+
+
+def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """Resolve the workspace from ``path``, ``WORKBENCH_HOME`` or ``./workspace``."""
+    raw = path or os.environ.get("WORKBENCH_HOME") or DEFAULT_WORKSPACE
+    root = Path(raw).expanduser().resolve()
+    url = os.environ.get("WORKBENCH_DB_URL") or f"sqlite:///{root / 'workbench.db'}"
+    return Workspace(root=root, db_url=url)

@@ -1,0 +1,96 @@
+"""The exception tree of the workbench.
+
+Every error a user can cause derives from :class:`WorkbenchError`, carries the exit code the CLI
+returns for it, and says what would be accepted instead::
+
+    WorkbenchError                      exit 2 unless stated
+    ├── ConfigError                     bad flag, environment variable or workspace
+    ├── StoreError                      the database refused or is at the wrong schema
+    │   └── RunNotFound (KeyError)      an unknown run id or model reference
+    ├── DatasetError (ValueError)       unknown dataset, missing file/column, unusable data
+    ├── ParameterError (ValueError)     notebook parameter unknown or of the wrong type
+    ├── ModelError                      a model file is missing, tampered with or untrusted
+    └── StageFailed                     a notebook cell raised (exit 1); carries the cell details
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CellError",
+    "ConfigError",
+    "DatasetError",
+    "ModelError",
+    "ParameterError",
+    "RunNotFound",
+    "StageFailed",
+    "StoreError",
+    "WorkbenchError",
+]
+
+
+class WorkbenchError(Exception):
+    """Root of every error the workbench raises on purpose."""
+
+    exit_code: int = 2
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep ours readable everywhere.
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class ConfigError(WorkbenchError):
+    """A flag, environment variable or workspace is not usable."""
+
+
+class StoreError(WorkbenchError):
+    """The run store could not complete an operation."""
+
+
+class RunNotFound(StoreError, KeyError):
+    """No run (or model reference) with the given id exists."""
+
+
+class DatasetError(WorkbenchError, ValueError):
+    """A dataset cannot be loaded or is not usable for training."""
+
+
+class ParameterError(WorkbenchError, ValueError):
+    """A notebook parameter is unknown or has the wrong type."""
+
+
+class ModelError(WorkbenchError):
+    """A model file is missing, does not match its recorded hash, or holds untrusted types."""
+
+
+@dataclass(frozen=True)
+class CellError:
+    """What went wrong in one notebook cell; plain data so it pickles across processes."""
+
+    stage: str
+    cell_index: int
+    exec_count: int | None
+    source: str
+    ename: str
+    evalue: str
+    traceback: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"stage {self.stage!r} failed in cell {self.cell_index} "
+            f"(execution count {self.exec_count}): {self.ename}: {self.evalue}"
+        )
+
+
+class StageFailed(WorkbenchError):
+    """A notebook stage raised; the partial notebook is kept."""
+
+    exit_code = 1
+
+    def __init__(self, run_id: str, cell: CellError, notebook: str) -> None:
+        self.run_id = run_id
+        self.cell = cell
+        self.notebook = notebook
+        super().__init__(
+            f"run {run_id}: {cell.summary()}\n  partial notebook kept at {notebook}"
+        )

@@ -1,0 +1,444 @@
+"""The run store on any SQLAlchemy URL (SQLite by default, PostgreSQL for a team).
+
+Contract: every public write is one transaction (all or nothing); methods are safe to call from
+several threads and processes; returned records are frozen snapshots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..exceptions import RunNotFound, StoreError
+from . import schema as t
+from .records import (
+    ArtifactRecord,
+    DatasetRecord,
+    MetricRecord,
+    RunRecord,
+    RunStatus,
+    StageRecord,
+)
+
+__all__ = ["Store", "utcnow"]
+
+_RETRIES = 8
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we write is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return any(
+        s in text
+        for s in ("database is locked", "deadlock detected", "could not serialize", "busy")
+    )
+
+
+class Store:
+    """Runs, stages, params, metrics, artifacts and datasets in one database.
+
+    Use :func:`workbench.store.open_store` to get one with the schema migrated.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; database errors become :class:`StoreError`."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
+
+    def _write(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in a transaction, retrying while another writer holds a lock."""
+        delay = 0.02
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn, *args)
+            except sa.exc.OperationalError as e:
+                if attempt == _RETRIES - 1 or not _is_transient(e):
+                    raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except sa.exc.SQLAlchemyError as e:
+                raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
+        raise AssertionError("unreachable")
+
+    # -- datasets -----------------------------------------------------------------------------
+
+    def record_dataset(self, ds: DatasetRecord) -> None:
+        def fn(conn: Connection) -> None:
+            exists = conn.execute(
+                sa.select(t.datasets.c.fingerprint).where(
+                    t.datasets.c.fingerprint == ds.fingerprint
+                )
+            ).first()
+            if not exists:
+                conn.execute(t.datasets.insert().values(**ds.__dict__))
+
+        self._write(fn)
+
+    def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.datasets).where(t.datasets.c.fingerprint == fingerprint)
+            ).first()
+        if row is None:
+            return None
+        d = row._asdict()
+        d["created_at"] = _aware(d["created_at"])
+        return DatasetRecord(**d)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        dataset_name: str,
+        model_family: str | None,
+        seed: int,
+        stages: Sequence[tuple[str, str]],
+        params: Mapping[str, Any],
+        source: str = "cli",
+        git_commit: str | None = None,
+        versions: Mapping[str, str] | None = None,
+        dataset_fingerprint: str | None = None,
+    ) -> None:
+        """Record a new run as ``running`` with its stages ``pending`` and its parameters."""
+        now = utcnow()
+
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    status=RunStatus.RUNNING.value,
+                    dataset_name=dataset_name,
+                    dataset_fingerprint=dataset_fingerprint,
+                    model_family=model_family,
+                    seed=seed,
+                    source=source,
+                    stages=[name for name, _ in stages],
+                    git_commit=git_commit,
+                    versions=dict(versions or {}),
+                    created_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            if stages:
+                conn.execute(
+                    t.stages.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "name": name,
+                            "position": i,
+                            "notebook": notebook,
+                            "status": RunStatus.PENDING.value,
+                        }
+                        for i, (name, notebook) in enumerate(stages)
+                    ],
+                )
+            if params:
+                conn.execute(
+                    t.params.insert(),
+                    [{"run_id": run_id, "name": k, "value": v} for k, v in params.items()],
+                )
+
+        self._write(fn)
+
+    def set_dataset(self, run_id: str, fingerprint: str) -> None:
+        self._update_run(run_id, dataset_fingerprint=fingerprint)
+
+    def heartbeat(self, run_id: str) -> None:
+        self._update_run(run_id, heartbeat_at=utcnow())
+
+    def finish_run(
+        self, run_id: str, status: RunStatus, *, error: Mapping[str, Any] | None = None
+    ) -> None:
+        """Mark a run finished; pending stages of a run that did not succeed become skipped."""
+        now = utcnow()
+
+        def fn(conn: Connection) -> None:
+            self._update_run_in(
+                conn, run_id, status=status.value, finished_at=now, heartbeat_at=now,
+                error=dict(error) if error else None,
+            )
+            if status is not RunStatus.SUCCEEDED:
+                conn.execute(
+                    t.stages.update()
+                    .where(t.stages.c.run_id == run_id)
+                    .where(t.stages.c.status.in_([RunStatus.PENDING.value]))
+                    .values(status=RunStatus.SKIPPED.value)
+                )
+                conn.execute(
+                    t.stages.update()
+                    .where(t.stages.c.run_id == run_id)
+                    .where(t.stages.c.status == RunStatus.RUNNING.value)
+                    .values(status=status.value, finished_at=now)
+                )
+
+        self._write(fn)
+
+    def _update_run(self, run_id: str, **values: Any) -> None:
+        self._write(lambda conn: self._update_run_in(conn, run_id, **values))
+
+    @staticmethod
+    def _update_run_in(conn: Connection, run_id: str, **values: Any) -> None:
+        res = conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+        if res.rowcount == 0:
+            raise RunNotFound(f"no run {run_id!r} in the store")
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def start_stage(self, run_id: str, stage: str, *, output_path: str) -> None:
+        now = utcnow()
+
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.stages.update()
+                .where(t.stages.c.run_id == run_id)
+                .where(t.stages.c.name == stage)
+                .values(status=RunStatus.RUNNING.value, started_at=now, output_path=output_path)
+            )
+            self._update_run_in(conn, run_id, heartbeat_at=now)
+
+        self._write(fn)
+
+    def finish_stage(
+        self,
+        run_id: str,
+        stage: str,
+        status: RunStatus,
+        *,
+        error: Mapping[str, Any] | None = None,
+        report_path: str | None = None,
+    ) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"status": status.value, "finished_at": now}
+        if error is not None:
+            values["error"] = dict(error)
+        if report_path is not None:
+            values["report_path"] = report_path
+
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.stages.update()
+                .where(t.stages.c.run_id == run_id)
+                .where(t.stages.c.name == stage)
+                .values(**values)
+            )
+            self._update_run_in(conn, run_id, heartbeat_at=now)
+
+        self._write(fn)
+
+    def set_report(self, run_id: str, stage: str, report_path: str) -> None:
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.stages.update()
+                .where(t.stages.c.run_id == run_id)
+                .where(t.stages.c.name == stage)
+                .values(report_path=report_path)
+            )
+
+        self._write(fn)
+
+    # -- params, metrics, artifacts -----------------------------------------------------------
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Add or replace parameters of a run."""
+
+        def fn(conn: Connection) -> None:
+            for name, value in params.items():
+                conn.execute(
+                    t.params.delete()
+                    .where(t.params.c.run_id == run_id)
+                    .where(t.params.c.name == name)
+                )
+                conn.execute(t.params.insert().values(run_id=run_id, name=name, value=value))
+
+        self._write(fn)
+
+    def log_metrics(self, run_id: str, metrics: Sequence[MetricRecord]) -> None:
+        """Add or replace metrics (keyed by stage and name) in one transaction."""
+
+        def fn(conn: Connection) -> None:
+            for m in metrics:
+                conn.execute(
+                    t.metrics.delete()
+                    .where(t.metrics.c.run_id == run_id)
+                    .where(t.metrics.c.stage == m.stage)
+                    .where(t.metrics.c.name == m.name)
+                )
+            if metrics:
+                conn.execute(
+                    t.metrics.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "stage": m.stage,
+                            "name": m.name,
+                            "value": float(m.value),
+                            "ci_low": None if m.ci_low is None else float(m.ci_low),
+                            "ci_high": None if m.ci_high is None else float(m.ci_high),
+                        }
+                        for m in metrics
+                    ],
+                )
+
+        self._write(fn)
+
+    def log_artifact(self, run_id: str, artifact: ArtifactRecord) -> None:
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.artifacts.delete()
+                .where(t.artifacts.c.run_id == run_id)
+                .where(t.artifacts.c.name == artifact.name)
+            )
+            conn.execute(t.artifacts.insert().values(run_id=run_id, **artifact.__dict__))
+
+        self._write(fn)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def resolve_run_id(self, ref: str) -> str:
+        """Accept a full run id or a unique prefix of one."""
+        with self.engine.connect() as conn:
+            exact = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == ref)).first()
+            if exact:
+                return exact[0]
+            like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = conn.execute(
+                sa.select(t.runs.c.id).where(t.runs.c.id.like(like, escape="\\")).limit(5)
+            ).all()
+        if len(rows) == 1:
+            return rows[0][0]
+        if not rows:
+            raise RunNotFound(f"no run {ref!r} in the store; `workbench runs` lists the runs")
+        listed = ", ".join(r[0] for r in rows)
+        raise RunNotFound(f"run id prefix {ref!r} is ambiguous ({listed}, ...); give more characters")
+
+    def get_run(self, ref: str) -> RunRecord:
+        """The full record of one run (params, metrics, stages, artifacts, dataset)."""
+        run_id = self.resolve_run_id(ref)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).one()
+            params = {
+                r.name: r.value
+                for r in conn.execute(sa.select(t.params).where(t.params.c.run_id == run_id))
+            }
+            metrics = [
+                MetricRecord(r.stage, r.name, r.value, r.ci_low, r.ci_high)
+                for r in conn.execute(
+                    sa.select(t.metrics)
+                    .where(t.metrics.c.run_id == run_id)
+                    .order_by(t.metrics.c.stage, t.metrics.c.name)
+                )
+            ]
+            stages = [
+                StageRecord(
+                    name=r.name,
+                    position=r.position,
+                    notebook=r.notebook,
+                    status=RunStatus(r.status),
+                    output_path=r.output_path,
+                    report_path=r.report_path,
+                    error=r.error,
+                    started_at=_aware(r.started_at),
+                    finished_at=_aware(r.finished_at),
+                )
+                for r in conn.execute(
+                    sa.select(t.stages)
+                    .where(t.stages.c.run_id == run_id)
+                    .order_by(t.stages.c.position)
+                )
+            ]
+            artifacts = [
+                ArtifactRecord(r.name, r.kind, r.path, r.sha256, r.size, r.stage)
+                for r in conn.execute(
+                    sa.select(t.artifacts)
+                    .where(t.artifacts.c.run_id == run_id)
+                    .order_by(t.artifacts.c.name)
+                )
+            ]
+        dataset = self.get_dataset(row.dataset_fingerprint) if row.dataset_fingerprint else None
+        return self._run_from_row(
+            row, params=params, metrics=metrics, stages=stages, artifacts=artifacts, dataset=dataset
+        )
+
+    def list_runs(self, *, limit: int | None = None, with_metrics: bool = True) -> list[RunRecord]:
+        """Runs, newest first, with their metrics (no stages or artifacts)."""
+        with self.engine.connect() as conn:
+            q = sa.select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id.desc())
+            if limit:
+                q = q.limit(limit)
+            rows = conn.execute(q).all()
+            metrics: dict[str, list[MetricRecord]] = {}
+            stages: dict[str, list[StageRecord]] = {}
+            if with_metrics and rows:
+                ids = [r.id for r in rows]
+                for r in conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id.in_(ids))):
+                    metrics.setdefault(r.run_id, []).append(
+                        MetricRecord(r.stage, r.name, r.value, r.ci_low, r.ci_high)
+                    )
+                for r in conn.execute(
+                    sa.select(t.stages)
+                    .where(t.stages.c.run_id.in_(ids))
+                    .order_by(t.stages.c.position)
+                ):
+                    stages.setdefault(r.run_id, []).append(
+                        StageRecord(
+                            r.name, r.position, r.notebook, RunStatus(r.status), r.output_path,
+                            r.report_path, r.error, _aware(r.started_at), _aware(r.finished_at),
+                        )
+                    )
+        return [
+            self._run_from_row(r, metrics=metrics.get(r.id, []), stages=stages.get(r.id, []))
+            for r in rows
+        ]
+
+    @staticmethod
+    def _run_from_row(row: Any, **extra: Any) -> RunRecord:
+        return RunRecord(
+            id=row.id,
+            status=RunStatus(row.status),
+            dataset_name=row.dataset_name,
+            dataset_fingerprint=row.dataset_fingerprint,
+            model_family=row.model_family,
+            seed=row.seed,
+            source=row.source,
+            stage_names=list(row.stages or []),
+            git_commit=row.git_commit,
+            versions=dict(row.versions or {}),
+            error=row.error,
+            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            finished_at=_aware(row.finished_at),
+            heartbeat_at=_aware(row.heartbeat_at),
+            **extra,
+        )

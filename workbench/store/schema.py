@@ -1,0 +1,95 @@
+"""Table definitions (SQLAlchemy Core). Portable types only: the same schema runs on SQLite and
+PostgreSQL. Changes here need a migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Alembic's default version table name is taken by optuna, which shares the database.
+VERSION_TABLE = "workbench_schema_version"
+
+datasets = sa.Table(
+    "wb_datasets",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("task", sa.String(32), nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_features", sa.Integer, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+runs = sa.Table(
+    "wb_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("dataset_name", sa.String(255), nullable=False),
+    sa.Column(
+        "dataset_fingerprint",
+        sa.String(64),
+        sa.ForeignKey("wb_datasets.fingerprint"),
+        nullable=True,
+    ),
+    sa.Column("model_family", sa.String(64), nullable=True),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("stages", sa.JSON, nullable=False),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("versions", sa.JSON, nullable=False),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+stages = sa.Table(
+    "wb_stages",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("notebook", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("output_path", sa.Text, nullable=True),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+params = sa.Table(
+    "wb_params",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+)
+
+metrics = sa.Table(
+    "wb_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), primary_key=True),
+    sa.Column("stage", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("ci_low", sa.Float, nullable=True),
+    sa.Column("ci_high", sa.Float, nullable=True),
+)
+
+artifacts = sa.Table(
+    "wb_artifacts",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stage", sa.String(64), nullable=True),
+)
