@@ -1,0 +1,470 @@
+"""HTML reports that reviewers open from disk, with no server and no internet.
+
+Two kinds of page live under ``<workspace>/reports/``:
+
+* one page per executed stage notebook, ``reports/<run_id>/<stage>.html``, written by
+  :func:`export_notebook` (figures inlined, plotly.js included exactly once per page);
+* ``reports/index.html``, written by :func:`build_index`, linking every run's pages with
+  relative hrefs so the whole folder can be zipped, mailed or served as it is.
+
+Example::
+
+    from workbench.reports import build_index, export_notebook, report_paths
+
+    html = report_paths(ws, run.id, "evaluate")
+    export_notebook(ws.run_dir(run.id) / "evaluate.ipynb", html, reviewer=True)
+    store.set_report(run.id, "evaluate", str(html))
+    build_index(ws, store)
+
+nbconvert, plotly and Jinja2 are imported inside the functions that need them, so importing
+this module stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from .exceptions import ConfigError, WorkbenchError
+from .plots import PLOTLY_MIME
+
+if TYPE_CHECKING:
+    from .config import Workspace
+    from .store import MetricRecord, RunRecord, StageRecord, Store
+
+__all__ = [
+    "HEADLINE_METRICS",
+    "HEADLINE_STAGE",
+    "IndexLink",
+    "IndexSection",
+    "build_index",
+    "export_notebook",
+    "report_paths",
+]
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+#: Metrics shown as a run's headline, first found wins: classification, then regression.
+HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "rmse")
+#: The stage whose metrics are measured on the held-out test split.
+HEADLINE_STAGE = "evaluate"
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_NBCONVERT_TEMPLATES = _TEMPLATES / "nbconvert"
+_NBCONVERT_TEMPLATE_NAME = "workbench"
+_INDEX_TEMPLATE = "report_index.html.j2"
+_WIDGET_PLACEHOLDER = "[interactive widget: open the notebook in JupyterLab to use it]"
+_MAX_EVALUE = 300
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+
+def report_paths(workspace: Workspace, run_id: str, stage: str) -> Path:
+    """The HTML report of one stage of one run: ``<workspace>/reports/<run_id>/<stage>.html``.
+
+    Args:
+        workspace: The workspace holding the reports folder.
+        run_id: The run id.
+        stage: The stage name, e.g. ``"evaluate"``.
+
+    Returns:
+        The path (not created).
+
+    Raises:
+        ConfigError: ``run_id`` or ``stage`` is empty or would leave the reports folder.
+
+    Example::
+
+        >>> report_paths(ws, "20261129-ab12", "evaluate")  # doctest: +SKIP
+        PosixPath('.../workspace/reports/20261129-ab12/evaluate.html')
+    """
+    for what, value in (("run id", run_id), ("stage name", stage)):
+        # Both come from the store, but a path separator here would write outside reports/.
+        if not value or value in {".", ".."} or "/" in value or "\\" in value:
+            raise ConfigError(
+                f"{what} {value!r} cannot name a report file; use a name without '/', '\\' "
+                "and other than '.' or '..'"
+            )
+    return workspace.reports_dir / run_id / f"{stage}.html"
+
+
+# -- notebook export ----------------------------------------------------------------------------
+
+
+def export_notebook(
+    notebook: Path, html: Path, *, reviewer: bool = False, title: str | None = None
+) -> Path:
+    """Export an executed (possibly partial) notebook to one self-contained HTML page.
+
+    Plotly figures (displayed as the plotly mimetype by :func:`workbench.plots.show`) become
+    inline HTML with plotly.js included once, in the first figure; the page loads nothing from
+    a network, so it renders from ``file://`` offline. Widget views, which need a live kernel,
+    fall back to their static representation. Cells that raised show their traceback.
+
+    Args:
+        notebook: The executed ``.ipynb``.
+        html: Where to write the page; parent folders are created. Written atomically, so a
+            reader never sees half a page.
+        reviewer: Hide code cells and the ``In[ ]``/``Out[ ]`` prompts, keep outputs and text.
+        title: The page title; defaults to the notebook's file name.
+
+    Returns:
+        ``html``.
+
+    Raises:
+        WorkbenchError: The notebook is missing or is not a readable notebook.
+
+    Example::
+
+        export_notebook(Path("runs/abc/evaluate.ipynb"), Path("reports/abc/evaluate.html"))
+    """
+    notebook, html = Path(notebook), Path(html)
+    nb = _read_notebook(notebook)
+    if title:
+        nb.metadata["title"] = title  # the lab template prefers this over resources' name
+    resources = {"metadata": {"name": title or notebook.stem, "path": str(notebook.parent)}}
+    body, _ = _html_exporter(reviewer=reviewer).from_notebook_node(nb, resources=resources)
+    _write_atomic(html, body)
+    return html
+
+
+def _read_notebook(path: Path) -> Any:
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError as e:
+        raise WorkbenchError(
+            f"no notebook at {path}; pass the executed .ipynb of a stage (runs/<run_id>/...)"
+        ) from e
+    except (OSError, ValueError) as e:  # nbformat's NotJSONError is a ValueError
+        raise WorkbenchError(f"cannot read {path} as a Jupyter notebook: {e}") from e
+
+
+def _html_exporter(*, reviewer: bool) -> Any:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name=_NBCONVERT_TEMPLATE_NAME,
+        extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
+        exclude_input=reviewer,
+        exclude_input_prompt=reviewer,
+        exclude_output_prompt=reviewer,
+        # Markdown images next to the notebook would break once the page is moved.
+        embed_images=True,
+    )
+    exporter.register_preprocessor(_offline_outputs_preprocessor(), enabled=True)
+    return exporter
+
+
+@functools.cache
+def _offline_outputs_preprocessor() -> type:
+    """The preprocessor class, built on first use so nbconvert is not imported with us."""
+    from nbconvert.preprocessors import Preprocessor
+
+    class OfflineOutputsPreprocessor(Preprocessor):  # type: ignore[misc]
+        """Rewrite outputs that need a kernel or a CDN into static HTML or text."""
+
+        def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+            # One exporter run is one page: plotly.js goes into its first figure only.
+            self.plotlyjs_included = False
+            # Widget state only feeds the CDN widget manager, which offline pages cannot load.
+            nb.metadata.pop("widgets", None)
+            return super().preprocess(nb, resources)
+
+        def preprocess_cell(
+            self, cell: Any, resources: dict[str, Any], index: int
+        ) -> tuple[Any, dict[str, Any]]:
+            for output in cell.get("outputs", ()):
+                data = output.get("data")
+                if not data:
+                    continue
+                if PLOTLY_MIME in data:
+                    figure = data.pop(PLOTLY_MIME)
+                    data["text/html"] = _plotly_html(figure, with_js=not self.plotlyjs_included)
+                    self.plotlyjs_included = True
+                if WIDGET_VIEW_MIME in data:
+                    _drop_widget_view(data)
+            return cell, resources
+
+    return OfflineOutputsPreprocessor
+
+
+def _plotly_html(figure: Any, *, with_js: bool) -> str:
+    """A figure as an HTML fragment; ``with_js`` inlines plotly.js (≈ 4 MB) before it."""
+    import plotly.io as pio
+
+    if isinstance(figure, str):  # nbformat stores +json mimetypes parsed; be lenient anyway
+        figure = json.loads(figure)
+    # validate=False: the figure was valid when the notebook made it; a newer plotly.py here
+    # must not refuse an older figure, plotly.js still draws it.
+    return pio.to_html(
+        dict(figure),
+        full_html=False,
+        include_plotlyjs=with_js,
+        include_mathjax=False,
+        validate=False,
+    )
+
+
+def _drop_widget_view(data: dict[str, Any]) -> None:
+    # A widget view needs a kernel or the CDN widget manager; keep its static fallback instead.
+    del data[WIDGET_VIEW_MIME]
+    if not data:
+        data["text/plain"] = _WIDGET_PLACEHOLDER
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# -- index --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexLink:
+    """A link on the index page.
+
+    Attributes:
+        label: The visible text.
+        href: A relative URL from ``reports/`` (e.g. ``"abc/evaluate.html"``), so the folder
+            still works when moved; absolute URLs and schemes such as ``javascript:`` are refused.
+        tooltip: Optional hover text.
+    """
+
+    label: str
+    href: str
+    tooltip: str = ""
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.href)
+        if parts.scheme or parts.netloc or self.href.startswith(("/", "\\")):
+            raise ValueError(
+                f"index link href {self.href!r} must be relative to the reports folder, "
+                "e.g. 'comparisons/abc.html'"
+            )
+
+
+@dataclass(frozen=True)
+class IndexSection:
+    """An extra table on the index page (comparisons, releases, batches, ...).
+
+    Attributes:
+        title: The section heading.
+        columns: Column headings.
+        rows: One tuple of cells per row; a cell is text or an :class:`IndexLink`.
+        note: Optional text under the heading.
+
+    Example::
+
+        IndexSection(
+            "Comparisons",
+            columns=("candidate", "baseline", "decision", "report"),
+            rows=(("run-b", "run-a", "promote", IndexLink("open", "cmp/1.html")),),
+        )
+    """
+
+    title: str
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str | IndexLink, ...], ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _RunRow:
+    """What the index template shows for one run, already formatted."""
+
+    id: str
+    status: str
+    dataset: str
+    model_family: str
+    metric: str
+    metric_ci: str
+    duration: str
+    created: str
+    reports: tuple[IndexLink, ...]
+    missing_reports: tuple[str, ...]
+    failure: str
+
+
+def build_index(
+    workspace: Workspace, store: Store, extra_sections: Sequence[IndexSection] = ()
+) -> Path:
+    """Write ``reports/index.html``: every run, newest first, linking its stage reports.
+
+    The page is self-contained (inline CSS, no scripts) and uses relative links only.
+
+    Args:
+        workspace: The workspace whose ``reports/`` folder receives the page.
+        store: The run store to list runs from.
+        extra_sections: Further tables appended after the runs (comparisons, releases, ...).
+
+    Returns:
+        The path of the index page.
+
+    Example::
+
+        build_index(ws, open_store(ws.db_url))
+    """
+    runs = sorted(store.list_runs(), key=lambda r: (r.created_at, r.id), reverse=True)
+    rows = [_run_row(workspace, run) for run in runs]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    page = (
+        _jinja_env()
+        .get_template(_INDEX_TEMPLATE)
+        .render(
+            runs=rows,
+            counts=counts,
+            sections=list(extra_sections),
+            generated=_format_time(datetime.now(UTC)),
+            workspace=workspace.root.name,  # not the full path: the page is shared
+            is_link=lambda cell: isinstance(cell, IndexLink),
+        )
+    )
+    _write_atomic(workspace.index_path, page)
+    return workspace.index_path
+
+
+@functools.cache
+def _jinja_env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        autoescape=True,  # dataset names, errors and labels are user text
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
+    headline = _headline_metric(run)
+    reports: list[IndexLink] = []
+    missing: list[str] = []
+    for stage in _stages_of(run):
+        path = _stage_report(workspace, run.id, stage)
+        if path is None:
+            missing.append(stage.name)
+        else:
+            href = _relative_href(path, workspace.reports_dir)
+            reports.append(IndexLink(stage.name, href, tooltip=f"{stage.name}: {stage.status}"))
+    return _RunRow(
+        id=run.id,
+        status=str(run.status),
+        dataset=run.dataset_name,
+        model_family=run.model_family or "",
+        metric=f"{headline.name} {headline.value:.4f}" if headline else "",
+        metric_ci=_format_ci(headline) if headline else "",
+        duration=_format_duration(run.duration_s),
+        created=_format_time(run.created_at),
+        reports=tuple(reports),
+        missing_reports=tuple(missing),
+        failure=_failure_summary(run),
+    )
+
+
+def _headline_metric(run: RunRecord) -> MetricRecord | None:
+    # The metric present tells the task (roc_auc: classification, rmse: regression) without an
+    # extra query for the dataset record.
+    for name in HEADLINE_METRICS:
+        metric = run.metric(name, stage=HEADLINE_STAGE)
+        if metric is not None:
+            return metric
+    return None
+
+
+def _stages_of(run: RunRecord) -> list[StageRecord]:
+    if run.stages:
+        return list(run.stages)
+    # A store that listed runs without stages: fall back to the names and default paths.
+    from .store import RunStatus, StageRecord
+
+    return [
+        StageRecord(name, i, "", RunStatus.PENDING, None, None, None, None, None)
+        for i, name in enumerate(run.stage_names)
+    ]
+
+
+def _stage_report(workspace: Workspace, run_id: str, stage: StageRecord) -> Path | None:
+    """The stage's report file if it exists: the recorded path first, then the default one."""
+    candidates = []
+    if stage.report_path:
+        recorded = Path(stage.report_path)
+        # A relative recorded path is relative to the workspace ("reports/<id>/<stage>.html").
+        candidates.append(recorded if recorded.is_absolute() else workspace.root / recorded)
+    with contextlib.suppress(ConfigError):
+        candidates.append(report_paths(workspace, run_id, stage.name))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _relative_href(target: Path, base: Path) -> str:
+    rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
+    return quote(Path(rel).as_posix())
+
+
+def _format_ci(metric: MetricRecord) -> str:
+    if metric.ci_low is None or metric.ci_high is None:
+        return ""
+    return f"95% CI [{metric.ci_low:.4f}, {metric.ci_high:.4f}]"
+
+
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _format_time(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _failure_summary(run: RunRecord) -> str:
+    """One line saying where and why a failed run stopped; empty for other runs."""
+    if str(run.status) != "failed":
+        return ""
+    error = run.error or next((s.error for s in run.stages if s.error), None)
+    if not error:
+        return "failed (no details recorded)"
+    where = []
+    if error.get("stage"):
+        where.append(f"stage {error['stage']}")
+    if error.get("cell_index") is not None:
+        where.append(f"cell {error['cell_index']}")
+    what = ": ".join(str(error[k]) for k in ("ename", "evalue") if error.get(k))
+    if len(what) > _MAX_EVALUE:
+        what = what[: _MAX_EVALUE - 1] + "…"
+    summary = ", ".join(where)
+    if what:
+        summary = f"{summary}: {what}" if summary else what
+    return summary or json.dumps(error, default=str)[:_MAX_EVALUE]
