@@ -22,7 +22,7 @@ from workbench.reports import (
     IndexSection,
     build_index,
     export_notebook,
-    report_paths,
+    report_path,
 )
 from workbench.store import MetricRecord, RunStatus, open_store
 
@@ -191,17 +191,17 @@ def _workspace(tmp_path: Path) -> Workspace:
     return ws
 
 
-def test_report_paths(tmp_path: Path) -> None:
+def test_report_path(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
-    assert report_paths(ws, "run-1", "evaluate") == ws.reports_dir / "run-1" / "evaluate.html"
+    assert report_path(ws, "run-1", "evaluate") == ws.reports_dir / "run-1" / "evaluate.html"
 
 
 @pytest.mark.parametrize(("run_id", "stage"), [("../x", "evaluate"), ("r", ".."), ("", "s")])
-def test_report_paths_refuses_names_leaving_the_reports_folder(
+def test_report_path_refuses_names_leaving_the_reports_folder(
     tmp_path: Path, run_id: str, stage: str
 ) -> None:
     with pytest.raises(ConfigError, match="cannot name a report file"):
-        report_paths(_workspace(tmp_path), run_id, stage)
+        report_path(_workspace(tmp_path), run_id, stage)
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def _populate(ws: Workspace, notebook: Path | None = None) -> None:
             MetricRecord("search", "rmse", 1.0),  # not the headline stage
         ],
     )
-    evaluate = report_paths(ws, "run-b", "evaluate")
+    evaluate = report_path(ws, "run-b", "evaluate")
     if notebook is not None:
         export_notebook(notebook, evaluate, reviewer=True)
     else:
@@ -238,7 +238,7 @@ def _populate(ws: Workspace, notebook: Path | None = None) -> None:
         evaluate.write_text("<html>evaluate</html>")
     store.set_report("run-b", "evaluate", str(evaluate))
     # explore has a report at the default place but none recorded: still linked.
-    report_paths(ws, "run-b", "explore").write_text("<html>explore</html>")
+    report_path(ws, "run-b", "explore").write_text("<html>explore</html>")
     store.finish_run("run-b", RunStatus.SUCCEEDED)
 
 
@@ -339,7 +339,7 @@ def test_pages_render_offline_in_chromium(notebook: Path, tmp_path: Path) -> Non
                 assert href.startswith("file://")
                 assert Path(unquote(urlsplit(href).path)).is_file(), href
 
-            page.goto(report_paths(ws, "run-b", "evaluate").as_uri())
+            page.goto(report_path(ws, "run-b", "evaluate").as_uri())
             page.wait_for_function(
                 "document.querySelectorAll('div.plotly-graph-div').length === 2 && "
                 "[...document.querySelectorAll('div.plotly-graph-div')]"

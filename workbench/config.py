@@ -19,7 +19,8 @@ _MARKER = ".workbench"
 
 @dataclass(frozen=True)
 class Workspace:
-    """A workspace folder: the store (unless ``WORKBENCH_DB_URL`` points elsewhere), runs, reports."""
+    """A workspace folder: the store (unless ``WORKBENCH_DB_URL`` points elsewhere), runs,
+    reports, exports and logs."""
 
     root: Path
     db_url: str
@@ -53,7 +54,9 @@ class Workspace:
     def create(self) -> None:
         """Create the folders and the marker file; idempotent."""
         if self.root.exists() and not self.root.is_dir():
-            raise ConfigError(f"workspace path {self.root} exists and is not a folder; pick another")
+            raise ConfigError(
+                f"workspace path {self.root} exists and is not a folder; pick another"
+            )
         for d in (self.root, self.runs_dir, self.reports_dir, self.exports_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         (self.root / _MARKER).write_text("workbench workspace\n")

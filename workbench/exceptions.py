@@ -10,7 +10,8 @@ returns for it, and says what would be accepted instead::
     ├── DatasetError (ValueError)       unknown dataset, missing file/column, unusable data
     ├── ParameterError (ValueError)     notebook parameter unknown or of the wrong type
     ├── ModelError                      a model file is missing, tampered with or untrusted
-    └── StageFailed                     a notebook cell raised (exit 1); carries the cell details
+    ├── StageFailed                     a notebook cell raised (exit 1); carries the cell details
+    └── RunCancelled                    interrupted with Ctrl-C (exit 130)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetError",
     "ModelError",
     "ParameterError",
+    "RunCancelled",
     "RunNotFound",
     "StageFailed",
     "StoreError",
@@ -91,6 +93,10 @@ class StageFailed(WorkbenchError):
         self.run_id = run_id
         self.cell = cell
         self.notebook = notebook
-        super().__init__(
-            f"run {run_id}: {cell.summary()}\n  partial notebook kept at {notebook}"
-        )
+        super().__init__(f"run {run_id}: {cell.summary()}\n  partial notebook kept at {notebook}")
+
+
+class RunCancelled(WorkbenchError):
+    """The run was interrupted (Ctrl-C); it is recorded as cancelled."""
+
+    exit_code = 130

@@ -9,9 +9,9 @@ Two kinds of page live under ``<workspace>/reports/``:
 
 Example::
 
-    from workbench.reports import build_index, export_notebook, report_paths
+    from workbench.reports import build_index, export_notebook, report_path
 
-    html = report_paths(ws, run.id, "evaluate")
+    html = report_path(ws, run.id, "evaluate")
     export_notebook(ws.run_dir(run.id) / "evaluate.ipynb", html, reviewer=True)
     store.set_report(run.id, "evaluate", str(html))
     build_index(ws, store)
@@ -48,7 +48,7 @@ __all__ = [
     "IndexSection",
     "build_index",
     "export_notebook",
-    "report_paths",
+    "report_path",
 ]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -68,7 +68,7 @@ _MAX_EVALUE = 300
 # -- paths --------------------------------------------------------------------------------------
 
 
-def report_paths(workspace: Workspace, run_id: str, stage: str) -> Path:
+def report_path(workspace: Workspace, run_id: str, stage: str) -> Path:
     """The HTML report of one stage of one run: ``<workspace>/reports/<run_id>/<stage>.html``.
 
     Args:
@@ -84,7 +84,7 @@ def report_paths(workspace: Workspace, run_id: str, stage: str) -> Path:
 
     Example::
 
-        >>> report_paths(ws, "20261129-ab12", "evaluate")  # doctest: +SKIP
+        >>> report_path(ws, "20261129-ab12", "evaluate")  # doctest: +SKIP
         PosixPath('.../workspace/reports/20261129-ab12/evaluate.html')
     """
     for what, value in (("run id", run_id), ("stage name", stage)):
@@ -416,7 +416,7 @@ def _stage_report(workspace: Workspace, run_id: str, stage: StageRecord) -> Path
         # A relative recorded path is relative to the workspace ("reports/<id>/<stage>.html").
         candidates.append(recorded if recorded.is_absolute() else workspace.root / recorded)
     with contextlib.suppress(ConfigError):
-        candidates.append(report_paths(workspace, run_id, stage.name))
+        candidates.append(report_path(workspace, run_id, stage.name))
     return next((c for c in candidates if c.is_file()), None)
 
 
@@ -468,3 +468,30 @@ def _failure_summary(run: RunRecord) -> str:
     if what:
         summary = f"{summary}: {what}" if summary else what
     return summary or json.dumps(error, default=str)[:_MAX_EVALUE]
+
+
+def rebuild_reports(
+    workspace: Workspace, store: Store, *, run_id: str | None = None, reviewer: bool = False
+) -> Path:
+    """Re-export every executed stage notebook of one run (or of all runs), then the index.
+
+    Args:
+        workspace: the workspace whose ``reports/`` is rebuilt.
+        store: its store.
+        run_id: one run (a unique id prefix is enough); ``None`` rebuilds all runs.
+        reviewer: hide code cells.
+
+    Returns:
+        The path of ``reports/index.html``.
+    """
+    ids = [store.resolve_run_id(run_id)] if run_id else [r.id for r in store.list_runs()]
+    for rid in ids:
+        for stage in store.get_run(rid).stages:
+            if not stage.output_path or not Path(stage.output_path).is_file():
+                continue
+            html = report_path(workspace, rid, stage.name)
+            export_notebook(
+                Path(stage.output_path), html, reviewer=reviewer, title=f"{rid} · {stage.name}"
+            )
+            store.set_report(rid, stage.name, str(html))
+    return build_index(workspace, store)

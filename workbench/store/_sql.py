@@ -83,7 +83,9 @@ class Store:
                     return fn(conn, *args)
             except sa.exc.OperationalError as e:
                 if attempt == _RETRIES - 1 or not _is_transient(e):
-                    raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
+                    raise StoreError(
+                        f"the store at {self.engine.url!r} refused a write: {e}"
+                    ) from e
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             except sa.exc.SQLAlchemyError as e:
@@ -187,7 +189,11 @@ class Store:
 
         def fn(conn: Connection) -> None:
             self._update_run_in(
-                conn, run_id, status=status.value, finished_at=now, heartbeat_at=now,
+                conn,
+                run_id,
+                status=status.value,
+                finished_at=now,
+                heartbeat_at=now,
                 error=dict(error) if error else None,
             )
             if status is not RunStatus.SUCCEEDED:
@@ -342,7 +348,9 @@ class Store:
         if not rows:
             raise RunNotFound(f"no run {ref!r} in the store; `workbench runs` lists the runs")
         listed = ", ".join(r[0] for r in rows)
-        raise RunNotFound(f"run id prefix {ref!r} is ambiguous ({listed}, ...); give more characters")
+        raise RunNotFound(
+            f"run id prefix {ref!r} is ambiguous ({listed}, ...); give more characters"
+        )
 
     def get_run(self, ref: str) -> RunRecord:
         """The full record of one run (params, metrics, stages, artifacts, dataset)."""
@@ -414,8 +422,15 @@ class Store:
                 ):
                     stages.setdefault(r.run_id, []).append(
                         StageRecord(
-                            r.name, r.position, r.notebook, RunStatus(r.status), r.output_path,
-                            r.report_path, r.error, _aware(r.started_at), _aware(r.finished_at),
+                            r.name,
+                            r.position,
+                            r.notebook,
+                            RunStatus(r.status),
+                            r.output_path,
+                            r.report_path,
+                            r.error,
+                            _aware(r.started_at),
+                            _aware(r.finished_at),
                         )
                     )
         return [

@@ -1,0 +1,53 @@
+"""Shared fixtures: isolated workspaces and stores; no test touches ./workspace."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/pg.py
+
+from workbench.config import Workspace, resolve_workspace
+from workbench.store import Store, open_store
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WORKBENCH_DB_URL", raising=False)
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home-workspace"))
+    # Kernels started by papermill inherit this; keep them off the user's Jupyter config.
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    ws = resolve_workspace(tmp_path / "ws")
+    ws.create()
+    return ws
+
+
+@pytest.fixture
+def store(workspace: Workspace) -> Store:
+    return open_store(workspace.db_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session (skipped only where the binaries are missing
+    outside CI; in CI `.ci/run` installs them, so a missing server fails)."""
+    from pg import pg_bin, postgres_server
+
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries missing in CI; .ci/run should install them")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"workbench tests; cores={os.cpu_count()}"

@@ -1,0 +1,112 @@
+"""The CLI: clean errors for bad input (no traceback, non-zero exit, nothing recorded lost)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.cli import cli
+from workbench.store import RunStatus, open_store
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_help_lists_commands_and_is_lazy() -> None:
+    code, out = invoke("--help")
+    assert code == 0
+    for cmd in ("init", "run", "runs", "show", "report", "demo"):
+        assert cmd in out
+    # --help must not import the heavy stack (pandas, sklearn, papermill, optuna).
+    probe = (
+        "import sys; from workbench.cli import cli; "
+        "heavy = [m for m in ('pandas', 'sklearn', 'papermill', 'optuna', 'sqlalchemy') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_init_creates_workspace(tmp_path: Path) -> None:
+    code, out = invoke("init", str(tmp_path / "w"))
+    assert code == 0 and "workspace ready" in out
+    assert (tmp_path / "w" / "runs").is_dir() and (tmp_path / "w" / "workbench.db").is_file()
+
+
+def test_read_commands_on_missing_workspace_say_how_to_create_one(tmp_path: Path) -> None:
+    code, out = invoke("runs", "--workspace", str(tmp_path / "none"))
+    assert code == 2
+    assert "workbench init" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "nope"], "unknown dataset 'nope'; builtin datasets are breast_cancer"),
+        (["--dataset", "missing.csv", "--target", "y"], "not found"),
+        (["--dataset", "iris", "--model", "svm"], "unknown model family 'svm'; known families"),
+        (["--dataset", "iris", "-p", "trails=3"], "unknown parameter 'trails'"),
+        (["--dataset", "iris", "-p", "n_boot=many"], "'n_boot' expects int"),
+        (["--dataset", "iris", "--stages", "explore,train"], "unknown stage(s) 'train'"),
+    ],
+)
+def test_bad_run_input_is_refused_before_any_kernel(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    ws = tmp_path / "w"
+    invoke("init", str(ws))
+    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store.create_run("kept", dataset_name="iris", model_family="rf", seed=1, stages=[], params={})
+    code, out = invoke("run", "--workspace", str(ws), *args)
+    assert code == 2, out
+    assert message in out
+    assert "Traceback" not in out
+    runs = store.list_runs()
+    assert [r.id for r in runs] == ["kept"]  # nothing new recorded, nothing lost
+    assert runs[0].status is RunStatus.RUNNING
+
+
+def test_bad_csv_inputs_through_cli(tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b\n1,2\n3,4\n")
+    code, out = invoke(
+        "run", "--workspace", str(tmp_path / "w"), "--dataset", str(csv), "--target", "label"
+    )
+    assert code == 2 and "its columns are a, b" in out
+    csv.write_text("")
+    code, out = invoke(
+        "run", "--workspace", str(tmp_path / "w"), "--dataset", str(csv), "--target", "label"
+    )
+    assert code == 2 and "is empty" in out
+
+
+def test_runs_and_show_json(tmp_path: Path) -> None:
+    ws = tmp_path / "w"
+    invoke("init", str(ws))
+    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store.create_run(
+        "r-1",
+        dataset_name="iris",
+        model_family="rf",
+        seed=1,
+        stages=[("explore", "01_explore.ipynb")],
+        params={"trials": 2},
+    )
+    code, out = invoke("runs", "--workspace", str(ws), "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["run_id"] == "r-1" and rows[0]["status"] == "running"
+    code, out = invoke("show", "r-", "--workspace", str(ws), "--json")
+    detail = json.loads(out)
+    assert detail["params"] == {"trials": 2}
+    assert detail["stages"][0]["name"] == "explore"
+    assert "python" in detail["versions"] or detail["versions"] == {}
+    code, out = invoke("show", "zzz", "--workspace", str(ws))
+    assert code == 2 and "no run 'zzz'" in out

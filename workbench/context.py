@@ -1,0 +1,251 @@
+"""The run context a notebook uses to read its inputs and record its results.
+
+Batch runs (``workbench run``) pass ``run_id`` and ``workspace`` as papermill parameters; the
+runner owns the run's status. A notebook opened by hand in JupyterLab leaves ``run_id`` empty:
+the context then records into the current *lab run* (one per dataset, model and seed, reused by
+the next notebook opened by hand), so every execution is recorded either way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Workspace, resolve_workspace
+from .datasets import Dataset, Split, load_dataset, make_split
+from .exceptions import DatasetError, ModelError
+from .provenance import git_commit, package_versions, sha256_file
+from .store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, open_store, utcnow
+
+__all__ = ["STAGES", "RunContext", "new_run_id"]
+
+# stage name -> notebook file, in lifecycle order
+STAGES: dict[str, str] = {
+    "explore": "01_explore.ipynb",
+    "search": "02_search.ipynb",
+    "evaluate": "03_evaluate.ipynb",
+}
+
+SPLIT_FILE = "split.json"
+MODEL_FILE = "model.skops"
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time to the second plus 6 random hex digits."""
+    import secrets
+
+    return utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class RunContext:
+    """Access to one run from inside a notebook stage."""
+
+    workspace: Workspace
+    store: Store
+    run_id: str
+    stage: str
+    params: dict[str, Any]
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        stage: str,
+        run_id: str = "",
+        workspace: str = "",
+        **params: Any,
+    ) -> RunContext:
+        """Open the run ``run_id`` (batch) or the current lab run (``run_id=""``)."""
+        ws = resolve_workspace(workspace or None)
+        ws.create()
+        store = open_store(ws.db_url)
+        if run_id:
+            store.resolve_run_id(run_id)
+            recorded = store.get_run(run_id).params
+            merged = {**params, **recorded}
+        else:
+            run_id = _lab_run(store, ws, params)
+            merged = params
+        ctx = cls(workspace=ws, store=store, run_id=run_id, stage=stage, params=merged)
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        return ctx
+
+    @property
+    def run_dir(self) -> Path:
+        return self.workspace.run_dir(self.run_id)
+
+    @property
+    def seed(self) -> int:
+        return int(self.params.get("seed", 0))
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def load_data(self) -> tuple[Dataset, Split]:
+        """The run's dataset and its split; the first stage records both, later ones verify."""
+        ds = load_dataset(self.params["dataset"], target=self.params.get("target") or None)
+        fp = ds.fingerprint
+        self.store.record_dataset(
+            DatasetRecord(
+                fingerprint=fp,
+                name=ds.name,
+                source=ds.source,
+                target=ds.target,
+                task=ds.task,
+                n_rows=ds.shape[0],
+                n_features=ds.shape[1],
+                features=ds.features,
+                created_at=utcnow(),
+            )
+        )
+        self.store.set_dataset(self.run_id, fp)
+        path = self.run_dir / SPLIT_FILE
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("fingerprint") != fp:
+                raise DatasetError(
+                    f"the data of {ds.name!r} changed since this run recorded its split "
+                    f"(fingerprint {saved.get('fingerprint', '?')[:12]} → {fp[:12]}); "
+                    "start a new run"
+                )
+            split = Split.from_dict(saved)
+        else:
+            split = make_split(ds, seed=self.seed)
+            self.save_json(SPLIT_FILE, {"fingerprint": fp, **split.to_dict()}, kind="split")
+        return ds, split
+
+    # -- results ------------------------------------------------------------------------------
+
+    def log_metrics(self, values: dict[str, Any]) -> None:
+        """Record metrics of this stage: plain numbers or objects with value/ci_low/ci_high."""
+        records = []
+        for name, v in values.items():
+            if hasattr(v, "value"):
+                records.append(MetricRecord(self.stage, name, v.value, v.ci_low, v.ci_high))
+            else:
+                records.append(MetricRecord(self.stage, name, float(v)))
+        self.store.log_metrics(self.run_id, records)
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        self.store.log_params(self.run_id, values)
+
+    def save_json(self, name: str, obj: Any, *, kind: str = "json") -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(obj, indent=1, default=str))
+        tmp.replace(path)
+        self._record_artifact(name, path, kind)
+        return path
+
+    def save_model(self, pipe: Any) -> Path:
+        """Save the fitted pipeline with skops and record its hash."""
+        from .modelio import save_model
+
+        path = self.run_dir / MODEL_FILE
+        save_model(pipe, path)
+        self._record_artifact("model", path, "model")
+        return path
+
+    def load_model(self) -> Any:
+        """Load this run's model, verifying the hash recorded when it was saved."""
+        from .modelio import load_model
+
+        art = self.store.get_run(self.run_id).artifact("model")
+        if art is None:
+            raise ModelError(
+                f"run {self.run_id} has no model yet; run its search stage first "
+                "(`workbench run ... --stages search,evaluate`)"
+            )
+        return load_model(Path(art.path), sha256=art.sha256)
+
+    @property
+    def model_path(self) -> Path:
+        art = self.store.get_run(self.run_id).artifact("model")
+        return Path(art.path) if art else self.run_dir / MODEL_FILE
+
+    def fit_default_model(self, ds: Dataset, split: Split) -> Any:
+        """For a lab run without a search: fit the family's defaults on train + valid, save it."""
+        import numpy as np
+
+        from .models import build_pipeline, get_family
+
+        fam = get_family(str(self.params.get("model", "logreg")))
+        print(f"no searched model in run {self.run_id}: fitting {fam.name} with its defaults")
+        pipe = build_pipeline(
+            fam,
+            ds.task,
+            fam.defaults(ds.task),
+            numeric=ds.numeric_features,
+            categorical=ds.categorical_features,
+            seed=self.seed,
+        )
+        rows = np.concatenate([split.train, split.valid])
+        pipe.fit(ds.X.iloc[rows], ds.y.iloc[rows])
+        self.save_model(pipe)
+        return pipe
+
+    def save_test_predictions(self, split: Split, result: Any) -> Path:
+        """Keep the test-set scores so comparisons can pair models row by row later."""
+        import numpy as np
+
+        return self.save_json(
+            "test_predictions.json",
+            {
+                "rows": split.test.tolist(),
+                "labels": list(result.labels or []),
+                "y_true": np.asarray(result.y_true).tolist(),
+                "y_score": np.asarray(result.y_score).tolist(),
+            },
+            kind="predictions",
+        )
+
+    def has_model(self) -> bool:
+        return self.store.get_run(self.run_id).artifact("model") is not None
+
+    def _record_artifact(self, name: str, path: Path, kind: str) -> None:
+        self.store.log_artifact(
+            self.run_id,
+            ArtifactRecord(
+                name=name,
+                kind=kind,
+                path=str(path),
+                sha256=sha256_file(path),
+                size=path.stat().st_size,
+                stage=self.stage,
+            ),
+        )
+
+    def finish(self) -> None:
+        """End of a notebook. For lab runs, mark the stage (and the run, once all ran) done."""
+        run = self.store.get_run(self.run_id)
+        if run.source != "lab":
+            return  # the batch runner owns statuses
+        self.store.finish_stage(self.run_id, self.stage, RunStatus.SUCCEEDED)
+        run = self.store.get_run(self.run_id)
+        if all(s.status is RunStatus.SUCCEEDED for s in run.stages):
+            self.store.finish_run(self.run_id, RunStatus.SUCCEEDED)
+        print(f"recorded in lab run {self.run_id} ({self.workspace.root})")
+
+
+def _lab_run(store: Store, ws: Workspace, params: dict[str, Any]) -> str:
+    key = {k: params.get(k) for k in ("dataset", "target", "model", "seed")}
+    for run in store.list_runs(limit=50, with_metrics=False):
+        if run.source == "lab" and run.status is RunStatus.RUNNING:
+            full = store.get_run(run.id)
+            if {k: full.params.get(k) for k in key} == key:
+                return run.id
+    run_id = new_run_id()
+    store.create_run(
+        run_id,
+        dataset_name=str(params.get("dataset")),
+        model_family=params.get("model"),
+        seed=int(params.get("seed", 0)),
+        stages=list(STAGES.items()),
+        params=params,
+        source="lab",
+        git_commit=git_commit(Path(__file__).parent),
+        versions=package_versions(),
+    )
+    return run_id

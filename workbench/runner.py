@@ -1,0 +1,340 @@
+"""Execute a run: its notebook stages through papermill, recorded in the store.
+
+The runner validates everything it can before a kernel starts (stages, model family, dataset,
+parameters), then executes each stage's notebook into ``runs/<run_id>/``, exports it to HTML in
+the background while the next stage runs, and keeps the run's status true whatever happens: a
+failing cell marks it ``failed`` (stage, cell, traceback kept), Ctrl-C marks it ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import Workspace
+from .context import STAGES, new_run_id
+from .exceptions import CellError, ConfigError, RunCancelled, StageFailed
+from .params import check_params, notebook_parameters, notebooks_dir
+from .provenance import git_commit, package_versions, sha256_file
+from .store import ArtifactRecord, RunStatus, Store
+
+__all__ = ["ProgressSink", "RunOutcome", "RunRequest", "Runner"]
+
+HEARTBEAT_S = 10.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class ProgressSink(Protocol):
+    """Receives progress events; the CLI draws bars with them, batch executors count them."""
+
+    def stage_started(self, stage: str, index: int, total: int, cells: int) -> None: ...
+    def cell_started(self, stage: str, index: int, total: int) -> None: ...
+    def stage_finished(self, stage: str, status: RunStatus) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One parameter set to execute through some stages."""
+
+    dataset: str
+    target: str | None = None
+    model: str = "logreg"
+    trials: int = 20
+    seed: int = 42
+    params: Mapping[str, Any] = field(default_factory=dict)
+    stages: Sequence[str] = tuple(STAGES)
+
+    def base_params(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "target": self.target or "",
+            "model": self.model,
+            "trials": self.trials,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    status: RunStatus
+    metrics: dict[str, dict[str, Any]]
+    reports: dict[str, str]
+    index: str | None
+    error: dict[str, Any] | None = None
+
+    @property
+    def report(self) -> str | None:
+        """The main report: the last stage that has one."""
+        return list(self.reports.values())[-1] if self.reports else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "metrics": self.metrics,
+            "report": self.report,
+            "reports": self.reports,
+            "index": self.index,
+            "error": self.error,
+        }
+
+
+class _ProgressEngine:
+    """A papermill engine that reports each cell start to a callback."""
+
+    registered = False
+
+    @classmethod
+    def register(cls) -> None:
+        if cls.registered:
+            return
+        from papermill.engines import NBClientEngine, papermill_engines
+
+        class WorkbenchEngine(NBClientEngine):
+            @classmethod
+            def execute_managed_notebook(  # type: ignore[override]
+                cls, nb_man: Any, kernel_name: str, on_cell: Any = None, **kwargs: Any
+            ) -> Any:
+                if on_cell is not None:
+                    original = nb_man.cell_start
+                    total = len(nb_man.nb.cells)
+
+                    def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
+                        on_cell(cell_index or 0, total)
+                        return original(cell, cell_index, **kw)
+
+                    nb_man.cell_start = cell_start
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+        papermill_engines.register("workbench", WorkbenchEngine)
+        cls.registered = True
+
+
+class Runner:
+    """Runs :class:`RunRequest`s in one workspace.
+
+    Args:
+        workspace: the workspace (created if missing).
+        store: its store.
+        progress: optional progress sink.
+        log_output: stream cell outputs to the ``papermill`` logger.
+        reviewer: export HTML without code cells.
+        cell_timeout: seconds a single cell may run (None: no limit).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        *,
+        progress: ProgressSink | None = None,
+        log_output: bool = False,
+        reviewer: bool = False,
+        cell_timeout: float | None = None,
+        build_index: bool = True,
+    ) -> None:
+        self.ws = workspace
+        self.store = store
+        self.progress = progress
+        self.log_output = log_output
+        self.reviewer = reviewer
+        self.cell_timeout = cell_timeout
+        self.build_index = build_index
+
+    # -- validation (no kernel, nothing recorded) ---------------------------------------------
+
+    def prepare(self, req: RunRequest) -> tuple[list[tuple[str, Path]], dict[str, Any]]:
+        """Check the request; returns the stage notebooks and the full parameter set."""
+        from .datasets import load_dataset
+        from .models import get_family
+
+        unknown = [s for s in req.stages if s not in STAGES]
+        if unknown or not req.stages:
+            raise ConfigError(
+                f"unknown stage(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"stages are {', '.join(STAGES)}"
+            )
+        get_family(req.model)
+        if req.trials < 1:
+            raise ConfigError(f"--trials must be at least 1, got {req.trials}")
+        load_dataset(req.dataset, target=req.target)
+        nb_dir = notebooks_dir()
+        stages = [(s, nb_dir / STAGES[s]) for s in STAGES if s in req.stages]
+        specs: dict[str, Any] = {}
+        for _, path in stages:
+            specs.update(notebook_parameters(path))
+        where = [p.name for _, p in stages]
+        params = check_params({**req.base_params(), **req.params}, specs, where=where)
+        get_family(params["model"])
+        return stages, params
+
+    # -- execution ----------------------------------------------------------------------------
+
+    def run(self, req: RunRequest, *, run_id: str | None = None) -> RunOutcome:
+        """Validate, record and execute a run. Raises StageFailed / RunCancelled after recording."""
+        stages, params = self.prepare(req)
+        self.ws.create()
+        run_id = run_id or new_run_id()
+        run_dir = self.ws.run_dir(run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.store.create_run(
+            run_id,
+            dataset_name=str(params["dataset"]),
+            model_family=params["model"],
+            seed=int(params["seed"]),
+            stages=[(name, path.name) for name, path in stages],
+            params=params,
+            source="cli",
+            git_commit=git_commit(stages[0][1].parent),
+            versions=package_versions(),
+        )
+        exports: list[Future[Any]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as pool:
+            try:
+                for i, (name, path) in enumerate(stages):
+                    out = self._execute_stage(run_id, name, path, params, i, len(stages))
+                    exports.append(pool.submit(self._export, run_id, name, out))
+            except StageFailed as e:
+                self.store.finish_run(run_id, RunStatus.FAILED, error=asdict(e.cell))
+                exports.append(pool.submit(self._export, run_id, e.cell.stage, Path(e.notebook)))
+                self._settle(exports)
+                raise
+            except KeyboardInterrupt as e:
+                self.store.finish_run(run_id, RunStatus.CANCELLED, error={"reason": "interrupted"})
+                self._settle(exports)
+                raise RunCancelled(f"run {run_id} cancelled; recorded as cancelled") from e
+            self.store.finish_run(run_id, RunStatus.SUCCEEDED)
+            self._settle(exports)
+        return self.outcome(run_id)
+
+    def outcome(self, run_id: str) -> RunOutcome:
+        run = self.store.get_run(run_id)
+        metrics = {
+            f"{m.stage}.{m.name}" if m.stage != "evaluate" else m.name: m.to_dict()
+            for m in run.metrics
+        }
+        reports = {s.name: s.report_path for s in run.stages if s.report_path}
+        return RunOutcome(
+            run_id=run.id,
+            status=run.status,
+            metrics=metrics,
+            reports=reports,  # type: ignore[arg-type]
+            index=str(self.ws.index_path) if self.ws.index_path.exists() else None,
+            error=run.error,
+        )
+
+    def _execute_stage(
+        self, run_id: str, stage: str, notebook: Path, params: dict[str, Any], i: int, n: int
+    ) -> Path:
+        import nbformat
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        _ProgressEngine.register()
+        out = self.ws.run_dir(run_id) / notebook.name
+        declared = notebook_parameters(notebook)
+        stage_params = {k: v for k, v in params.items() if k in declared}
+        stage_params.update(workspace=str(self.ws.root), run_id=run_id)
+        self.store.start_stage(run_id, stage, output_path=str(out))
+        if self.progress:
+            cells = len(nbformat.read(notebook, as_version=4).cells)
+            self.progress.stage_started(stage, i, n, cells)
+
+        def on_cell(index: int, total: int) -> None:
+            if self.progress:
+                self.progress.cell_started(stage, index, total)
+
+        # Notebooks show static fallbacks instead of widgets when this is set (kernels inherit it).
+        os.environ["WORKBENCH_BATCH"] = "1"
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(run_id, stop), daemon=True)
+        beat.start()
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(out),
+                parameters=stage_params,
+                kernel_name="python3",
+                engine_name="workbench",
+                progress_bar=False,
+                log_output=self.log_output,
+                cwd=str(out.parent),
+                execution_timeout=self.cell_timeout,
+                on_cell=on_cell,
+            )
+        except PapermillExecutionError as e:
+            cell = CellError(
+                stage=stage,
+                cell_index=int(e.cell_index),
+                exec_count=e.exec_count,
+                source=e.source,
+                ename=e.ename,
+                evalue=_ANSI.sub("", str(e.evalue)),
+                traceback=[_ANSI.sub("", line) for line in e.traceback],
+            )
+            self._stage_failed(run_id, stage, cell)
+            raise StageFailed(run_id, cell, str(out)) from e
+        except KeyboardInterrupt:
+            self.store.finish_stage(run_id, stage, RunStatus.CANCELLED)
+            raise
+        except Exception as e:  # kernel died, timed out, could not start: still a failed stage
+            cell = CellError(stage, -1, None, "", type(e).__name__, _ANSI.sub("", str(e)), [])
+            self._stage_failed(run_id, stage, cell)
+            raise StageFailed(run_id, cell, str(out)) from e
+        finally:
+            stop.set()
+        self._record_notebook(run_id, stage, out)
+        self.store.finish_stage(run_id, stage, RunStatus.SUCCEEDED)
+        if self.progress:
+            self.progress.stage_finished(stage, RunStatus.SUCCEEDED)
+        return out
+
+    def _stage_failed(self, run_id: str, stage: str, cell: CellError) -> None:
+        self.store.finish_stage(run_id, stage, RunStatus.FAILED, error=asdict(cell))
+        if self.progress:
+            self.progress.stage_finished(stage, RunStatus.FAILED)
+
+    def _record_notebook(self, run_id: str, stage: str, out: Path) -> None:
+        self.store.log_artifact(
+            run_id,
+            ArtifactRecord(
+                name=f"notebook:{stage}",
+                kind="notebook",
+                path=str(out),
+                sha256=sha256_file(out),
+                size=out.stat().st_size,
+                stage=stage,
+            ),
+        )
+
+    def _heartbeat(self, run_id: str, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_S):
+            # A missed beat is harmless; the next one retries.
+            with contextlib.suppress(Exception):
+                self.store.heartbeat(run_id)
+
+    def _export(self, run_id: str, stage: str, notebook: Path) -> None:
+        from .reports import export_notebook, report_path
+
+        if not notebook.exists():
+            return
+        html = report_path(self.ws, run_id, stage)
+        export_notebook(notebook, html, reviewer=self.reviewer, title=f"{run_id} · {stage}")
+        self.store.set_report(run_id, stage, str(html))
+
+    def _settle(self, exports: list[Future[Any]]) -> None:
+        """Wait for the HTML exports, then rebuild the index. Export errors surface here."""
+        for f in exports:
+            f.result()
+        if self.build_index:
+            from .reports import build_index
+
+            build_index(self.ws, self.store)
