@@ -194,7 +194,7 @@ class RunContext:
             "test_predictions.json",
             {
                 "rows": split.test.tolist(),
-                "labels": list(result.labels or []),
+                "labels": [] if result.labels is None else np.asarray(result.labels).tolist(),
                 "y_true": np.asarray(result.y_true).tolist(),
                 "y_score": np.asarray(result.y_score).tolist(),
             },

@@ -112,10 +112,23 @@ class _ProgressEngine:
                         return original(cell, cell_index, **kw)
 
                     nb_man.cell_start = cell_start
+                kwargs.setdefault("kernel_manager_class", _ipc_kernel_manager())
                 return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
         papermill_engines.register("workbench", WorkbenchEngine)
         cls.registered = True
+
+
+def _ipc_kernel_manager() -> type:
+    """Kernels on local IPC sockets: no TCP ports to race for when many runs start at once,
+    and no "running over TCP without encryption" warning on every run."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(transport="ipc", **kwargs)
+
+    return IPCKernelManager
 
 
 class Runner:
