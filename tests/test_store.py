@@ -176,3 +176,27 @@ def test_list_runs_newest_first_with_metrics(store_url: str) -> None:
 def test_bad_url_gives_clear_error() -> None:
     with pytest.raises(StoreError, match="SQLAlchemy URL"):
         open_store("notadb://x")
+
+
+def test_migrations_upgrade_an_existing_database_keeping_its_runs(store_url: str) -> None:
+    from alembic import command
+
+    import workbench.store as store_pkg
+
+    engine = store_pkg.make_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(_migrate._config(conn), "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO wb_runs (id, status, dataset_name, seed, source, stages, versions,"
+                " created_at) VALUES ('old', 'succeeded', 'iris', 1, 'cli', '[]', '{}', "
+                ":now)"
+            ),
+            {"now": utcnow()},
+        )
+    assert _migrate.current_revision(engine) == "0001"
+    store = open_store(store_url)
+    assert _migrate.current_revision(store.engine) == _migrate.head_revision()
+    assert store.get_run("old").status is RunStatus.SUCCEEDED
+    assert "batch_id" in {c["name"] for c in sa.inspect(store.engine).get_columns("wb_runs")}

@@ -46,6 +46,7 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("batch_id", sa.String(64), nullable=True, index=True),  # revision 0002
 )
 
 stages = sa.Table(
@@ -92,4 +93,80 @@ artifacts = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("stage", sa.String(64), nullable=True),
+)
+
+# -- registry, comparisons, releases, batches (revision 0002) ------------------------------------
+
+model_versions = sa.Table(
+    "wb_model_versions",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), nullable=False, unique=True),
+    sa.Column("family", sa.String(64), nullable=True),
+    sa.Column("task", sa.String(32), nullable=True),
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=True),
+    sa.Column("model_path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+aliases = sa.Table(
+    "wb_aliases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, sa.ForeignKey("wb_model_versions.version"), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+alias_events = sa.Table(
+    "wb_alias_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alias", sa.String(64), nullable=False, index=True),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("comparison_id", sa.String(64), nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+comparisons = sa.Table(
+    "wb_comparisons",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("candidate_run", sa.String(64), sa.ForeignKey("wb_runs.id"), nullable=False),
+    sa.Column("baseline_run", sa.String(64), sa.ForeignKey("wb_runs.id"), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+releases = sa.Table(
+    "wb_releases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("bundle", sa.Text, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+batches = sa.Table(
+    "wb_batches",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("grid", sa.JSON, nullable=False),
+    sa.Column("executor", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", sa.JSON, nullable=True),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )
