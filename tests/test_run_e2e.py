@@ -179,3 +179,37 @@ def test_ctrl_c_marks_run_cancelled(tmp_path: Path) -> None:
     assert "cancelled" in stderr and "Traceback" not in stderr
     run = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()[0]
     assert run.status is RunStatus.CANCELLED
+
+
+def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, monkeypatch) -> None:
+    """As in JupyterLab: no run id, defaults only; the workspace comes from WORKBENCH_HOME."""
+    import papermill
+
+    from workbench.params import notebooks_dir
+
+    ws = tmp_path / "lab"
+    monkeypatch.setenv("WORKBENCH_HOME", str(ws))
+    monkeypatch.delenv("WORKBENCH_BATCH", raising=False)
+    nb = notebooks_dir()
+    for name, params in (
+        ("01_explore", {}),
+        ("03_evaluate", {"n_boot": 100}),
+        ("02_search", {"trials": 2}),
+    ):
+        papermill.execute_notebook(
+            str(nb / f"{name}.ipynb"),
+            str(tmp_path / f"{name}.ipynb"),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
+    assert len(runs) == 1  # the three notebooks share one lab run
+    run = open_store(f"sqlite:///{ws / 'workbench.db'}").get_run(runs[0].id)
+    assert run.source == "lab" and run.status is RunStatus.SUCCEEDED
+    assert all(s.status is RunStatus.SUCCEEDED for s in run.stages)
+    assert run.metric("roc_auc", "evaluate").value > 0.9
+    assert run.artifact("model") is not None
+    # In JupyterLab the threshold explorer widget is shown beside the static table.
+    executed = (tmp_path / "03_evaluate.ipynb").read_text()
+    assert "application/vnd.jupyter.widget-view+json" in executed

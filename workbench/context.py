@@ -62,12 +62,13 @@ class RunContext:
         ws = resolve_workspace(workspace or None)
         ws.create()
         store = open_store(ws.db_url)
-        if run_id:
-            store.resolve_run_id(run_id)
+        if run_id and run_id != "new":
+            run_id = store.resolve_run_id(run_id)
             recorded = store.get_run(run_id).params
             merged = {**params, **recorded}
         else:
-            run_id = _lab_run(store, ws, params)
+            run_id = _lab_run(store, params, fresh=run_id == "new")
+            store.start_stage(run_id, stage, output_path="(interactive)")
             merged = params
         ctx = cls(workspace=ws, store=store, run_id=run_id, stage=stage, params=merged)
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,24 +219,25 @@ class RunContext:
         )
 
     def finish(self) -> None:
-        """End of a notebook. For lab runs, mark the stage (and the run, once all ran) done."""
+        """End of a notebook. A lab run is marked succeeded after each stage completes (stages
+        never opened stay pending); batch runs get their status from the runner."""
         run = self.store.get_run(self.run_id)
         if run.source != "lab":
-            return  # the batch runner owns statuses
+            return
         self.store.finish_stage(self.run_id, self.stage, RunStatus.SUCCEEDED)
-        run = self.store.get_run(self.run_id)
-        if all(s.status is RunStatus.SUCCEEDED for s in run.stages):
-            self.store.finish_run(self.run_id, RunStatus.SUCCEEDED)
+        self.store.finish_run(self.run_id, RunStatus.SUCCEEDED)
         print(f"recorded in lab run {self.run_id} ({self.workspace.root})")
 
 
-def _lab_run(store: Store, ws: Workspace, params: dict[str, Any]) -> str:
-    key = {k: params.get(k) for k in ("dataset", "target", "model", "seed")}
-    for run in store.list_runs(limit=50, with_metrics=False):
-        if run.source == "lab" and run.status is RunStatus.RUNNING:
-            full = store.get_run(run.id)
-            if {k: full.params.get(k) for k in key} == key:
-                return run.id
+def _lab_run(store: Store, params: dict[str, Any], *, fresh: bool) -> str:
+    """The latest lab run with the same dataset, target and seed, or a new one."""
+    key = {k: params.get(k) for k in ("dataset", "target", "seed")}
+    if not fresh:
+        for run in store.list_runs(limit=50, with_metrics=False):
+            if run.source == "lab" and run.status is not RunStatus.FAILED:
+                full = store.get_run(run.id)
+                if {k: full.params.get(k) for k in key} == key:
+                    return run.id
     run_id = new_run_id()
     store.create_run(
         run_id,
