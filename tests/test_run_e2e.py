@@ -213,3 +213,20 @@ def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, mo
     # In JupyterLab the threshold explorer widget is shown beside the static table.
     executed = (tmp_path / "03_evaluate.ipynb").read_text()
     assert "application/vnd.jupyter.widget-view+json" in executed
+
+
+def test_report_rebuilds_in_reviewer_mode_and_show_renders(ws: Path, logreg_run: dict) -> None:
+    run_id = logreg_run["run_id"]
+    html_path = Path(logreg_run["reports"]["evaluate"])
+    assert 'class="jp-CodeMirrorEditor' in html_path.read_text()  # code visible by default
+    result = CliRunner().invoke(cli, ["report", run_id[:12], "--reviewer", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "index.html" in result.output
+    html = html_path.read_text()
+    assert 'class="jp-CodeMirrorEditor' not in html and html.count("plotly-graph-div") >= 2
+    result = CliRunner().invoke(cli, ["show", run_id, "--workspace", str(ws)])
+    assert result.exit_code == 0
+    for text in ("roc_auc", "Parameters", "Stages", "Artifacts", "scikit-learn"):
+        assert text in result.output
+    result = CliRunner().invoke(cli, ["runs", "--workspace", str(ws)])
+    assert run_id in result.output and "roc_auc" in result.output

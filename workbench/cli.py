@@ -251,7 +251,8 @@ def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("run", "status", "dataset", "model", "metric", "duration"):
+    table.add_column("run", no_wrap=True, min_width=22)  # the id is what users copy
+    for col in ("status", "dataset", "model", "metric", "duration"):
         table.add_column(col)
     for r in rows:
         metric = r["headline"]
