@@ -1,0 +1,452 @@
+"""Comparisons: paired statistics on known cases, refusals, the stored record, the CLI.
+
+Runs are built directly in the store (``make_run``): a dataset record, split.json,
+test_predictions.json, a model file and metrics, as the evaluate stage would leave them, so
+only the last test needs real notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from workbench import compare as cmp
+from workbench import registry
+from workbench.cli import _Group
+from workbench.config import Workspace
+from workbench.exceptions import ConfigError, RunNotFound
+from workbench.provenance import sha256_file
+from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
+
+FP = "a" * 64
+OTHER_FP = "b" * 64
+N_BOOT = 400
+COST = {
+    "single_p50_ms": 0.3,
+    "single_p99_ms": 0.5,
+    "batch_rows_per_s": 50_000.0,
+    "model_size_bytes": 100_000.0,
+}
+
+
+# -- fixtures: runs as the evaluate stage leaves them -------------------------------------------
+
+
+def make_run(
+    ws: Workspace,
+    store: Store,
+    run_id: str,
+    *,
+    y_true: Sequence[Any],
+    y_score: Any,
+    labels: Sequence[Any] = (0, 1),
+    fingerprint: str = FP,
+    task: str = "classification",
+    test_rows: Sequence[int] | None = None,
+    seed: int = 42,
+    family: str = "logreg",
+    cost: dict[str, float] | None = None,
+    status: RunStatus = RunStatus.SUCCEEDED,
+    dataset_name: str = "toy",
+    predictions: bool = True,
+) -> str:
+    """Record a finished run with a model file, split, test predictions and metrics."""
+    store.record_dataset(
+        DatasetRecord(
+            fingerprint=fingerprint, name=dataset_name, source="test", target="y", task=task,
+            n_rows=1000, n_features=3, features=[], created_at=utcnow(),
+        )
+    )  # fmt: skip
+    store.create_run(
+        run_id, dataset_name=dataset_name, model_family=family, seed=seed,
+        stages=[("evaluate", "03_evaluate.ipynb")], params={"dataset": dataset_name},
+        dataset_fingerprint=fingerprint,
+    )  # fmt: skip
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = list(test_rows) if test_rows is not None else list(range(len(y_true)))
+    _artifact(store, run_id, run_dir / "model.skops", "model", b"model-" + run_id.encode())
+    split = {"fingerprint": fingerprint, "seed": seed, "train": [], "valid": [], "test": rows}
+    _artifact(store, run_id, run_dir / "split.json", "split.json", json.dumps(split).encode())
+    if predictions:
+        preds = {
+            "rows": rows,
+            "labels": list(labels) if task == "classification" else [],
+            "y_true": np.asarray(y_true).tolist(),
+            "y_score": np.asarray(y_score).tolist(),
+        }
+        _artifact(
+            store, run_id, run_dir / "test_predictions.json", "test_predictions.json",
+            json.dumps(preds).encode(),
+        )  # fmt: skip
+    metrics = [MetricRecord("evaluate", k, v) for k, v in (cost or COST).items()]
+    metrics.append(MetricRecord("evaluate", "roc_auc" if task == "classification" else "rmse", 0.9))
+    store.log_metrics(run_id, metrics)
+    store.finish_run(run_id, status)
+    return run_id
+
+
+def _artifact(store: Store, run_id: str, path: Path, name: str, data: bytes) -> None:
+    path.write_bytes(data)
+    store.log_artifact(
+        run_id,
+        ArtifactRecord(name, "file", str(path), sha256_file(path), len(data), "evaluate"),
+    )
+
+
+def binary_case(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a weak model's probabilities and a strong model's, for the same rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    weak = np.clip(0.5 + 0.15 * (2 * y - 1) + rng.normal(0, 0.25, n), 0.01, 0.99)
+    strong = np.clip(0.5 + 0.4 * (2 * y - 1) + rng.normal(0, 0.08, n), 0.01, 0.99)
+    return y, np.column_stack([1 - weak, weak]), np.column_stack([1 - strong, strong])
+
+
+ALWAYS = ["roc_auc delta >= -1"]  # a gate every classification comparison passes
+
+
+@pytest.fixture
+def pair(workspace: Workspace, store: Store) -> tuple[str, str]:
+    """(strong candidate, weak baseline) on the same rows."""
+    y, weak, strong = binary_case()
+    base = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    cand = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong,
+                    family="rf")  # fmt: skip
+    return cand, base
+
+
+# -- statistics on known cases ------------------------------------------------------------------
+
+
+def test_identical_models_have_zero_deltas_and_p_one(workspace: Workspace, store: Store) -> None:
+    y, weak, _ = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=weak)
+    c = cmp.compare_runs(workspace, store, b, a, gates=ALWAYS, n_boot=N_BOOT)
+    for m in c.metrics:
+        if m.kind == "quality":
+            assert m.delta == 0.0, m.name
+            assert m.delta_ci_low <= 0.0 <= m.delta_ci_high, m.name
+            assert m.p_value == 1.0, m.name
+            assert m.verdict == "no significant difference"
+            assert m.ratio == pytest.approx(1.0)
+    assert c.mcnemar is not None
+    assert (c.mcnemar.baseline_only, c.mcnemar.candidate_only) == (0, 0)
+    assert c.mcnemar.p_value == 1.0 and c.mcnemar.p_value_chi2 == 1.0
+    assert c.metric("single_p99_ms").delta == 0 and c.metric("single_p99_ms").ratio == 1
+
+
+def test_clearly_better_model_has_ci_above_zero_and_small_p(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    cand, base = pair
+    c = cmp.compare_runs(workspace, store, cand, base, gates=ALWAYS, n_boot=N_BOOT)
+    auc = c.metric("roc_auc")
+    assert auc.candidate > auc.baseline
+    assert auc.delta == pytest.approx(auc.candidate - auc.baseline)
+    assert auc.delta_ci_low > 0 and auc.p_value < 0.01 and auc.verdict == "better"
+    # Lower-is-better metrics: the delta is not sign-flipped, an improvement is negative.
+    ll = c.metric("log_loss")
+    assert ll.delta < 0 and ll.delta_ci_high < 0 and ll.verdict == "better"
+    assert c.mcnemar.candidate_only > c.mcnemar.baseline_only
+    assert c.mcnemar.p_value < 0.01
+    # Swapping the roles flips the sign of every delta.
+    back = cmp.compare_runs(workspace, store, base, cand, gates=ALWAYS, n_boot=N_BOOT)
+    assert back.metric("roc_auc").delta == pytest.approx(-auc.delta)
+    assert back.metric("roc_auc").verdict == "worse"
+
+
+def test_regression_deltas_keep_metric_units(workspace: Workspace, store: Store) -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(10, 3, 150)
+    good, bad = y + rng.normal(0, 0.5, 150), y + rng.normal(0, 3, 150)
+    kw = {"task": "regression", "labels": ()}
+    base = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=bad, **kw)
+    cand = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=good, **kw)
+    c = cmp.compare_runs(workspace, store, cand, base, n_boot=N_BOOT)  # default gates
+    assert c.task == "regression" and c.mcnemar is None
+    assert [m.name for m in c.metrics if m.kind == "quality"] == ["rmse", "mae", "r2"]
+    rmse = c.metric("rmse")
+    assert rmse.delta == pytest.approx(rmse.candidate - rmse.baseline)
+    assert rmse.delta < 0 and rmse.delta_ci_high < 0 and rmse.verdict == "better"
+    statuses = {g.gate.metric: g.status.value for g in c.gates}
+    assert statuses["roc_auc"] == "skipped" and statuses["rmse"] == "passed"
+    assert c.decision == "promote"
+
+
+def test_mcnemar_known_values() -> None:
+    # 10 discordant rows all won by the candidate: exact p = 2 * 0.5**10.
+    base = [False] * 10 + [True] * 20
+    cand = [True] * 30
+    r = cmp.mcnemar_test(base, cand)
+    assert (r.baseline_only, r.candidate_only) == (0, 10)
+    assert r.p_value == pytest.approx(2 * 0.5**10)
+    assert r.statistic == pytest.approx(81 / 10)
+    assert cmp.mcnemar_test([True, False], [False, True]).p_value == 1.0
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def test_different_data_is_refused_with_the_reason(workspace: Workspace, store: Store) -> None:
+    y, weak, strong = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong,
+                 fingerprint=OTHER_FP, dataset_name="other")  # fmt: skip
+    with pytest.raises(cmp.IncomparableRuns, match="different data") as e:
+        cmp.compare_runs(workspace, store, b, a, gates=ALWAYS, n_boot=N_BOOT)
+    assert "'other'" in str(e.value) and "'toy'" in str(e.value) and "bbbbbbbbbbbb" in str(e.value)
+    assert cmp.list_comparisons(store) == []
+
+
+def test_different_test_rows_are_refused(workspace: Workspace, store: Store) -> None:
+    y, weak, strong = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong, seed=7,
+                 test_rows=range(1000, 1000 + len(y)))  # fmt: skip
+    with pytest.raises(cmp.IncomparableRuns, match="different test rows") as e:
+        cmp.compare_runs(workspace, store, b, a, gates=ALWAYS, n_boot=N_BOOT)
+    assert "seed 7" in str(e.value) and "--seed" in str(e.value)
+
+
+def test_missing_predictions_and_same_run_are_refused(workspace: Workspace, store: Store) -> None:
+    y, weak, strong = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong,
+                 predictions=False)  # fmt: skip
+    with pytest.raises(cmp.IncomparableRuns, match="no saved test predictions"):
+        cmp.compare_runs(workspace, store, b, a, gates=ALWAYS)
+    with pytest.raises(ConfigError, match="same run"):
+        cmp.compare_runs(workspace, store, a, a, gates=ALWAYS)
+    with pytest.raises(RunNotFound, match="no run, version or alias 'champion'"):
+        cmp.compare_runs(workspace, store, a, "champion", gates=ALWAYS)
+
+
+# -- record, gates, decision --------------------------------------------------------------------
+
+
+def test_record_round_trips_and_is_strict_json(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    cand, base = pair
+    c = cmp.compare_runs(workspace, store, cand, base, n_boot=N_BOOT, seed=3)
+    record = c.to_dict()
+    json.dumps(record, allow_nan=False)  # undefined numbers are null, never NaN
+    stored = cmp.get_comparison(store, c.id)
+    assert stored.to_dict() == record
+    assert cmp.get_comparison(store, c.id[:-2]).id == c.id  # unique prefix
+    assert record["settings"] == {
+        "n_boot": N_BOOT, "seed": 3, "confidence": 0.95,
+        "delta": "candidate - baseline, in the metric's units",
+    }  # fmt: skip
+    assert record["candidate"]["run_id"] == cand and record["baseline"]["ref"] == base
+    # Same inputs and seed: the same numbers.
+    again = cmp.compare_runs(workspace, store, cand, base, n_boot=N_BOOT, seed=3)
+    assert again.metrics == c.metrics and again.id != c.id
+    assert [x.id for x in cmp.list_comparisons(store)] == [again.id, c.id]
+    with pytest.raises(RunNotFound, match="no comparison"):
+        cmp.get_comparison(store, "cmp-nope")
+
+
+def test_decision_follows_gates(workspace: Workspace, store: Store, pair: tuple[str, str]) -> None:
+    cand, base = pair
+    ok = cmp.compare_runs(
+        workspace, store, cand, base, n_boot=N_BOOT,
+        gates=["roc_auc delta_ci_low >= 0", "single_p99_ms ratio <= 1.2"],
+    )  # fmt: skip
+    assert ok.decision == "promote" and "all 2 applicable gates passed" in ok.reasons[0]
+    slow = dict(COST, single_p99_ms=5.0)
+    y, _, strong = binary_case()
+    make_run(workspace, store, "20260101-000002-cccccc", y_true=y, y_score=strong, cost=slow)
+    held = cmp.compare_runs(
+        workspace, store, "20260101-000002", base, n_boot=N_BOOT,
+        gates=["roc_auc delta_ci_low >= 0", "single_p99_ms ratio <= 1.2"],
+    )  # fmt: skip
+    assert held.decision == "hold"
+    assert held.reasons == ("gate 'single_p99_ms ratio <= 1.2' failed: single_p99_ms ratio = 10 "
+                            "misses <= 1.2",)  # fmt: skip
+    only_other_task = cmp.compare_runs(
+        workspace, store, cand, base, n_boot=N_BOOT, gates=["rmse delta_ci_high <= 0"]
+    )
+    assert only_other_task.decision == "hold"
+    assert "no gate applies" in only_other_task.reasons[0]
+
+
+def test_gates_file_and_default_gates(
+    workspace: Workspace, store: Store, pair: tuple[str, str], tmp_path: Path
+) -> None:
+    cand, base = pair
+    path = tmp_path / "g.yaml"
+    path.write_text("gates:\n  - model_size_bytes <= 50e6\n")
+    c = cmp.compare_runs(workspace, store, cand, base, gates=path, n_boot=N_BOOT)
+    assert c.gates_source == str(path) and [g.passed for g in c.gates] == [True]
+    default = cmp.compare_runs(workspace, store, cand, base, n_boot=N_BOOT)
+    assert default.gates_source == "default (gates.yaml)"
+    assert {g.gate.metric for g in default.gates} >= {"roc_auc", "single_p99_ms"}
+
+
+def test_summary_and_frames_show_the_record(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    cand, base = pair
+    c = cmp.compare_runs(workspace, store, cand, base, gates=ALWAYS, n_boot=N_BOOT)
+    text = c.summary_markdown()
+    auc = c.metric("roc_auc")
+    assert "PROMOTE" in text and f"{auc.delta:.4f}" in text and "McNemar" in text
+    frame = c.deltas_frame()
+    assert frame.loc["roc_auc", "delta"] == auc.delta
+    assert list(c.gates_frame()["status"]) == ["passed"]
+    fig = cmp.delta_ci_figure(c)
+    assert len(fig.data) == 5 and fig.data[0].error_x.array[0] == pytest.approx(
+        auc.delta_ci_high - auc.delta
+    )
+    assert len(cmp.cost_ratio_figure(c).data[0].y) == 4
+
+
+# -- notebook helpers ---------------------------------------------------------------------------
+
+
+def test_notebook_picks_newest_non_champion_or_explains(
+    workspace: Workspace, store: Store, pair: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cand, base = pair
+    assert cmp.notebook_comparison(workspace, store, n_boot=N_BOOT) is None
+    assert "nothing to compare" in capsys.readouterr().out
+    registry.promote(store, base, "champion")
+    c = cmp.notebook_comparison(workspace, store, n_boot=N_BOOT, gates="")
+    assert c is not None and c.candidate.run_id == cand and c.baseline.ref == "champion"
+    assert cmp.notebook_comparison(workspace, store, comparison_id=c.id).to_dict() == c.to_dict()
+    registry.promote(store, cand, "champion", force=True, reason="test")
+    registry.promote(store, base, "old", reason="test")
+    # Only other run is the old champion, which exists: it becomes the candidate.
+    assert cmp.notebook_comparison(workspace, store, n_boot=N_BOOT).candidate.run_id == base
+
+
+def test_picker_compares_on_click(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    picker = cmp.comparison_picker(workspace, store, fingerprint=FP, n_boot=50)
+    cand_dd, base_dd, button, _ = picker.children
+    assert {v for _, v in cand_dd.options} == set(pair)
+    cand_dd.value, base_dd.value = pair
+    button.click()
+    assert len(cmp.list_comparisons(store)) == 1
+
+
+def test_index_sections_list_comparisons_and_registry(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    from workbench._cli_compare import comparison_sections
+    from workbench.reports import build_index
+
+    cand, base = pair
+    registry.promote(store, base, "champion")
+    c = cmp.compare_runs(workspace, store, cand, "champion", gates=ALWAYS, n_boot=N_BOOT)
+    html = cmp.comparison_report_path(workspace, c.id)
+    html.parent.mkdir(parents=True)
+    html.write_text("<p>report</p>")
+    cmp._set_report_path(store, c.id, html)
+    comparisons, models, audit = comparison_sections(workspace, store)
+    row = comparisons.rows[0]
+    assert row[0] == c.id and row[4] == "promote"
+    assert row[5].href == f"comparisons/{c.id}.html"
+    assert models.rows[0][1] == "champion" and audit.rows[0][1] == "champion"
+    index = build_index(workspace, store, extra_sections=[comparisons, models, audit]).read_text()
+    assert c.id in index and f'href="comparisons/{c.id}.html"' in index
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli() -> click.Group:
+    from workbench._cli_compare import register_commands
+
+    group = _Group(name="workbench")
+    register_commands(group)
+    return group
+
+
+def test_cli_compare_json_equals_stored_record(
+    workspace: Workspace, store: Store, pair: tuple[str, str], cli: click.Group
+) -> None:
+    cand, base = pair
+    args = ["compare", cand, base, "--no-report", "--n-boot", "200", "-w", str(workspace.root)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out == cmp.get_comparison(store, out["id"]).to_dict()
+    result = CliRunner().invoke(cli, [*args, "--fail-on-hold", "--gates", "/nope.yaml"])
+    assert result.exit_code == 2 and "cannot read gates file /nope.yaml" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "decision:" in result.output and "McNemar" in result.output
+
+
+def test_cli_refusal_is_one_clean_line(
+    workspace: Workspace, store: Store, cli: click.Group
+) -> None:
+    y, weak, strong = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak)
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong,
+                 fingerprint=OTHER_FP)  # fmt: skip
+    result = CliRunner().invoke(cli, ["compare", b, a, "-w", str(workspace.root)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: runs were evaluated on different data")
+    assert "Traceback" not in result.output
+
+
+# -- end to end ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_real_runs_compared_through_the_cli(tmp_path: Path, cli: click.Group) -> None:
+    from workbench.config import resolve_workspace
+    from workbench.runner import Runner, RunRequest
+    from workbench.store import open_store
+
+    ws = resolve_workspace(tmp_path / "e2e")
+    ws.create()
+    store = open_store(ws.db_url)
+    ids = {}
+    for family in ("logreg", "rf"):
+        request = RunRequest(dataset="breast_cancer", model=family, trials=2,
+                             params={"n_boot": 200}, stages=("search", "evaluate"))  # fmt: skip
+        ids[family] = Runner(ws, store, build_index=False).run(request).run_id
+    w = ["-w", str(ws.root)]
+    assert (
+        CliRunner().invoke(cli, ["promote", ids["logreg"], "--alias", "champion", *w]).exit_code
+        == 0
+    )
+    result = CliRunner().invoke(
+        cli, ["compare", ids["rf"], "champion", "--n-boot", "300", "--json", *w]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    stored = cmp.get_comparison(store, out["id"])
+    assert out == stored.to_dict()
+    assert out["baseline"]["run_id"] == ids["logreg"] and out["baseline"]["ref"] == "champion"
+    auc = next(m for m in out["metrics"] if m["name"] == "roc_auc")
+    assert auc["delta_ci_low"] <= auc["delta"] <= auc["delta_ci_high"]
+    assert out["tests"]["mcnemar"]["p_value"] > 0
+    html_path = Path(out["report_path"])
+    assert html_path == cmp.comparison_report_path(ws, out["id"])
+    html = html_path.read_text()
+    assert f"Decision: {out['decision'].upper()}" in html
+    assert f"{auc['delta']:.4f}" in html and out["id"] in html
+    assert html.count("plotly-graph-div") >= 3 and '<script src="http' not in html
+    assert out["id"] in ws.index_path.read_text()
+    # Promotion follows the decision.
+    promote = CliRunner().invoke(cli, ["promote", ids["rf"], "--alias", "champion", *w])
+    if out["decision"] == "hold":
+        assert promote.exit_code == 1 and "decided hold" in promote.output
+    else:
+        assert promote.exit_code == 0

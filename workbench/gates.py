@@ -1,0 +1,428 @@
+"""Promotion gates: small YAML rules a comparison must pass before a candidate is promoted.
+
+A gate compares one number of a comparison with a threshold::
+
+    {metric: roc_auc, check: delta_ci_low, op: ">=", value: 0}     # not worse, with 95% confidence
+    {metric: single_p99_ms, check: ratio, op: "<=", value: 1.2}     # at most 20% slower
+    {metric: model_size_bytes, check: candidate, op: "<=", value: 50e6}
+
+or the same as one string, ``"roc_auc delta_ci_low >= 0"``; ``"model_size_bytes <= 50e6"``
+(three words) means ``check: candidate``. A gates file is a YAML list of gates, or a mapping
+with a ``gates:`` list (see ``templates/gates.yaml``).
+
+Checks (``delta`` is always **candidate − baseline in the metric's units**; its sign is never
+flipped, so for a lower-is-better metric such as ``rmse`` an improvement is a *negative*
+delta and the matching gate is ``rmse delta_ci_high <= 0``):
+
+============== ===============================================================================
+candidate      the candidate's value
+baseline       the baseline's value
+delta          candidate − baseline
+delta_ci_low   lower bound of the paired-bootstrap 95% CI of the delta (quality metrics only)
+delta_ci_high  upper bound of that interval (quality metrics only)
+ratio          candidate / baseline
+p_value        two-sided paired-bootstrap p-value of the delta (quality metrics only)
+============== ===============================================================================
+
+Quality metrics are those of :mod:`workbench.evaluate` (``roc_auc``, ``rmse``, ...); cost
+metrics are the latency and size each run's evaluate stage records (:data:`COST_METRICS`).
+A gate on a quality metric of the *other* task is reported as skipped, so one file serves
+classification and regression alike.
+
+Example::
+
+    gates = load_gates(default_gates_path())
+    results = evaluate_gates(comparison.metrics, gates, task="classification")
+    all(r.passed for r in results if r.applies)
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError
+
+__all__ = [
+    "CHECKS",
+    "COST_METRICS",
+    "OPERATORS",
+    "Gate",
+    "GateError",
+    "GateResult",
+    "GateStatus",
+    "default_gates",
+    "default_gates_path",
+    "evaluate_gates",
+    "known_metrics",
+    "load_gates",
+    "parse_gate",
+    "parse_gates",
+]
+
+
+class GateError(ConfigError):
+    """A gate or gates file is malformed or names an unknown metric, check or operator."""
+
+
+#: Cost metrics recorded by the evaluate stage: ``name -> higher_is_better``.
+COST_METRICS: dict[str, bool] = {
+    "single_p50_ms": False,
+    "single_p99_ms": False,
+    "batch_rows_per_s": True,
+    "model_size_bytes": False,
+}
+
+#: Checks and what they read from a comparison's metric entry.
+CHECKS: dict[str, str] = {
+    "candidate": "the candidate's value",
+    "baseline": "the baseline's value",
+    "delta": "candidate − baseline, in the metric's units",
+    "delta_ci_low": "lower bound of the paired-bootstrap 95% CI of candidate − baseline",
+    "delta_ci_high": "upper bound of the paired-bootstrap 95% CI of candidate − baseline",
+    "ratio": "candidate / baseline",
+    "p_value": "two-sided paired-bootstrap p-value of the delta",
+}
+# Cost metrics are single measurements per run: no interval, no test.
+_QUALITY_ONLY = frozenset({"delta_ci_low", "delta_ci_high", "p_value"})
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+_KEYS = ("metric", "check", "op", "value", "name")
+_FORMS = (
+    'accepted forms: {metric: roc_auc, check: delta_ci_low, op: ">=", value: 0}, '
+    '"roc_auc delta_ci_low >= 0", or "model_size_bytes <= 50e6" (check: candidate)'
+)
+_DEFAULT_FILE = "gates.yaml"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One rule: ``<check of metric> <op> <value>``.
+
+    Attributes:
+        metric: A quality metric of :mod:`workbench.evaluate` or a name of :data:`COST_METRICS`.
+        check: One of :data:`CHECKS`.
+        op: One of :data:`OPERATORS`.
+        value: The threshold.
+        name: Optional label shown in gate tables; defaults to :meth:`describe`.
+    """
+
+    metric: str
+    check: str
+    op: str
+    value: float
+    name: str = ""
+
+    def describe(self) -> str:
+        """The compact form, e.g. ``"roc_auc delta_ci_low >= 0"``."""
+        return f"{self.metric} {self.check} {self.op} {self.value:g}"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.describe()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "metric": self.metric,
+            "check": self.check,
+            "op": self.op,
+            "value": self.value,
+        }
+        if self.name:
+            d["name"] = self.name
+        return d
+
+
+class GateStatus(enum.StrEnum):
+    """Outcome of one gate; ``skipped`` gates do not count towards the decision."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate evaluated on one comparison.
+
+    Attributes:
+        gate: The gate.
+        status: passed, failed, or skipped (a quality metric of the other task).
+        observed: The number the check read (``None`` when it could not be read).
+        reason: One sentence a reviewer can read, e.g. ``"0.0041 >= 0: passed"``.
+    """
+
+    gate: Gate
+    status: GateStatus
+    observed: float | None
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status is GateStatus.PASSED
+
+    @property
+    def applies(self) -> bool:
+        return self.status is not GateStatus.SKIPPED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.gate.to_dict(),
+            "gate": self.gate.label,
+            "status": self.status.value,
+            "observed": self.observed,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GateResult:
+        gate = Gate(d["metric"], d["check"], d["op"], float(d["value"]), d.get("name", ""))
+        return cls(gate, GateStatus(d["status"]), d.get("observed"), d["reason"])
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+def _quality_metrics() -> dict[str, Any]:
+    from .evaluate import TASKS, metrics_for
+
+    return {m.name: m for task in TASKS for m in metrics_for(task)}
+
+
+def known_metrics() -> list[str]:
+    """Every metric a gate may name: the registered quality metrics, then the cost metrics."""
+    return [*_quality_metrics(), *COST_METRICS]
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+def _fail(where: str, problem: str) -> GateError:
+    return GateError(f"{where}: {problem}; {_FORMS}")
+
+
+def _number(raw: Any, where: str) -> float:
+    # PyYAML reads 50e6 (no dot) as a string, so strings that parse as numbers are accepted.
+    if isinstance(raw, bool):
+        raise _fail(where, f"value {raw!r} is not a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise _fail(where, f"value {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _fail(where, f"value {raw!r} must be a finite number")
+    return value
+
+
+def _from_string(text: str, where: str) -> dict[str, Any]:
+    words = text.split()
+    if len(words) == 3:
+        return {"metric": words[0], "check": "candidate", "op": words[1], "value": words[2]}
+    if len(words) == 4:
+        return dict(zip(("metric", "check", "op", "value"), words, strict=True))
+    raise _fail(where, f"{text!r} has {len(words)} words, expected 'METRIC [CHECK] OP VALUE'")
+
+
+def parse_gate(spec: Any, *, where: str = "gate") -> Gate:
+    """Turn one gate (a mapping or a compact string) into a :class:`Gate`.
+
+    Args:
+        spec: ``{metric, check, op, value[, name]}`` or ``"METRIC [CHECK] OP VALUE"``.
+        where: How error messages name this gate, e.g. ``"gates.yaml gate 2"``.
+
+    Returns:
+        The validated gate.
+
+    Raises:
+        GateError: Unknown metric (the message lists the known ones), check or operator, a
+            missing or unknown key, a non-numeric value, or a check that needs a confidence
+            interval on a cost metric.
+
+    Example:
+        >>> parse_gate("single_p99_ms ratio <= 1.2")
+        Gate(metric='single_p99_ms', check='ratio', op='<=', value=1.2, name='')
+    """
+    if isinstance(spec, str):
+        fields = _from_string(spec, where)
+    elif isinstance(spec, Mapping):
+        fields = dict(spec)
+    else:
+        raise _fail(where, f"expected a mapping or a string, got {type(spec).__name__} {spec!r}")
+    unknown = sorted(str(k) for k in fields if k not in _KEYS)
+    if unknown:
+        raise _fail(where, f"unknown key(s) {', '.join(unknown)}; keys are {', '.join(_KEYS)}")
+    fields.setdefault("check", "candidate")
+    missing = [k for k in ("metric", "op", "value") if k not in fields]
+    if missing:
+        raise _fail(where, f"missing {', '.join(missing)}")
+    metric, check, op = (str(fields[k]).strip() for k in ("metric", "check", "op"))
+    known = known_metrics()
+    if metric not in known:
+        raise GateError(f"{where}: unknown metric {metric!r}; known metrics: {', '.join(known)}")
+    if check not in CHECKS:
+        raise GateError(f"{where}: unknown check {check!r}; checks: {', '.join(CHECKS)}")
+    if op not in OPERATORS:
+        raise GateError(f"{where}: unknown operator {op!r}; operators: {', '.join(OPERATORS)}")
+    if check in _QUALITY_ONLY and metric in COST_METRICS:
+        raise GateError(
+            f"{where}: check {check!r} needs a confidence interval, which cost metric {metric!r} "
+            "does not have (one measurement per run); use candidate, delta or ratio"
+        )
+    name = str(fields.get("name") or "")
+    return Gate(metric, check, op, _number(fields["value"], where), name)
+
+
+def parse_gates(doc: Any, *, source: str = "gates") -> list[Gate]:
+    """Parse a loaded gates document: a list of gates or ``{gates: [...]}``.
+
+    Args:
+        doc: The YAML document (already loaded).
+        source: How error messages name the document, e.g. the file name.
+
+    Raises:
+        GateError: The document is not a non-empty list of valid gates.
+    """
+    if isinstance(doc, Mapping):
+        extra = sorted(str(k) for k in doc if k != "gates")
+        if extra:
+            raise GateError(
+                f"{source}: unknown top-level key(s) {', '.join(extra)}; expected only 'gates:' "
+                "holding a list of gates"
+            )
+        doc = doc.get("gates")
+    if not isinstance(doc, list) or not doc:
+        raise GateError(
+            f"{source}: expected a non-empty list of gates (or 'gates:' holding one); {_FORMS}"
+        )
+    return [parse_gate(g, where=f"{source} gate {i}") for i, g in enumerate(doc, start=1)]
+
+
+def load_gates(path: str | Path) -> list[Gate]:
+    """Read and parse a gates YAML file.
+
+    Raises:
+        GateError: The file is missing, is not YAML, or holds invalid gates.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GateError(
+            f"cannot read gates file {path}: {e.strerror or e}; pass an existing YAML file "
+            "(templates/gates.yaml is an example)"
+        ) from e
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise GateError(f"{path.name} is not valid YAML: {e}") from e
+    return parse_gates(doc, source=path.name)
+
+
+def default_gates_path() -> Path:
+    """The documented default gates: ``templates/gates.yaml`` at the root of the repository.
+
+    Raises:
+        GateError: The file is not there (an installed package without the repository); pass
+            a gates file explicitly instead.
+    """
+    path = Path(__file__).resolve().parent.parent / "templates" / _DEFAULT_FILE
+    if not path.is_file():
+        raise GateError(
+            f"the default gates file {path} is missing; pass one with --gates FILE "
+            "(see templates/gates.yaml in the workbench repository for the format)"
+        )
+    return path
+
+
+def default_gates() -> list[Gate]:
+    """The gates of :func:`default_gates_path`."""
+    return load_gates(default_gates_path())
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+def _metric_task(metric: str) -> str | None:
+    m = _quality_metrics().get(metric)
+    return m.task if m is not None else None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def evaluate_gates(
+    comparison_metrics: Mapping[str, Mapping[str, Any]],
+    gates: Sequence[Gate],
+    *,
+    task: str | None = None,
+) -> list[GateResult]:
+    """Evaluate gates against the per-metric numbers of a comparison.
+
+    Args:
+        comparison_metrics: ``{metric: {"candidate", "baseline", "delta", "delta_ci_low",
+            "delta_ci_high", "ratio", "p_value": float | None}}``, the ``metrics`` section of
+            a comparison record.
+        gates: Parsed gates.
+        task: The comparison's task. A gate on a quality metric of another task is skipped;
+            without ``task``, a quality metric absent from ``comparison_metrics`` is skipped.
+
+    Returns:
+        One result per gate, in order. A gate whose number is missing or undefined (``nan``,
+        a ratio over a zero baseline) fails: no evidence is not a pass.
+
+    Example:
+        >>> evaluate_gates({"roc_auc": {"delta_ci_low": 0.01}}, [parse_gate("roc_auc delta_ci_low >= 0")])
+    """  # noqa: E501
+    return [_evaluate_one(comparison_metrics, g, task) for g in gates]
+
+
+def _evaluate_one(
+    metrics: Mapping[str, Mapping[str, Any]], gate: Gate, task: str | None
+) -> GateResult:
+    metric_task = _metric_task(gate.metric)
+    if metric_task is not None and (
+        (task is not None and metric_task != task) or (task is None and gate.metric not in metrics)
+    ):
+        return GateResult(
+            gate,
+            GateStatus.SKIPPED,
+            None,
+            f"not applicable: {gate.metric} is a {metric_task} metric"
+            + (f" and this comparison is {task}" if task else ""),
+        )
+    entry = metrics.get(gate.metric)
+    if entry is None:
+        return GateResult(
+            gate, GateStatus.FAILED, None, f"{gate.metric} was not recorded for both runs"
+        )
+    raw = entry.get(gate.check)
+    if raw is None or not math.isfinite(float(raw)):
+        return GateResult(
+            gate,
+            GateStatus.FAILED,
+            None,
+            f"{gate.check} of {gate.metric} is undefined for this comparison",
+        )
+    observed = float(raw)
+    ok = OPERATORS[gate.op](observed, gate.value)
+    verdict = "meets" if ok else "misses"
+    return GateResult(
+        gate,
+        GateStatus.PASSED if ok else GateStatus.FAILED,
+        observed,
+        f"{gate.metric} {gate.check} = {_fmt(observed)} {verdict} {gate.op} {gate.value:g}",
+    )
