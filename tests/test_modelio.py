@@ -1,0 +1,263 @@
+"""skops save/load under the allow-list, ONNX conversion and parity (workbench.modelio)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from workbench.exceptions import ModelError
+from workbench.modelio import (
+    TRUSTED_TYPES,
+    load_model,
+    onnx_parity,
+    save_model,
+    signature_from_frame,
+    task_of,
+    to_onnx,
+)
+
+CLASSIFIERS = {
+    "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+    "rf": lambda: RandomForestClassifier(n_estimators=20, random_state=0),
+    "hgb": lambda: HistGradientBoostingClassifier(max_iter=20, random_state=0),
+}
+REGRESSORS = {
+    "ridge": lambda: make_pipeline(StandardScaler(), Ridge()),
+    "rf": lambda: RandomForestRegressor(n_estimators=10, random_state=0),
+    "hgb": lambda: HistGradientBoostingRegressor(max_iter=20, random_state=0),
+}
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def classifiers(cancer: Any) -> dict[str, Any]:
+    X_train, _, y_train, _ = cancer
+    return {name: make().fit(X_train, y_train) for name, make in CLASSIFIERS.items()}
+
+
+def mixed_frame(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Numeric with missing values, an integer and a string column (like workbench.models)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, n),
+            "income": rng.normal(50, 10, n),
+            "city": rng.choice(["oslo", "rome", "lima"], n),
+        }
+    )
+    X.loc[::9, "income"] = np.nan
+    y = ((X["income"].fillna(50) > 50) ^ (X["city"] == "rome")).astype(int)
+    return X, y
+
+
+def mixed_pipeline(estimator: Any, *, impute_strings: bool = False) -> Pipeline:
+    """workbench.models' shape: imputed, scaled numbers and one-hot strings."""
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    strings: Any = onehot
+    if impute_strings:
+        strings = Pipeline(
+            [("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]
+        )
+    pre = ColumnTransformer([("num", numeric, ["age", "income"]), ("cat", strings, ["city"])])
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_save_and_load_round_trip_with_hash(
+    name: str, classifiers: dict[str, Any], cancer: Any, tmp_path: Path
+) -> None:
+    _, X_test, _, _ = cancer
+    path = tmp_path / "model.skops"
+    sha = save_model(classifiers[name], path)
+    loaded = load_model(path, sha256=sha)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X_test), classifiers[name].predict_proba(X_test)
+    )
+
+
+def test_load_refuses_a_changed_file_and_names_it(classifiers: Any, tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    sha = save_model(classifiers["logreg"], path)
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match=r"model\.skops has sha256 .* expected") as err:
+        load_model(path, sha256=sha)
+    assert "export the model again" in str(err.value)
+
+
+def test_load_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"nowhere\.skops cannot be read.*export"):
+        load_model(tmp_path / "nowhere.skops")
+
+
+def test_untrusted_estimator_is_refused_on_save_and_on_load(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0)[::-1]})
+    y = (X["a"] > 9).astype(int)
+    knn = KNeighborsClassifier(3).fit(X, y)
+    with pytest.raises(ModelError, match="KNeighborsClassifier"):
+        save_model(knn, tmp_path / "knn.skops")
+    # skops itself trusts every sklearn estimator; our explicit list does not.
+    sio.dump(knn, tmp_path / "knn.skops")
+    with pytest.raises(ModelError, match=r"not on the trusted list: .*KDTree"):
+        load_model(tmp_path / "knn.skops")
+    assert not any("neighbors" in t for t in TRUSTED_TYPES)
+
+
+def test_function_transformer_is_not_trusted(tmp_path: Path) -> None:
+    X = pd.DataFrame({"a": np.arange(1.0, 21.0)})
+    pipe = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression())
+    pipe.fit(X, (X["a"] > 10).astype(int))
+    with pytest.raises(ModelError, match="FunctionTransformer"):
+        save_model(pipe, tmp_path / "ft.skops")
+
+
+def test_allow_list_covers_the_internal_types_skops_reports(
+    classifiers: dict[str, Any],
+) -> None:
+    import skops.io as sio
+
+    reported = set()
+    for pipe in classifiers.values():
+        reported |= set(sio.get_untrusted_types(data=sio.dumps(pipe)))
+    X, y = mixed_frame()
+    reported |= set(
+        sio.get_untrusted_types(
+            data=sio.dumps(mixed_pipeline(HistGradientBoostingClassifier(max_iter=5)).fit(X, y))
+        )
+    )
+    assert reported <= TRUSTED_TYPES
+    assert "sklearn.tree._tree.Tree" in reported
+    assert "numpy.dtype" in reported
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_classifiers_convert_to_onnx_with_parity(
+    name: str, classifiers: dict[str, Any], cancer: Any
+) -> None:
+    X_train, X_test, _, _ = cancer
+    onnx_bytes, reason = to_onnx(classifiers[name], X_train)
+    assert reason is None and onnx_bytes
+    parity = onnx_parity(classifiers[name], onnx_bytes, X_test, "classification")
+    assert parity["compared"] == "probabilities"
+    assert parity["max_abs_diff"] < 1e-5
+    assert parity["label_agreement"] == 1.0
+    assert parity["ok"] and parity["n_rows"] == len(X_test)
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+def test_regressors_convert_to_onnx_with_parity(name: str, diabetes: Any) -> None:
+    X_train, X_test, y_train, _ = diabetes
+    pipe = REGRESSORS[name]().fit(X_train, y_train)
+    assert task_of(pipe) == "regression"
+    onnx_bytes, reason = to_onnx(pipe, X_train)
+    assert reason is None
+    parity = onnx_parity(pipe, onnx_bytes, X_test, "regression")
+    assert parity["label_agreement"] is None
+    assert parity["ok"], parity
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_column_transformer_on_numeric_data_gets_one_matrix_input(split: bool, cancer: Any) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    X_train, X_test, y_train, _ = cancer
+    cols = list(X_train.columns)
+    if split:  # two column groups: each reads its columns from a Split of X
+        parts = [("a", StandardScaler(), cols[20:]), ("b", SimpleImputer(), cols[:20])]
+    else:  # all columns in order: the Concat becomes Identity(X)
+        parts = [("num", StandardScaler(), cols)]
+    pipe = Pipeline([("preprocess", ColumnTransformer(parts)), ("model", LogisticRegression())])
+    pipe.set_params(model__max_iter=3000).fit(X_train, y_train)
+    onnx_bytes, reason = to_onnx(pipe, X_train)
+    assert reason is None
+    inputs = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).get_inputs()
+    assert [(i.name, i.shape) for i in inputs] == [("X", [None, 30])]
+    ops = [n.op_type for n in onnx.load_from_string(onnx_bytes).graph.node]
+    assert ("Split" in ops) is split and ("Identity" in ops) is not split
+    assert onnx_parity(pipe, onnx_bytes, X_test, "classification")["ok"]
+
+
+@pytest.mark.parametrize(
+    "estimator", [LogisticRegression(), HistGradientBoostingClassifier(max_iter=10)]
+)
+def test_mixed_columns_with_strings_and_missing_values_convert(estimator: Any) -> None:
+    X, y = mixed_frame()
+    pipe = mixed_pipeline(estimator).fit(X, y)
+    onnx_bytes, reason = to_onnx(pipe, X)
+    assert reason is None, reason
+    X_new, _ = mixed_frame(60, seed=1)
+    X_new.loc[0, "city"] = "paris"  # unseen category: ignored, as handle_unknown='ignore'
+    parity = onnx_parity(pipe, onnx_bytes, X_new, "classification")
+    assert parity["ok"] and parity["label_agreement"] == 1.0
+
+
+def test_string_imputer_does_not_convert_and_the_reason_says_so() -> None:
+    # skl2onnx converts SimpleImputer on strings only when missing_values is a string; sklearn's
+    # default is nan, which is what workbench.models uses: such pipelines serve from skops.
+    X, y = mixed_frame()
+    pipe = mixed_pipeline(LogisticRegression(), impute_strings=True).fit(X, y)
+    onnx_bytes, reason = to_onnx(pipe, X)
+    assert onnx_bytes is None
+    assert reason is not None and "missing values are string" in reason
+
+
+def test_unconvertible_pipeline_says_why(cancer: Any) -> None:
+    class Passthrough(TransformerMixin, BaseEstimator):
+        def fit(self, X: Any, y: Any = None) -> Passthrough:
+            return self
+
+        def transform(self, X: Any) -> Any:
+            return X
+
+    X_train, _, y_train, _ = cancer
+    pipe = make_pipeline(Passthrough(), StandardScaler(), LogisticRegression(max_iter=2000))
+    pipe.fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx_bytes, reason = to_onnx(pipe, X_train)
+    assert onnx_bytes is None
+    assert reason is not None and "cannot convert" in reason and "Passthrough" in reason
+
+
+def test_signature_records_kinds_ranges_and_missing_values() -> None:
+    X, _ = mixed_frame()
+    by_name = {f["name"]: f for f in signature_from_frame(X)}
+    assert by_name["age"]["kind"] == "integer" and not by_name["age"]["allow_nan"]
+    assert by_name["income"]["kind"] == "number" and by_name["income"]["allow_nan"]
+    assert by_name["income"]["min"] == pytest.approx(X["income"].min())
+    assert by_name["city"]["kind"] == "string"
+    assert by_name["city"]["categories"] == ["lima", "oslo", "rome"]

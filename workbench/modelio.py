@@ -1,0 +1,339 @@
+"""Model files: skops save/load under an explicit allow-list, ONNX conversion and its parity.
+
+skops, not pickle: a skops file is loaded only when every sklearn type in it, and every type
+skops itself calls untrusted, is on :data:`TRUSTED_TYPES` (kept in ``workbench.serving._model``
+so that a bundle's stub enforces the same list). The ONNX copy is the stub's fast path; its
+parity with the pipeline is measured on real rows, never assumed.
+
+Example:
+    >>> sha = save_model(pipe, "model.skops")  # doctest: +SKIP
+    >>> pipe2 = load_model("model.skops", sha256=sha)  # doctest: +SKIP
+    >>> onnx_bytes, why_not = to_onnx(pipe, X_train)  # doctest: +SKIP
+    >>> onnx_parity(pipe, onnx_bytes, X_test, "classification")["max_abs_diff"]  # doctest: +SKIP
+    3.9e-07
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from workbench.exceptions import ConfigError, ModelError
+from workbench.serving import translated_errors
+from workbench.serving._model import (
+    TRUSTED_TYPES,
+    Batch,
+    OnnxPredictor,
+    check_skops_types,
+    load_skops,
+    predicted_index,
+    sha256_bytes,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "PARITY_TOLERANCE",
+    "TRUSTED_TYPES",
+    "Task",
+    "load_model",
+    "onnx_parity",
+    "read_model_bytes",
+    "save_model",
+    "signature_from_frame",
+    "task_of",
+    "to_onnx",
+]
+
+Task = Literal["classification", "regression"]
+# ONNX runs in float32; these bound what counts as "the same model" (FACTS: ~4e-7 seen).
+PARITY_TOLERANCE = {"probabilities": 1e-4, "relative_prediction": 1e-5}
+# Categories listed in the signature (for examples and payloads) up to this many per feature.
+_MAX_CATEGORIES = 100
+
+
+def save_model(pipe: Any, path: str | Path) -> str:
+    """Save a fitted pipeline with skops and return the file's sha256.
+
+    The dump is checked against the trusted-types list first, so a model the stub would refuse
+    is refused here, before anything is exported.
+
+    Raises:
+        ModelError: the pipeline holds a type that is not on :data:`TRUSTED_TYPES`.
+    """
+    import skops.io as sio
+
+    data = sio.dumps(pipe)
+    with translated_errors():
+        check_skops_types(data, where=f"pipeline {type(pipe).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename: a reader never sees a half-written model.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha256_bytes(data)
+
+
+def read_model_bytes(path: str | Path, *, sha256: str | None = None) -> bytes:
+    """Read a model file, verifying its sha256 when given (the bytes checked are returned).
+
+    Raises:
+        ModelError: the file is missing or its hash differs from ``sha256``.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelError(
+            f"model file {path} cannot be read ({e.strerror or e}); check the path, or export "
+            "the model again"
+        ) from e
+    if sha256 is not None:
+        actual = sha256_bytes(data)
+        if actual != sha256.lower():
+            raise ModelError(
+                f"model file {path} has sha256 {actual}, expected {sha256}: it was changed "
+                "after it was saved. Restore the original file or export the model again."
+            )
+    return data
+
+
+def load_model(path: str | Path, *, sha256: str | None = None) -> Any:
+    """Load a skops model, verifying its sha256 when given and trusting only allow-listed types.
+
+    Raises:
+        ModelError: the file is missing, its hash differs from ``sha256``, or it holds a type
+            outside :data:`TRUSTED_TYPES` (the message lists them).
+    """
+    data = read_model_bytes(path, sha256=sha256)
+    with translated_errors():
+        return load_skops(data, where=str(path))
+
+
+def task_of(pipe: Any) -> Task:
+    """``classification`` or ``regression``, from sklearn's estimator tags.
+
+    Raises:
+        ConfigError: the estimator is neither.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(pipe):
+        return "classification"
+    if is_regressor(pipe):
+        return "regression"
+    raise ConfigError(
+        f"{type(pipe).__name__} is neither a classifier nor a regressor; only those are served"
+    )
+
+
+def signature_from_frame(X: pd.DataFrame) -> list[dict[str, Any]]:
+    """The input signature of training data: per feature its name, dtype, kind, range, NaN flag.
+
+    ``kind`` is ``number``, ``integer``, ``boolean`` or ``string``; numeric features carry the
+    observed ``min``/``max``, string features their ``categories`` (up to 100). ``allow_nan``
+    is true only where the data had missing values.
+
+    Raises:
+        ConfigError: a column name is not a string.
+    """
+    import pandas as pd
+
+    features = []
+    for name in X.columns:
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"column {name!r} has a {type(name).__name__} name; the signature needs string "
+                "feature names (X.columns = X.columns.astype(str))"
+            )
+        col = X[name]
+        entry: dict[str, Any] = {"name": name, "dtype": str(col.dtype)}
+        if pd.api.types.is_bool_dtype(col):
+            entry["kind"] = "boolean"
+        elif pd.api.types.is_numeric_dtype(col):
+            entry["kind"] = "integer" if pd.api.types.is_integer_dtype(col) else "number"
+            present = col.dropna()
+            entry["min"] = float(present.min()) if len(present) else None
+            entry["max"] = float(present.max()) if len(present) else None
+        else:
+            entry["kind"] = "string"
+            values = sorted({str(v) for v in col.dropna().unique()})
+            if len(values) <= _MAX_CATEGORIES:
+                entry["categories"] = values
+        entry["allow_nan"] = bool(col.isna().any())
+        features.append(entry)
+    return features
+
+
+def _final_estimator(pipe: Any) -> Any:
+    while hasattr(pipe, "steps"):
+        pipe = pipe.steps[-1][1]
+    return pipe
+
+
+def _has_column_transformer(pipe: Any) -> bool:
+    from sklearn.compose import ColumnTransformer
+
+    if isinstance(pipe, ColumnTransformer):
+        return True
+    return any(isinstance(v, ColumnTransformer) for v in pipe.get_params(deep=True).values())
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300] if text else ''}"
+
+
+def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
+    """Convert a fitted pipeline to ONNX; return ``(bytes, None)`` or ``(None, reason)``.
+
+    All-numeric data without a ColumnTransformer gets one ``float[None, n]`` input. Otherwise
+    skl2onnx needs one ``[None, 1]`` input per column; numeric columns are declared float32
+    (a double input makes skl2onnx emit tree ensembles onnxruntime rejects, and int and float
+    columns feeding one imputer must share a type), with integer columns left as int64 on a
+    second attempt. When every input ends up float, they are merged into one matrix input.
+    Classifiers output a plain probability array (``zipmap`` off). The converted model must
+    also run in onnxruntime on a few sample rows, or it is no fast path.
+    """
+    try:
+        from skl2onnx import to_onnx as convert
+        from skl2onnx.common.data_types import FloatTensorType
+    except ImportError as e:
+        return None, f"skl2onnx is not installed ({e}); serving from skops"
+    task = task_of(pipe)
+    features = signature_from_frame(X_sample)
+    options = {id(_final_estimator(pipe)): {"zipmap": False}} if task == "classification" else None
+    numeric = all(f["kind"] in ("number", "integer") for f in features)
+    sample = X_sample.iloc[:1]
+    if numeric and not _has_column_transformer(pipe):
+        attempts = [{"initial_types": [("X", FloatTensorType([None, len(features)]))]}]
+    else:
+        kinds = {f["name"]: f["kind"] for f in features}
+        attempts = [
+            {"X": sample.astype({c: np.float32 for c, k in kinds.items() if k in wanted})}
+            for wanted in (("number", "integer"), ("number",))
+        ]
+    reasons: list[str] = []  # the first attempt is the preferred route: report its failure
+    for attempt in attempts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = convert(pipe, options=options, **attempt)
+                data = _single_matrix_input(model).SerializeToString()
+        except Exception as e:  # skl2onnx raises many unrelated types (missing converter, ...)
+            reasons.append(f"skl2onnx cannot convert {_describe(pipe)}: {_first_line(e)}")
+            continue
+        try:
+            with translated_errors():
+                predictor = OnnxPredictor(data, features, task)
+            predictor.predict(Batch.from_frame(X_sample.iloc[:5], features))
+        except Exception as e:  # onnxruntime's errors are untyped
+            reasons.append(f"onnxruntime cannot run the converted model: {_first_line(e)}")
+            continue
+        return data, None
+    return None, reasons[0]
+
+
+def _describe(pipe: Any) -> str:
+    if hasattr(pipe, "steps"):
+        return f"Pipeline({', '.join(_describe(step) for _, step in pipe.steps)})"
+    return type(pipe).__name__
+
+
+def _single_matrix_input(model: Any) -> Any:
+    """Replace n float ``[None, 1]`` inputs by one ``X: float[None, n]`` input.
+
+    skl2onnx needs one input per column for a ColumnTransformer that selects columns by name
+    (every pipeline of ``workbench.models``), then concatenates them again. Feeding 30 inputs
+    costs onnxruntime far more than one matrix (42 vs 17 µs per call measured), so: a Concat
+    of all the columns in order becomes ``Identity(X)``, and whatever else reads a column gets
+    it from a ``Split`` of X. Models with any non-float input are returned unchanged.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    inputs = list(graph.input)
+    if len(inputs) < 2 or any(
+        i.type.tensor_type.elem_type != TensorProto.FLOAT
+        or [d.dim_value for d in i.type.tensor_type.shape.dim][1:] != [1]
+        for i in inputs
+    ):
+        return model
+    names = [i.name for i in inputs]
+    for k, node in enumerate(graph.node):
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type == "Concat" and list(node.input) == names and axis in (1, -1):
+            graph.node[k].CopyFrom(helper.make_node("Identity", ["X"], list(node.output)))
+    wanted = set(names)
+    still_read = any(wanted & set(n.input) for n in graph.node) or any(
+        o.name in wanted for o in graph.output
+    )
+    if still_read:
+        graph.node.insert(0, _split_node(model, names))
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, len(names)]))
+    return model
+
+
+def _split_node(model: Any, names: list[str]) -> Any:
+    from onnx import TensorProto, helper
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    if opset >= 13:  # Split takes its sizes as an input from opset 13 on
+        sizes = helper.make_tensor(
+            "wb_split_sizes", TensorProto.INT64, [len(names)], [1] * len(names)
+        )
+        model.graph.initializer.append(sizes)
+        return helper.make_node("Split", ["X", "wb_split_sizes"], names, axis=1, name="wb_split")
+    return helper.make_node("Split", ["X"], names, axis=1, split=[1] * len(names), name="wb_split")
+
+
+def onnx_parity(pipe: Any, onnx_bytes: bytes, X: pd.DataFrame, task: Task) -> dict[str, Any]:
+    """Measure how far the ONNX model is from the pipeline on ``X`` (e.g. the test split).
+
+    Returns:
+        ``compared`` (``probabilities`` or ``predictions``), ``n_rows``, ``max_abs_diff``,
+        ``label_agreement`` (share of rows whose label, as the stub derives it from the ONNX
+        probabilities, matches ``pipe.predict``; ``None`` for regression), ``tolerance`` and
+        ``ok`` (``max_abs_diff <= tolerance``).
+    """
+    features = signature_from_frame(X)
+    with translated_errors():
+        predictor = OnnxPredictor(onnx_bytes, features, task)
+    got = predictor.predict(Batch.from_frame(X, features))
+    if task == "classification":
+        ref = np.asarray(pipe.predict_proba(X), dtype=np.float64)
+        proba = np.asarray(got["probabilities"], dtype=np.float64)
+        diff = float(np.max(np.abs(proba - ref))) if len(ref) else 0.0
+        labels = np.asarray(pipe.classes_)[predicted_index(proba)]
+        agreement = float(np.mean(labels == np.asarray(pipe.predict(X)))) if len(ref) else 1.0
+        tolerance = PARITY_TOLERANCE["probabilities"]
+        compared = "probabilities"
+    else:
+        ref = np.asarray(pipe.predict(X), dtype=np.float64).reshape(-1)
+        values = np.asarray(got["values"], dtype=np.float64)
+        diff = float(np.max(np.abs(values - ref))) if len(ref) else 0.0
+        agreement = None
+        scale = max(1.0, float(np.max(np.abs(ref)))) if len(ref) else 1.0
+        tolerance = PARITY_TOLERANCE["relative_prediction"] * scale
+        compared = "predictions"
+    return {
+        "compared": compared,
+        "n_rows": len(X),
+        "max_abs_diff": diff,
+        "label_agreement": agreement,
+        "tolerance": tolerance,
+        "ok": diff <= tolerance,
+    }
