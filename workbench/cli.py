@@ -336,6 +336,16 @@ def lab(workspace: str | None, port: int) -> None:
     raise SystemExit(subprocess.call(cmd, env=env))
 
 
+def _register_plugins() -> None:
+    # Each module imports only click at top level, so `--help` stays fast.
+    from ._cli_compare import register_commands
+
+    register_commands(cli)
+
+
+_register_plugins()
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="workbench")
 

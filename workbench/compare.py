@@ -1002,7 +1002,7 @@ def compare_and_report(
     if index:
         from .reports import build_index
 
-        build_index(ws, store, extra_sections=index_sections(ws, store))
+        build_index(ws, store)
     return get_comparison(store, comparison.id)
 
 

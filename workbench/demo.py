@@ -1,4 +1,10 @@
-"""`workbench demo`: the lifecycle that exists so far, on a builtin dataset."""
+"""`workbench demo`: the lifecycle that exists so far, on a builtin dataset.
+
+1. explore, search and evaluate two model families (one run each);
+2. register both models, make the first the champion when there is none;
+3. compare the second with the champion (deltas with CIs, gates) and promote it only if the
+   decision says so.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +20,59 @@ DEMO_DATASET = "breast_cancer"
 DEMO_FAMILIES = ("logreg", "rf")
 
 
+def _say(console: Any, text: str) -> None:
+    if console is not None:
+        console.print(text)
+
+
 def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = None) -> Path:
-    """Explore, search and evaluate two model families; returns the report index path."""
+    """Run the demo lifecycle; returns the report index path."""
+    run_ids = [_train(ws, store, family, fast=fast, console=console) for family in DEMO_FAMILIES]
+    _compare_and_promote(ws, store, run_ids, fast=fast, console=console)
+    return ws.index_path
+
+
+def _train(ws: Workspace, store: Store, family: str, *, fast: bool, console: Any) -> str:
     from ._progress import RichProgress
     from .runner import Runner, RunRequest
 
-    trials = 3 if fast else 20
-    params = {"n_boot": 200} if fast else {}
-    for family in DEMO_FAMILIES:
-        request = RunRequest(
-            dataset=DEMO_DATASET, model=family, trials=trials, seed=42, params=params
-        )
-        if console is None:
-            Runner(ws, store).run(request)
-            continue
+    request = RunRequest(
+        dataset=DEMO_DATASET,
+        model=family,
+        trials=3 if fast else 20,
+        seed=42,
+        params={"n_boot": 200} if fast else {},
+    )
+    if console is None:
+        outcome = Runner(ws, store).run(request)
+    else:
         with RichProgress(console, label=f"demo {family}") as progress:
             outcome = Runner(ws, store, progress=progress).run(request)
-        headline = outcome.metrics.get("roc_auc", {})
-        console.print(
-            f"  {family}: run {outcome.run_id} {outcome.status.value}, "
-            f"test roc_auc {headline.get('value', float('nan')):.4f}"
-        )
-    return ws.index_path
+    auc = outcome.metrics.get("roc_auc", {}).get("value", float("nan"))
+    _say(
+        console, f"  {family}: run {outcome.run_id} {outcome.status.value}, test roc_auc {auc:.4f}"
+    )
+    return outcome.run_id
+
+
+def _compare_and_promote(
+    ws: Workspace, store: Store, run_ids: list[str], *, fast: bool, console: Any
+) -> None:
+    from .compare import compare_and_report
+    from .registry import aliases, promote, register_model
+
+    for run_id in run_ids:
+        register_model(store, run_id)
+    if "champion" not in aliases(store):
+        promote(store, run_ids[0], "champion", reason="demo: first model becomes the champion")
+        _say(console, f"  champion: {run_ids[0]} (first model)")
+    candidate = run_ids[-1]
+    comparison = compare_and_report(
+        ws, store, candidate, "champion", n_boot=200 if fast else 2000, seed=0
+    )
+    _say(console, f"  compare {candidate} vs champion: {comparison.decision}")
+    for reason in comparison.to_dict().get("reasons", [])[:5]:
+        _say(console, f"    - {reason}")
+    if comparison.decision == "promote":
+        promote(store, candidate, "champion", reason=f"demo: comparison {comparison.id}")
+        _say(console, f"  champion: {candidate} (promoted)")

@@ -307,8 +307,24 @@ class _RunRow:
     failure: str
 
 
+# Modules contributing tables to the index, as "module:function(ws, store) -> sections".
+# Imported lazily so a workspace with no comparisons or batches pays nothing for them.
+SECTION_PROVIDERS: tuple[str, ...] = ("workbench.compare:index_sections",)
+
+
+def default_sections(workspace: Workspace, store: Store) -> list[IndexSection]:
+    """The sections every index shows beside the runs (comparisons, registry, ...)."""
+    import importlib
+
+    sections: list[IndexSection] = []
+    for spec in SECTION_PROVIDERS:
+        module, _, func = spec.partition(":")
+        sections.extend(getattr(importlib.import_module(module), func)(workspace, store))
+    return sections
+
+
 def build_index(
-    workspace: Workspace, store: Store, extra_sections: Sequence[IndexSection] = ()
+    workspace: Workspace, store: Store, extra_sections: Sequence[IndexSection] | None = None
 ) -> Path:
     """Write ``reports/index.html``: every run, newest first, linking its stage reports.
 
@@ -317,7 +333,8 @@ def build_index(
     Args:
         workspace: The workspace whose ``reports/`` folder receives the page.
         store: The run store to list runs from.
-        extra_sections: Further tables appended after the runs (comparisons, releases, ...).
+        extra_sections: Further tables appended after the runs; ``None`` (the default) means
+            :func:`default_sections` (comparisons, registry, batches, releases).
 
     Returns:
         The path of the index page.
@@ -326,6 +343,8 @@ def build_index(
 
         build_index(ws, open_store(ws.db_url))
     """
+    if extra_sections is None:
+        extra_sections = default_sections(workspace, store)
     runs = sorted(store.list_runs(), key=lambda r: (r.created_at, r.id), reverse=True)
     rows = [_run_row(workspace, run) for run in runs]
     counts: dict[str, int] = {}

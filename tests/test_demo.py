@@ -1,0 +1,38 @@
+"""`workbench demo --fast`: the main job behind `make demo`, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.cli import cli
+from workbench.store import RunStatus, open_store
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
+    ws = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--fast", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    index = ws / "reports" / "index.html"
+    assert f"report index: {index}" in result.stdout
+    runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
+    assert {r.model_family for r in runs} >= {"logreg", "rf"}
+    assert all(r.status is RunStatus.SUCCEEDED for r in runs)
+    html = index.read_text()
+    for run in runs:
+        assert run.id in html
+    # The second family was compared with the champion, with a decision and a report.
+    from workbench.compare import list_comparisons
+    from workbench.registry import aliases
+
+    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    (comparison,) = list_comparisons(store)
+    assert comparison.decision in ("promote", "hold")
+    assert Path(comparison.report_path).is_file()
+    assert "champion" in aliases(store)
+    assert "Comparisons" in html and comparison.id in html
+    assert "compare" in result.output and comparison.decision in result.output
