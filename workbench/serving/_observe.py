@@ -5,16 +5,16 @@ prometheus_client because the stub needs four series, updating them must cost we
 microsecond on the request path, and the bundle should not carry another dependency.
 
 Both objects are updated from the event-loop thread only; the prediction log hands entries to a
-background writer thread through a bounded queue so a slow disk never delays a response.
+background writer thread through a bounded buffer so a slow disk never delays a response.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import queue
 import threading
 from bisect import bisect_left
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,23 +106,31 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-_STOP = object()
-
-
 class PredictionLog:
     """Append-only JSONL log written by a background thread.
 
     One line per request: ``ts`` (UTC ISO 8601), ``request_id``, ``model_version``,
     ``latency_ms``, ``inputs`` (rows in signature order) and ``outputs`` (as returned).
-    Each batch of lines goes out in a single ``write`` on an ``O_APPEND`` descriptor, so several
-    uvicorn workers can share one file without interleaving lines.
+
+    The request path only appends a tuple to a deque (no lock, no syscall, no thread wake-up);
+    the writer wakes every ``interval_s``, serializes what accumulated and writes it in a single
+    ``write`` on an ``O_APPEND`` descriptor, so several uvicorn workers can share one file
+    without interleaving lines. Waking the writer per entry (a ``queue.Queue``) cost 40% of the
+    stub's throughput in GIL hand-offs; batching costs a few percent. At most ``max_queue``
+    entries wait; beyond that entries are dropped and counted rather than blocking a response.
     """
 
-    def __init__(self, path: str | Path, *, max_queue: int = 100_000) -> None:
+    def __init__(
+        self, path: str | Path, *, max_queue: int = 100_000, interval_s: float = 0.05
+    ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._pending: deque[Any] = deque()  # append/popleft are atomic under the GIL
+        self._max = max_queue
+        self._interval = interval_s
+        self._wake = threading.Event()
+        self._stopping = False
         self.dropped = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -140,11 +148,10 @@ class PredictionLog:
         outputs: dict[str, Any],
     ) -> bool:
         """Queue one entry without blocking; return False (and count it) when the queue is full."""
-        try:
-            self._queue.put_nowait((ts, request_id, model_version, latency_ms, inputs, outputs))
-        except queue.Full:
+        if len(self._pending) >= self._max or self._stopping:
             self.dropped += 1
             return False
+        self._pending.append((ts, request_id, model_version, latency_ms, inputs, outputs))
         return True
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -152,10 +159,8 @@ class PredictionLog:
         if self._closed:
             return True
         done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
+        self._pending.append(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -164,26 +169,30 @@ class PredictionLog:
             return
         self._closed = True
         atexit.unregister(self.close)
-        self._queue.put(_STOP)
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout)
         os.close(self._fd)
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while len(items) < 1024:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            stopping = self._stopping  # read before draining: nothing is added after it is set
+            self._drain()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        pending = self._pending
+        while pending:
+            items = [pending.popleft() for _ in range(min(len(pending), 4096))]
             lines = [_line(i) for i in items if type(i) is tuple]
             if lines:
                 self._write(b"".join(lines))
             for item in items:
-                if isinstance(item, threading.Event):
+                if type(item) is threading.Event:
                     item.set()
-            if any(i is _STOP for i in items):
-                return
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
