@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["loadtest", "serve"]
+__all__ = ["COMMANDS", "loadtest", "register_commands", "serve"]
 
 
 @click.command("serve")
@@ -30,9 +30,9 @@ __all__ = ["loadtest", "serve"]
 )
 @click.option(
     "--model-uri",
-    envvar="MODEL_URI",
     default=None,
-    help="Model store of a load-mode bundle: folder, file:// or http(s):// URL (env MODEL_URI).",
+    help="Where the model files are: folder, file:// or http(s):// URL. A load-mode bundle "
+    "falls back to $MODEL_URI.",
 )
 @click.option(
     "--log",
@@ -130,3 +130,12 @@ def loadtest(
         f"p99 {result.p99_ms:.2f}  max {result.max_ms:.2f}\n"
         f"errors      {result.error_count}" + (f" {result.errors}" if result.errors else "")
     )
+
+
+COMMANDS = (serve, loadtest)
+
+
+def register_commands(group: click.Group) -> None:
+    """Add ``serve`` and ``loadtest`` to ``group`` (the ``workbench`` CLI)."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None, *, default_bundle: str | Path | None = N
         "--token", default=os.environ.get("STUB_TOKEN"), help="bearer token (env STUB_TOKEN)"
     )
     parser.add_argument(
-        "--model-uri", default=os.environ.get("MODEL_URI"), help="model store (env MODEL_URI)"
+        "--model-uri", default=None, help="model files; a load-mode bundle falls back to MODEL_URI"
     )
     parser.add_argument("--log", default=os.environ.get("PREDICTION_LOG"), help="JSONL log")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
