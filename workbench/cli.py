@@ -338,9 +338,10 @@ def lab(workspace: str | None, port: int) -> None:
 
 def _register_plugins() -> None:
     # Each module imports only click at top level, so `--help` stays fast.
-    from ._cli_compare import register_commands
+    from . import _cli_compare, _cli_release
 
-    register_commands(cli)
+    _cli_compare.register_commands(cli)
+    _cli_release.register_commands(cli)
 
 
 _register_plugins()
