@@ -1,4 +1,4 @@
-"""CLI commands of the release stage: ``serve`` and ``loadtest``.
+"""CLI commands of the release stage: ``export``, ``serve``, ``loadtest``, ``release-check``.
 
 Plain ``click`` commands, added to the main group in ``workbench.cli``. They parse and delegate;
 errors are :class:`~workbench.exceptions.WorkbenchError` subclasses that the main CLI prints
@@ -9,10 +9,87 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-__all__ = ["COMMANDS", "loadtest", "register_commands", "serve"]
+__all__ = [
+    "COMMANDS",
+    "export_cmd",
+    "loadtest",
+    "register_commands",
+    "release_check_cmd",
+    "serve",
+]
+
+# The same options as workbench.cli's (that module imports this one, so they are not shared).
+_workspace_option = click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+def _open(workspace: str | None) -> tuple[Any, Any]:
+    from .cli import _open as open_workspace
+
+    return open_workspace(workspace)
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+@click.command("export")
+@click.argument("ref", metavar="RUN_ID|MODEL_REF")
+@click.option(
+    "--mode",
+    type=click.Choice(["image", "load"]),
+    default="image",
+    show_default=True,
+    help="image: the model is copied into the image. load: the image holds no model; the stub "
+    "fetches it from MODEL_URI at start and verifies its sha256.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Bundle folder [default: <workspace>/exports/<run_id>-<mode>].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --out.")
+@_workspace_option
+@_json_option
+def export_cmd(
+    ref: str, mode: str, out: Path | None, overwrite: bool, workspace: str | None, as_json: bool
+) -> None:
+    """Export the model of a run into a serving bundle.
+
+    \b
+    RUN_ID|MODEL_REF is a run id (or unique prefix), a version (v2) or an alias (champion).
+    The bundle holds the model (skops, plus ONNX when it converts with parity), manifest.json
+    (sha256 of every file, input signature, test metrics, dataset fingerprint, versions),
+    requirements.txt, a Dockerfile, the stub's code and the run's test rows as evidence.
+    """
+    from .export import export_run
+
+    ws, store = _open(workspace)
+    manifest = export_run(ws, store, ref, mode=mode, out=out, overwrite=overwrite)  # type: ignore[arg-type]
+    data = manifest.data
+    if as_json:
+        click.echo(json.dumps({"bundle": str(manifest.bundle_dir), **data}, indent=2))
+        return
+    onnx = data.get("onnx") or {}
+    backend = manifest.backend + ("" if onnx.get("available") else f" ({onnx.get('reason')})")
+    env = f"MODEL_URI={manifest.bundle_dir / 'model-store'} " if manifest.mode == "load" else ""
+    click.echo(
+        f"exported run {data.get('run_id')} as {manifest.model_version} to {manifest.bundle_dir}\n"
+        f"mode {manifest.mode}, backend {backend}, {len(manifest.files)} files in the manifest\n"
+        f"serve it:  {env}workbench serve {manifest.bundle_dir}\n"
+        f"check it:  workbench release-check {manifest.bundle_dir}"
+    )
 
 
 @click.command("serve")
@@ -132,10 +209,88 @@ def loadtest(
     )
 
 
-COMMANDS = (serve, loadtest)
+# -- release-check ------------------------------------------------------------------------------
+
+
+@click.command("release-check")
+@click.argument(
+    "bundle", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="BUNDLE"
+)
+@click.option(
+    "--gates",
+    "gates_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Release gates YAML file [default: templates/release_gates.yaml].",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 600, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds of the load test.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="Connections of the load test, one request in flight each.",
+)
+@click.option(
+    "--model-uri",
+    default=None,
+    help="Where a load-mode bundle's model files are [default: $MODEL_URI or BUNDLE/model-store].",
+)
+@click.option("--no-report", is_flag=True, help="Record the evidence without the HTML report.")
+@_workspace_option
+@_json_option
+def release_check_cmd(
+    bundle: Path,
+    gates_file: str | None,
+    duration: float,
+    concurrency: int,
+    model_uri: str | None,
+    no_report: bool,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Test an exported BUNDLE before release; exit 0 when everything passes, 1 when not.
+
+    \b
+    Starts the bundle's stub on 127.0.0.1 and runs:
+      integration  the stub's answers equal the offline predictions on the test rows
+      system       bad inputs get their 4xx; /metrics and the prediction log count every
+                   request; a restarted stub answers the same; a tampered model is refused
+      performance  a bounded load test (requests/s, p50/p95/p99/max latency, errors)
+      acceptance   gates on test metrics and latency, e.g. roc_auc >= 0.95, p99_ms <= 20
+    The evidence is stored, written to reports/releases/<id>.json and rendered (notebook 05)
+    to reports/releases/<id>.html, linked from reports/index.html.
+    """
+    from .release import ReleaseFailed, get_release, release_check
+
+    ws, store = _open(workspace)
+    report = release_check(
+        ws, store, bundle, gates=gates_file, duration_s=duration, concurrency=concurrency,
+        model_uri=model_uri, report=not no_report,
+    )  # fmt: skip
+    report = get_release(store, report.id)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.summary_lines():
+            click.echo(line)
+        click.echo(f"evidence: {report.evidence_path}")
+        if report.report_path:
+            click.echo(f"report: {report.report_path}")
+    if not report.passed:
+        raise ReleaseFailed(f"release check {report.id} failed: " + "; ".join(report.failures))
+
+
+COMMANDS = (export_cmd, serve, loadtest, release_check_cmd)
 
 
 def register_commands(group: click.Group) -> None:
-    """Add ``serve`` and ``loadtest`` to ``group`` (the ``workbench`` CLI)."""
+    """Add ``export``, ``serve``, ``loadtest`` and ``release-check`` to ``group``."""
     for command in COMMANDS:
         group.add_command(command)
