@@ -36,3 +36,8 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     assert "champion" in aliases(store)
     assert "Comparisons" in html and comparison.id in html
     assert "compare" in result.output and comparison.decision in result.output
+    # The champion was exported and release-checked against a real stub.
+    from workbench.release import list_releases
+
+    (release,) = list_releases(store)
+    assert Path(release.report_path).is_file() and "Release checks" in index.read_text()

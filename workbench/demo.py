@@ -3,7 +3,9 @@
 1. explore, search and evaluate two model families (one run each);
 2. register both models, make the first the champion when there is none;
 3. compare the second with the champion (deltas with CIs, gates) and promote it only if the
-   decision says so.
+   decision says so;
+4. export the champion as a `load`-mode bundle and release-check it (integration, system,
+   performance and acceptance tests against a real stub on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = 
     """Run the demo lifecycle; returns the report index path."""
     run_ids = [_train(ws, store, family, fast=fast, console=console) for family in DEMO_FAMILIES]
     _compare_and_promote(ws, store, run_ids, fast=fast, console=console)
+    _release(ws, store, fast=fast, console=console)
     return ws.index_path
 
 
@@ -76,3 +79,10 @@ def _compare_and_promote(
     if comparison.decision == "promote":
         promote(store, candidate, "champion", reason=f"demo: comparison {comparison.id}")
         _say(console, f"  champion: {candidate} (promoted)")
+
+
+def _release(ws: Workspace, store: Store, *, fast: bool, console: Any) -> None:
+    from .release import release_stage
+
+    # A failed gate is evidence for the reviewer, not a crash of the demo: it is in the report.
+    release_stage(ws, store, "champion", fast=fast, console=console)

@@ -309,7 +309,10 @@ class _RunRow:
 
 # Modules contributing tables to the index, as "module:function(ws, store) -> sections".
 # Imported lazily so a workspace with no comparisons or batches pays nothing for them.
-SECTION_PROVIDERS: tuple[str, ...] = ("workbench.compare:index_sections",)
+SECTION_PROVIDERS: tuple[str, ...] = (
+    "workbench.compare:index_sections",
+    "workbench.release:release_sections",
+)
 
 
 def default_sections(workspace: Workspace, store: Store) -> list[IndexSection]:
