@@ -1,0 +1,361 @@
+"""The monitor: PSI/KS on known cases, drift flags on injected drift, decay with late labels,
+a real stub's prediction log, stored reports, the HTML page and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy.stats import ks_2samp
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from workbench import monitor as mon
+from workbench._cli_monitor import register_commands
+from workbench.bundle import Manifest, export_bundle
+from workbench.cli import _Group
+from workbench.config import Workspace
+from workbench.datasets import Dataset, load_dataset
+from workbench.retrain import retrain_decision
+from workbench.serving import background_server
+from workbench.store import Store
+from workbench.traffic import (
+    CovariateDrift,
+    LabelDrift,
+    Stream,
+    post_stream,
+    replay_log,
+    synthetic_stream,
+)
+
+DRIFTED = ("mean radius", "worst texture", "worst smoothness")
+LABELS = ["malignant", "benign"]
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cancer() -> Dataset:
+    return load_dataset("breast_cancer")
+
+
+@pytest.fixture(scope="module")
+def split(cancer: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    return train_test_split(cancer.X, cancer.y, test_size=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def pipe(split: Any) -> Any:
+    X_train, _, y_train, _ = split
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return model.fit(X_train, y_train)
+
+
+@pytest.fixture(scope="module")
+def bundle(pipe: Any, split: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    X_train, X_test, _, y_test = split
+    out = tmp_path_factory.mktemp("bundle") / "logreg"
+    export_bundle(
+        pipe,
+        out=out,
+        mode="image",
+        X_ref=X_train,
+        X_test=X_test,
+        y_test=y_test,
+        labels=LABELS,
+        metrics={"roc_auc": 0.99},
+        run_id="run-1",
+        model_version="v1",
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def profile(bundle: Path) -> dict[str, Any]:
+    return mon.profile_from_bundle(bundle)
+
+
+@pytest.fixture(scope="module")
+def served(
+    bundle: Path, cancer: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stream, Path, Path]]:
+    """A drifting stream answered by the real stub: (stream, its log, the labels CSV)."""
+    folder = tmp_path_factory.mktemp("served")
+    stream = synthetic_stream(
+        cancer, n=480, seed=11, covariate=[CovariateDrift(DRIFTED, start=0.5, shift=2.0)]
+    )
+    log = folder / "predictions.jsonl"
+    with background_server(bundle, log_path=log) as url:
+        counts = post_stream(url, stream)
+    assert counts == {"sent": 480, "ok": 480, "errors": 0}
+    labels = folder / "labels.csv"
+    stream.labels.to_csv(labels, index=False)
+    yield stream, log, labels
+
+
+# -- statistics on known cases ------------------------------------------------------------------
+
+
+def test_psi_is_zero_on_identical_data_and_matches_the_formula() -> None:
+    ref = np.arange(100.0)
+    assert mon.psi(ref, ref) == pytest.approx(0.0, abs=1e-12)
+    # Every current value in the first decile: shares 1 and nine empty bins floored at 1e-4.
+    expected = 0.9 * math.log(1 / 0.1) + 9 * (1e-4 - 0.1) * math.log(1e-4 / 0.1)
+    assert mon.psi(ref, np.zeros(50)) == pytest.approx(expected, rel=1e-9)
+    # Half of the values moved from the lowest decile to the highest.
+    cur = np.concatenate([np.arange(10.0, 90.0), np.full(20, 99.0)])
+    shares = np.array([0.0] + [0.1] * 8 + [0.2])
+    shares = np.maximum(shares, 1e-4)
+    assert mon.psi(ref, cur) == pytest.approx(float(np.sum((shares - 0.1) * np.log(shares / 0.1))))
+    rng = np.random.default_rng(0)
+    assert mon.psi(rng.normal(size=5000), rng.normal(size=5000)) < 0.01
+    assert mon.psi(rng.normal(size=5000), rng.normal(1.0, size=5000)) > 0.25
+    with pytest.raises(Exception, match="non-missing"):
+        mon.psi([np.nan], [1.0])
+
+
+def test_multiple_testing_corrections_on_known_values() -> None:
+    p = [0.01, 0.04, 0.03, 0.005, np.nan]
+    assert mon.holm(p)[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert mon.benjamini_hochberg(p)[:4] == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert np.isnan(mon.holm(p)[4]) and np.isnan(mon.benjamini_hochberg(p)[4])
+
+
+def test_feature_test_is_scipy_ks_on_the_stored_sample() -> None:
+    rng = np.random.default_rng(1)
+    ref, cur = rng.normal(size=300), rng.normal(0.3, size=200)
+    entry = mon.reference_profile(pd.DataFrame({"x": ref}))["features"]["x"]
+    result = mon.feature_test(entry, cur)
+    expected = ks_2samp(np.sort(ref), cur)
+    assert result["test"] == "ks" and result["n"] == 200
+    assert result["statistic"] == pytest.approx(expected.statistic, rel=1e-5)
+    assert result["p_value"] == pytest.approx(expected.pvalue, rel=1e-3)
+    # A larger reference keeps 512 evenly spaced order statistics.
+    big = mon.reference_profile(pd.DataFrame({"x": rng.normal(size=5000)}))["features"]["x"]
+    assert len(big["sample"]) == 512 and big["n"] == 5000
+
+
+def test_categorical_features_use_shares_and_a_chi_square_test() -> None:
+    ref = pd.DataFrame({"color": ["red"] * 60 + ["blue"] * 40})
+    entry = mon.reference_profile(ref)["features"]["color"]
+    assert entry["kind"] == "categorical" and entry["categories"] == ["red", "blue"]
+    same = mon.feature_test(entry, pd.Series(["red"] * 30 + ["blue"] * 20))
+    assert same["psi"] == pytest.approx(0.0, abs=1e-9) and same["p_value"] > 0.5
+    new = mon.feature_test(entry, pd.Series(["green"] * 30 + ["blue"] * 20))
+    assert new["test"] == "chi2" and new["psi"] > 1 and new["p_value"] < 1e-6
+
+
+def test_profile_from_bundle_uses_evidence_and_training_ranges(
+    bundle: Path, profile: dict[str, Any], pipe: Any, split: Any
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    _, X_test, _, y_test = split
+    manifest = Manifest.read(bundle)
+    first = manifest.features[0]
+    entry = profile["features"][first["name"]]
+    assert (entry["min"], entry["max"]) == (first["min"], first["max"])
+    assert profile["n_rows"] == len(X_test) and profile["classes"] == LABELS
+    auc = roc_auc_score(y_test, pipe.predict_proba(X_test)[:, 1])
+    assert profile["quality"]["metrics"]["roc_auc"] == pytest.approx(auc)
+    assert profile["prediction"]["what"] == "probability of the second class"
+    json.dumps(profile)  # JSON-ready, so bundle export can store it
+
+
+# -- drift and decay on synthetic streams ------------------------------------------------------
+
+
+def test_injected_drift_flags_exactly_the_drifted_features(
+    cancer: Dataset, profile: dict[str, Any], pipe: Any
+) -> None:
+    stream = synthetic_stream(
+        cancer, n=1000, seed=3, covariate=[CovariateDrift(DRIFTED, start=0.5, shift=2.0)]
+    )
+    report = mon.monitor(stream, profile, window=250, model=pipe)
+    assert report.n_windows == 4
+    assert set(report.flagged_features()) == set(DRIFTED)
+    for w in (0, 1):  # before the drift nothing is in alert
+        assert report.flagged_features(w) == []
+    summary = report.feature_summary()
+    assert set(summary[summary["status"] == "alert"].index) == set(DRIFTED)
+    assert (summary.loc[list(DRIFTED), "first_alert"] == 2).all()
+    decision = retrain_decision(report)
+    assert decision.action == "retrain"
+    drift = decision.check("drift")
+    assert drift.triggered and all(f in drift.detail for f in DRIFTED)
+    assert set(drift.evidence["features"]) == set(DRIFTED)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stream_without_drift_recommends_waiting(
+    cancer: Dataset, profile: dict[str, Any], pipe: Any, seed: int
+) -> None:
+    stream = synthetic_stream(cancer, n=1000, seed=seed)
+    report = mon.monitor(stream, profile, window=250, model=pipe)
+    assert report.flagged_features() == []
+    assert (report.drift["status"] != "alert").all()
+    assert report.prediction_drift()["status"] != "alert"
+    assert report.latest_quality()["status"] == "ok"
+    decision = retrain_decision(report)
+    assert decision.action == "wait"
+    assert any("no drift" in r for r in decision.reasons)
+
+
+def test_decay_is_judged_only_once_the_late_labels_arrive(
+    cancer: Dataset, profile: dict[str, Any], pipe: Any
+) -> None:
+    # Concept drift: from request 500 on, 40% of the labels disagree with the features.
+    stream = synthetic_stream(
+        cancer,
+        n=1000,
+        seed=4,
+        label_delay="2D",
+        label=LabelDrift("flip", start=0.5, fraction=0.4),
+    )
+    early = stream.requests["ts"].iloc[520]
+    report = mon.monitor(stream, profile, window=125, model=pipe, as_of=early)
+    judged = report.quality[report.quality["status"] != "too few labels"]
+    assert judged["window"].max() <= 3 and (judged["status"] == "ok").all()
+    assert report.windows["n_labelled"].iloc[-1] == 0  # nothing arrived for the last window
+    assert retrain_decision(report).action == "wait"
+    later = mon.monitor(stream, profile, window=125, model=pipe)
+    last = later.latest_quality()
+    assert last["window"] == 7 and last["status"] == "decayed"
+    assert last["ci_high"] < last["reference"]
+    assert later.flagged_features() == []  # the inputs did not move, the labels did
+    decision = retrain_decision(later)
+    assert decision.action == "retrain" and decision.check("decay").triggered
+    assert not decision.check("drift").triggered
+
+
+# -- a real stub's prediction log ----------------------------------------------------------------
+
+
+def test_replayed_stub_log_matches_the_stream_and_the_model(
+    served: tuple[Stream, Path, Path], bundle: Path, pipe: Any
+) -> None:
+    stream, log, labels = served
+    names = [f["name"] for f in Manifest.read(bundle).features]
+    replay = replay_log(log, features=names)
+    assert replay.requests["key"].tolist() == stream.requests["key"].tolist()
+    assert np.allclose(replay.X.to_numpy(), stream.X.to_numpy())
+    proba = replay.outputs[["p_0", "p_1"]].to_numpy()
+    assert np.abs(proba - pipe.predict_proba(stream.X)).max() < 1e-4  # ONNX float32
+    assert (replay.outputs["model_version"] == "v1").all()
+    report = mon.monitor_files(log=log, bundle=bundle, labels=labels, window=120)
+    assert set(report.flagged_features()) == set(DRIFTED)
+    assert report.quality["n_labelled"].sum() == len(stream.labels)
+    assert len(report.latency) == 4 and (report.latency["p99_ms"] > 0).all()
+    assert report.source["model_version"] == "v1" and not report.notes
+
+
+def test_the_bundle_and_log_are_found_in_the_workspace(
+    served: tuple[Stream, Path, Path], bundle: Path, workspace: Workspace
+) -> None:
+    _, log, _ = served
+    shutil.copytree(bundle, workspace.exports_dir / "logreg")
+    shutil.copy(log, workspace.logs_dir / "stub.jsonl")
+    from_log = mon.load_inputs(log=log, ws=workspace)
+    assert from_log.bundle == workspace.exports_dir / "logreg"
+    from_bundle = mon.load_inputs(bundle=bundle, ws=workspace)
+    assert Path(from_bundle.source["log"]) == workspace.logs_dir / "stub.jsonl"
+    with pytest.raises(Exception, match="pass --bundle DIR"):
+        mon.load_inputs(log=log, ws=None)
+
+
+# -- stored reports, the page, the index, the CLI ------------------------------------------------
+
+
+def test_report_round_trips_and_is_listed_in_the_index(
+    served: tuple[Stream, Path, Path], bundle: Path, workspace: Workspace, store: Store
+) -> None:
+    _, log, labels = served
+    report = mon.monitor_files(log=log, bundle=bundle, labels=labels, window=120)
+    decision = retrain_decision(report, store=store)
+    mon.save_report(workspace, report, decision=decision)
+    loaded = mon.load_report(workspace, report.id[:-2])
+    assert loaded.to_dict() == json.loads(json.dumps(report.to_dict()))
+    assert loaded.flagged_features() == report.flagged_features()
+    assert mon.load_decision(workspace, report.id)["action"] == "retrain"
+    [section] = mon.index_sections(workspace, store)
+    assert section.title == "Monitoring" and section.rows[0][0] == report.id
+    assert section.rows[0][6] == "retrain"
+    html = mon.render_report(workspace, report.id)
+    page = html.read_text()
+    assert "plotly" in page and 'src="http' not in page and "Recommendation" in page
+    assert mon.load_report(workspace, report.id).report_path == str(html)
+    [section] = mon.index_sections(workspace, store)
+    assert section.rows[0][-1].href == f"monitor/{report.id}.html"
+    index = mon.rebuild_index(workspace, store).read_text()
+    assert f"monitor/{report.id}.html" in index
+
+
+def _cli() -> _Group:
+    group = _Group()
+    register_commands(group)
+    return group
+
+
+def test_monitor_cli_prints_json_without_a_workspace(
+    served: tuple[Stream, Path, Path], bundle: Path, tmp_path: Path
+) -> None:
+    _, log, labels = served
+    args = [
+        "monitor",
+        "--log",
+        str(log),
+        "--bundle",
+        str(bundle),
+        "--labels",
+        str(labels),
+        "--window",
+        "120",
+        "--no-report",
+        "--json",
+        "-w",
+        str(tmp_path / "none"),
+    ]
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["decision"]["action"] == "retrain" and out["report"]["windows"][-1]["n"] == 120
+    text = CliRunner().invoke(_cli(), [*args[:-3], "-w", str(tmp_path / "none")])
+    assert "decision: retrain" in text.output and "alert" in text.output
+
+
+def test_retrain_check_cli_exit_code_and_user_errors(
+    served: tuple[Stream, Path, Path], bundle: Path, tmp_path: Path
+) -> None:
+    _, log, _ = served
+    base = [
+        "retrain-check",
+        "--log",
+        str(log),
+        "--bundle",
+        str(bundle),
+        "--no-report",
+        "-w",
+        str(tmp_path / "none"),
+    ]
+    result = CliRunner().invoke(_cli(), [*base, "--fail-on-retrain", "--schedule", "monthly"])
+    assert result.exit_code == 1 and "decision: retrain" in result.output
+    missing = CliRunner().invoke(_cli(), [*base[:2], str(tmp_path / "nope.jsonl"), *base[3:]])
+    assert missing.exit_code == 2 and "not found" in missing.output
+    assert "Traceback" not in missing.output
+    bad = CliRunner().invoke(_cli(), [*base, "--schedule", "sometimes"])
+    assert bad.exit_code == 2 and "weekly, monthly" in bad.output
+    late = CliRunner().invoke(_cli(), [*base, "--as-of", "soon"])
+    assert late.exit_code == 2 and "'soon' is not a time" in late.output
+    no_ws = CliRunner().invoke(_cli(), [*base, "--auto"])
+    assert no_ws.exit_code == 2 and "workbench init" in no_ws.output
