@@ -173,6 +173,22 @@ def test_profile_from_bundle_uses_evidence_and_training_ranges(
     json.dumps(profile)  # JSON-ready, so bundle export can store it
 
 
+def test_export_profile_and_a_stored_profile_take_precedence(
+    bundle: Path, pipe: Any, split: Any, tmp_path: Path
+) -> None:
+    X_train, X_test, _, y_test = split
+    profile = mon.export_profile(
+        pipe, X_train, X_test, y_test, task="classification", classes=LABELS
+    )
+    assert profile["n_rows"] == len(X_train) and profile["classes"] == LABELS
+    assert profile["features"]["mean radius"]["n"] == len(X_train)
+    assert profile["prediction"]["n"] == len(X_test) and profile["quality"]["n"] == len(X_test)
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    (copy / "evidence" / "reference_profile.json").write_text(json.dumps(profile))
+    assert mon.profile_from_bundle(copy)["n_rows"] == len(X_train)
+
+
 # -- drift and decay on synthetic streams ------------------------------------------------------
 
 

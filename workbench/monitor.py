@@ -85,6 +85,7 @@ __all__ = [
     "attach_record",
     "benjamini_hochberg",
     "drift_heatmap",
+    "export_profile",
     "feature_test",
     "holm",
     "index_sections",
@@ -455,6 +456,58 @@ def reference_profile(
         profile["prediction"] = _prediction_entry(score, task, n_bins, sample_size)
         if y_true is not None:
             profile["quality"] = _reference_quality(profile, np.asarray(y_true), score)
+    return profile
+
+
+def export_profile(
+    pipe: Any,
+    X_ref: pd.DataFrame,
+    X_test: pd.DataFrame,
+    y_test: Sequence[Any] | np.ndarray | None,
+    *,
+    task: str,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """The profile to store in a bundle at export: features from the training rows, the
+    prediction distribution and the reference metric from the test rows.
+
+    The training rows give the features many reference values (less PSI noise than the test
+    split alone); the predictions come from the held-out rows because a model's outputs on its
+    own training rows are overconfident.
+
+    Args:
+        pipe: The fitted pipeline.
+        X_ref: Training rows.
+        X_test: Test rows.
+        y_test: Their true targets (``None``: no reference metric).
+        task: ``classification`` or ``regression``.
+        classes: Display names of the classes, in the order of ``pipe.classes_``.
+
+    Example:
+        >>> profile = export_profile(pipe, X_train, X_test, y_test,
+        ...                          task="classification")  # doctest: +SKIP
+        >>> (out / "evidence" / "reference_profile.json").write_text(json.dumps(profile))
+    """
+    scored = task == "classification" and hasattr(pipe, "predict_proba")
+    score = pipe.predict_proba(X_test) if scored else pipe.predict(X_test)
+    values = list(getattr(pipe, "classes_", [])) or None
+    test = reference_profile(
+        X_test,
+        y_score=np.asarray(score, dtype=float),
+        y_true=None if y_test is None else np.asarray(y_test),
+        task=task,
+        class_values=values,
+        classes=classes,
+    )
+    profile = reference_profile(
+        X_ref,
+        task=task,
+        class_values=values,
+        classes=classes,
+        source=f"training data ({len(X_ref)} rows); predictions and metric on "
+        f"{len(X_test)} test rows",
+    )
+    profile["prediction"], profile["quality"] = test["prediction"], test["quality"]
     return profile
 
 
