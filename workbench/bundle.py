@@ -11,6 +11,7 @@ A bundle folder (``mode="image"``)::
     Dockerfile             COPYs the model into the image
     .dockerignore, README.md
     evidence/test_split.json   test rows, true labels and offline predictions (release check)
+    evidence/reference_profile.json  feature and prediction distributions (monitor)
 
 In ``mode="load"`` the model files go to ``model-store/`` instead (kept out of the image by
 ``.dockerignore``); the image holds no model and the stub fetches the files from ``MODEL_URI``
@@ -62,6 +63,7 @@ MODES = ("image", "load")
 STUB_PACKAGE = "wbstub"
 MODEL_STORE = "model-store"
 EVIDENCE = "evidence/test_split.json"
+PROFILE = "evidence/reference_profile.json"
 MAX_EVIDENCE_ROWS = 5000
 DEFAULT_PORT = 8080
 # What the stub imports (directly, or to unpickle-free load the sklearn fallback).
@@ -215,6 +217,7 @@ def export_bundle(
             (model_dir / name).write_bytes(blob)
         _write_stub(tmp, mode=mode, onnx=onnx_bytes is not None, model_files=list(model_blobs))
         _write_evidence(tmp, pipe, X_test, y_test, task, output)
+        _write_profile(tmp, pipe, X_ref, X_test, y_test, task, output)
         data = {
             "format": FORMAT,
             "model_version": model_version or f"sha-{skops_sha[:12]}",
@@ -254,6 +257,20 @@ def export_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Manifest(out, data)
+
+
+def model_source(bundle_dir: str | Path, *, model_uri: str | None = None) -> str | None:
+    """Where a stub for this bundle reads its model: ``model_uri``, else (``load`` mode)
+    ``$MODEL_URI``, else the bundle's own ``model-store/``; ``None`` for an ``image`` bundle."""
+    bundle = Path(bundle_dir)
+    if model_uri:
+        return model_uri
+    if Manifest.read(bundle).mode != "load":
+        return None
+    env = os.environ.get("MODEL_URI")
+    if env:
+        return env
+    return str(bundle / MODEL_STORE) if (bundle / MODEL_STORE).is_dir() else None
 
 
 def verify_bundle(bundle_dir: str | Path, *, model_uri: str | None = None) -> list[str]:
@@ -441,6 +458,24 @@ def _write_evidence(
     path = root / EVIDENCE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(evidence, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _write_profile(
+    root: Path,
+    pipe: Any,
+    X_ref: pd.DataFrame,
+    X_test: pd.DataFrame,
+    y_test: Sequence[Any] | np.ndarray | None,
+    task: str,
+    output: dict[str, Any],
+) -> None:
+    """The reference profile live traffic is compared with after release (workbench.monitor)."""
+    from .monitor import export_profile
+
+    profile = export_profile(pipe, X_ref, X_test, y_test, task=task, classes=output.get("classes"))
+    path = root / PROFILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(profile, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def _hash_tree(root: Path) -> dict[str, dict[str, Any]]:

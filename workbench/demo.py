@@ -5,7 +5,10 @@
 3. compare the second with the champion (deltas with CIs, gates) and promote it only if the
    decision says so;
 4. export the champion as a `load`-mode bundle and release-check it (integration, system,
-   performance and acceptance tests against a real stub on 127.0.0.1).
+   performance and acceptance tests against a real stub on 127.0.0.1);
+5. serve it a replayed stream that drifts halfway, monitor the prediction log and the delayed
+   labels, decide whether to retrain, and (when the decision says so) retrain on the recent data
+   and compare the new model with the champion.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = 
     """Run the demo lifecycle; returns the report index path."""
     run_ids = [_train(ws, store, family, fast=fast, console=console) for family in DEMO_FAMILIES]
     _compare_and_promote(ws, store, run_ids, fast=fast, console=console)
-    _release(ws, store, fast=fast, console=console)
+    bundle = _release(ws, store, fast=fast, console=console)
+    _monitor(ws, store, bundle, fast=fast, console=console)
     return ws.index_path
 
 
@@ -81,8 +85,15 @@ def _compare_and_promote(
         _say(console, f"  champion: {candidate} (promoted)")
 
 
-def _release(ws: Workspace, store: Store, *, fast: bool, console: Any) -> None:
+def _release(ws: Workspace, store: Store, *, fast: bool, console: Any) -> Path:
     from .release import release_stage
 
     # A failed gate is evidence for the reviewer, not a crash of the demo: it is in the report.
-    release_stage(ws, store, "champion", fast=fast, console=console)
+    report = release_stage(ws, store, "champion", fast=fast, console=console)
+    return Path(report.bundle)
+
+
+def _monitor(ws: Workspace, store: Store, bundle: Path, *, fast: bool, console: Any) -> None:
+    from .retrain import monitor_stage
+
+    monitor_stage(ws, store, champion_ref="champion", fast=fast, bundle_dir=bundle, console=console)

@@ -1081,20 +1081,6 @@ def _new_id() -> str:
     return "rel-" + utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def _model_source(bundle: Path, manifest: Manifest, model_uri: str | None) -> str | None:
-    """Where the stub reads the model: ``model_uri``, ``$MODEL_URI``, or ``model-store/``."""
-    from .bundle import MODEL_STORE
-
-    if model_uri:
-        return model_uri
-    if manifest.mode != "load":
-        return None
-    env = os.environ.get("MODEL_URI")
-    if env:
-        return env
-    return str(bundle / MODEL_STORE) if (bundle / MODEL_STORE).is_dir() else None
-
-
 def _gate_values(manifest: Manifest, perf: Mapping[str, Any]) -> dict[str, float | None]:
     values: dict[str, float | None] = {}
     for name, v in dict(manifest.data.get("metrics") or {}).items():
@@ -1218,7 +1204,7 @@ def release_check(
         >>> r.passed, [c.name for c in r.checks if not c.passed]
         (True, [])
     """
-    from .bundle import Manifest
+    from .bundle import Manifest, model_source
 
     if not 0 < duration_s <= 600 or not 1 <= concurrency <= 1024:
         raise ConfigError(
@@ -1229,7 +1215,7 @@ def release_check(
     bundle = Path(bundle_dir).resolve()
     manifest = Manifest.read(bundle)
     evidence = _read_evidence(manifest)
-    source = _model_source(bundle, manifest, model_uri)
+    source = model_source(bundle, model_uri=model_uri)
     created = utcnow()
     checks, perf, seconds = _run_checks(
         bundle, manifest, source, evidence, duration_s=duration_s, concurrency=concurrency

@@ -312,6 +312,7 @@ class _RunRow:
 SECTION_PROVIDERS: tuple[str, ...] = (
     "workbench.compare:index_sections",
     "workbench.release:release_sections",
+    "workbench.monitor:index_sections",
 )
 
 

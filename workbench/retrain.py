@@ -1027,6 +1027,7 @@ def monitor_stage(
     Returns:
         The :class:`MonitorStageResult`.
     """
+    from .bundle import model_source
     from .datasets import load_dataset
     from .monitor import (
         attach_record,
@@ -1058,7 +1059,8 @@ def monitor_stage(
         f"  monitor: serving {bundle.name}; {n} requests, "
         f"{', '.join(drift.features)} mirrored from request {n // 2}",
     )
-    with background_server(bundle, log_path=log_path) as url:
+    source = model_source(bundle)
+    with background_server(bundle, model_uri=source, log_path=log_path) as url:
         sent = post_stream(url, stream)
     stream.labels.to_csv(labels_path, index=False)
     inputs = load_inputs(log=log_path, bundle=bundle, labels=labels_path, ws=ws)
