@@ -61,3 +61,16 @@ def test_notebook_list_is_complete() -> None:
         "02_search.ipynb",
         "03_evaluate.ipynb",
     ]
+
+
+def test_ruff_lint_and_format_are_clean() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff not installed (pip install -e '.[dev]')")
+    for args in (["check", "."], ["format", "--check", "."]):
+        out = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
