@@ -161,16 +161,28 @@ def test_profile_from_bundle_uses_evidence_and_training_ranges(
 ) -> None:
     from sklearn.metrics import roc_auc_score
 
-    _, X_test, _, y_test = split
+    X_train, X_test, _, y_test = split
     manifest = Manifest.read(bundle)
     first = manifest.features[0]
     entry = profile["features"][first["name"]]
     assert (entry["min"], entry["max"]) == (first["min"], first["max"])
-    assert profile["n_rows"] == len(X_test) and profile["classes"] == LABELS
+    # Exported bundles carry the profile of the training rows (less PSI noise than the tests).
+    assert profile["n_rows"] == len(X_train) and profile["classes"] == LABELS
     auc = roc_auc_score(y_test, pipe.predict_proba(X_test)[:, 1])
     assert profile["quality"]["metrics"]["roc_auc"] == pytest.approx(auc)
     assert profile["prediction"]["what"] == "probability of the second class"
     json.dumps(profile)  # JSON-ready, so bundle export can store it
+
+
+def test_profile_falls_back_to_the_evidence_rows(bundle: Path, split: Any, tmp_path: Path) -> None:
+    import shutil
+
+    _, X_test, _, _ = split
+    copy = tmp_path / "older-bundle"
+    shutil.copytree(bundle, copy)
+    (copy / "evidence" / "reference_profile.json").unlink()  # as bundles made before profiles
+    fallback = mon.profile_from_bundle(copy)
+    assert fallback["n_rows"] == len(X_test)
 
 
 def test_export_profile_and_a_stored_profile_take_precedence(

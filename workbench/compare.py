@@ -29,9 +29,8 @@ import contextlib
 import json
 import math
 import os
-import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +82,6 @@ RECORD_SCHEMA = 1
 _PREDICTIONS = "test_predictions.json"
 _SPLIT = "split.json"
 _EVALUATE = "evaluate"
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # kernel tracebacks are coloured
 
 
 class IncomparableRuns(DatasetError):
@@ -889,20 +887,6 @@ def _check_id(comparison_id: str) -> None:
         raise ConfigError(f"comparison id {comparison_id!r} cannot name a file")
 
 
-@contextlib.contextmanager
-def _batch_env() -> Iterator[None]:
-    # Kernels inherit the environment: the notebook then shows static tables, not widgets.
-    old = os.environ.get("WORKBENCH_BATCH")
-    os.environ["WORKBENCH_BATCH"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_BATCH", None)
-        else:
-            os.environ["WORKBENCH_BATCH"] = old
-
-
 def render_report(
     ws: Workspace,
     store: Store,
@@ -930,52 +914,27 @@ def render_report(
     Raises:
         StageFailed: A notebook cell raised (the partial notebook is kept and exported).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    from .exceptions import CellError, StageFailed
-    from .params import notebooks_dir
-    from .reports import export_notebook
-    from .runner import _ProgressEngine
+    from .execute import render_report as execute_report
 
     comparison = get_comparison(store, comparison_id)
-    notebook = notebooks_dir() / NOTEBOOK
-    if not notebook.is_file():
-        raise ConfigError(
-            f"no {NOTEBOOK} in {notebook.parent}; add it there (WORKBENCH_NOTEBOOKS points at "
-            "that folder) or record the comparison without a report (--no-report)"
-        )
-    out = comparison_dir(ws, comparison.id) / NOTEBOOK
-    out.parent.mkdir(parents=True, exist_ok=True)
-    html = comparison_report_path(ws, comparison.id)
-    # The runner's engine starts kernels on IPC sockets: no TCP port races with parallel runs.
-    _ProgressEngine.register()
     params = {
         "workspace": str(ws.root),
         "comparison_id": comparison.id,
         "candidate": comparison.candidate.run_id,
         "baseline": comparison.baseline.run_id,
     }
-    title = f"{comparison.id} · {comparison.candidate.run_id} vs {comparison.baseline.run_id}"
-    try:
-        with _batch_env():
-            papermill.execute_notebook(
-                str(notebook), str(out), parameters=params,
-                kernel_name="python3", engine_name="workbench", progress_bar=False,
-                log_output=log_output, cwd=str(out.parent),
-            )  # fmt: skip
-    except PapermillExecutionError as e:
-        if out.is_file():  # the partial notebook shows where it stopped
-            export_notebook(out, html, reviewer=reviewer, title=title)
-            _set_report_path(store, comparison.id, html)
-        cell = CellError(
-            "compare", int(e.cell_index), e.exec_count, e.source, e.ename,
-            _ANSI.sub("", str(e.evalue)), [_ANSI.sub("", line) for line in e.traceback],
-        )  # fmt: skip
-        raise StageFailed(comparison.candidate.run_id, cell, str(out)) from e
-    export_notebook(out, html, reviewer=reviewer, title=title)
-    _set_report_path(store, comparison.id, html)
-    return html
+    return execute_report(
+        NOTEBOOK,
+        out=comparison_dir(ws, comparison.id) / NOTEBOOK,
+        html=comparison_report_path(ws, comparison.id),
+        parameters=params,
+        stage="compare",
+        owner=comparison.candidate.run_id,
+        title=(f"{comparison.id} · {comparison.candidate.run_id} vs {comparison.baseline.run_id}"),
+        reviewer=reviewer,
+        log_output=log_output,
+        on_export=lambda html: _set_report_path(store, comparison.id, html),
+    )
 
 
 def compare_and_report(

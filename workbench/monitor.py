@@ -53,7 +53,7 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +128,6 @@ _MAX_CATEGORIES = 50
 _OTHER = "__other__"
 _REPORT_FILE = "report.json"
 _DECISION_FILE = "decision.json"
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ID = re.compile(r"mon-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 
 
@@ -1841,20 +1840,6 @@ def list_reports(ws: Workspace) -> list[MonitorReport]:
     return sorted(out, key=lambda r: (r.created_at, r.id), reverse=True)
 
 
-@contextlib.contextmanager
-def _batch_env() -> Iterator[None]:
-    # Kernels inherit the environment: the notebook then shows static tables, not widgets.
-    old = os.environ.get("WORKBENCH_BATCH")
-    os.environ["WORKBENCH_BATCH"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_BATCH", None)
-        else:
-            os.environ["WORKBENCH_BATCH"] = old
-
-
 def render_report(
     ws: Workspace, report_id: str, *, reviewer: bool = False, log_output: bool = False
 ) -> Path:
@@ -1867,56 +1852,28 @@ def render_report(
         RunNotFound: No such report.
         StageFailed: A notebook cell raised (the partial notebook is kept and exported).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    from .exceptions import CellError, StageFailed
-    from .params import notebooks_dir
-    from .reports import export_notebook
-    from .runner import _ProgressEngine
+    from .execute import render_report as execute_report
 
     rid = _resolve_id(ws, report_id)
-    notebook = notebooks_dir() / NOTEBOOK
-    if not notebook.is_file():
-        raise ConfigError(
-            f"no {NOTEBOOK} in {notebook.parent}; add it there (WORKBENCH_NOTEBOOKS points at "
-            "that folder) or skip the HTML report (--no-report)"
-        )
-    out = _monitor_root(ws) / rid / NOTEBOOK
-    html = report_html_path(ws, rid)
-    _ProgressEngine.register()  # kernels on IPC sockets, as the runner starts them
-    title = f"{rid} · monitor"
-    try:
-        with _batch_env():
-            papermill.execute_notebook(
-                str(notebook),
-                str(out),
-                parameters={"workspace": str(ws.root), "report_id": rid},
-                kernel_name="python3",
-                engine_name="workbench",
-                progress_bar=False,
-                log_output=log_output,
-                cwd=str(out.parent),
-            )
-    except PapermillExecutionError as e:
-        if out.is_file():
-            export_notebook(out, html, reviewer=reviewer, title=title)
-        cell = CellError(
-            "monitor",
-            int(e.cell_index),
-            e.exec_count,
-            e.source,
-            e.ename,
-            _ANSI.sub("", str(e.evalue)),
-            [_ANSI.sub("", line) for line in e.traceback],
-        )
-        raise StageFailed(rid, cell, str(out)) from e
-    export_notebook(out, html, reviewer=reviewer, title=title)
-    path = _monitor_root(ws) / rid / _REPORT_FILE
-    record = json.loads(path.read_text())
-    record["report_path"] = str(html)
-    _write_json(path, record)
-    return html
+
+    def record(html: Path) -> None:
+        path = _monitor_root(ws) / rid / _REPORT_FILE
+        data = json.loads(path.read_text())
+        data["report_path"] = str(html)
+        _write_json(path, data)
+
+    return execute_report(
+        NOTEBOOK,
+        out=_monitor_root(ws) / rid / NOTEBOOK,
+        html=report_html_path(ws, rid),
+        parameters={"workspace": str(ws.root), "report_id": rid},
+        stage="monitor",
+        owner=rid,
+        title=f"{rid} · monitor",
+        reviewer=reviewer,
+        log_output=log_output,
+        on_export=record,
+    )
 
 
 # -- index and notebook -----------------------------------------------------------------------

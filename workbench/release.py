@@ -1405,58 +1405,26 @@ def render_report(
     Raises:
         StageFailed: A notebook cell raised (the partial notebook is exported all the same).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    from .exceptions import CellError, StageFailed
-    from .params import notebooks_dir
-    from .reports import export_notebook
-    from .runner import _ProgressEngine
+    from .execute import render_report as execute_report
 
     report = get_release(store, release_id)
-    notebook = notebooks_dir() / NOTEBOOK
-    if not notebook.is_file():
-        raise ConfigError(
-            f"no {NOTEBOOK} in {notebook.parent}; add it there (WORKBENCH_NOTEBOOKS points at "
-            "that folder) or check without a report (--no-report)"
-        )
-    out = release_dir(ws, report.id) / NOTEBOOK
-    out.parent.mkdir(parents=True, exist_ok=True)
-    html = release_report_path(ws, report.id)
-    # The runner's engine starts kernels on IPC sockets: no TCP port races with parallel runs.
-    _ProgressEngine.register()
-    params = {"workspace": str(ws.root), "release_id": report.id}
-    title = f"{report.id} · release check of {report.model_version}"
-    try:
-        papermill.execute_notebook(
-            str(notebook), str(out), parameters=params, kernel_name="python3",
-            engine_name="workbench", progress_bar=False, log_output=log_output,
-            cwd=str(out.parent),
-        )  # fmt: skip
-    except PapermillExecutionError as e:
-        if out.is_file():  # the partial notebook shows where it stopped
-            _finish_report(
-                store, report.id, export_notebook(out, html, reviewer=reviewer, title=title)
-            )
-        cell = CellError(
-            "release", int(e.cell_index), e.exec_count, e.source, e.ename,
-            _strip_ansi(str(e.evalue)), [_strip_ansi(line) for line in e.traceback],
-        )  # fmt: skip
-        raise StageFailed(report.id, cell, str(out)) from e
-    _finish_report(store, report.id, export_notebook(out, html, reviewer=reviewer, title=title))
-    return html
+    return execute_report(
+        NOTEBOOK,
+        out=release_dir(ws, report.id) / NOTEBOOK,
+        html=release_report_path(ws, report.id),
+        parameters={"workspace": str(ws.root), "release_id": report.id},
+        stage="release",
+        owner=report.id,
+        title=f"{report.id} · release check of {report.model_version}",
+        reviewer=reviewer,
+        log_output=log_output,
+        on_export=lambda html: _finish_report(store, report.id, html),
+    )
 
 
 def _finish_report(store: Store, release_id: str, html: Path) -> None:
     _set_report_path(store, release_id, html)
     _write_evidence(get_release(store, release_id))  # now with its report_path
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # kernel tracebacks are coloured
-
-
-def _strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 # -- index --------------------------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""Execute a notebook with papermill the way every workbench stage does.
+
+Kernels start on local IPC sockets (no TCP ports to race for when runs start in parallel, no
+"running over TCP without encryption" warning), in batch mode (``WORKBENCH_BATCH=1``: notebooks
+show static tables instead of widgets), and a failure becomes a :class:`StageFailed` carrying
+the cell, its source and the traceback, with the partial notebook kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .exceptions import CellError, ConfigError, StageFailed
+
+__all__ = ["ENGINE", "execute_notebook", "register_engine", "render_report"]
+
+ENGINE = "workbench"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_registered = False
+
+
+def _strip(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _ipc_kernel_manager() -> type:
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(transport="ipc", **kwargs)
+
+    return IPCKernelManager
+
+
+def register_engine() -> None:
+    """Register the ``workbench`` papermill engine (IPC kernels, per-cell callback); idempotent."""
+    global _registered
+    if _registered:
+        return
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class WorkbenchEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(  # type: ignore[override]
+            cls, nb_man: Any, kernel_name: str, on_cell: Any = None, **kwargs: Any
+        ) -> Any:
+            if on_cell is not None:
+                original = nb_man.cell_start
+                total = len(nb_man.nb.cells)
+
+                def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
+                    on_cell(cell_index or 0, total)
+                    return original(cell, cell_index, **kw)
+
+                nb_man.cell_start = cell_start
+            kwargs.setdefault("kernel_manager_class", _ipc_kernel_manager())
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE, WorkbenchEngine)
+    _registered = True
+
+
+@contextmanager
+def _batch_env() -> Iterator[None]:
+    # Kernels inherit the environment; restore it so an interactive caller is unaffected.
+    old = os.environ.get("WORKBENCH_BATCH")
+    os.environ["WORKBENCH_BATCH"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("WORKBENCH_BATCH", None)
+        else:
+            os.environ["WORKBENCH_BATCH"] = old
+
+
+def execute_notebook(
+    notebook: Path,
+    out: Path,
+    parameters: Mapping[str, Any],
+    *,
+    stage: str,
+    owner: str,
+    log_output: bool = False,
+    on_cell: Callable[[int, int], None] | None = None,
+    cell_timeout: float | None = None,
+) -> Path:
+    """Execute ``notebook`` into ``out`` (its folder is the kernel's working directory).
+
+    Args:
+        notebook: The parameterized notebook.
+        out: Where the executed notebook goes (kept, partial, when a cell fails).
+        parameters: Injected after the ``parameters`` cell.
+        stage: Stage name for error records (``search``, ``compare``, ...).
+        owner: The run, comparison or report id the failure belongs to.
+        log_output: Stream cell outputs to the ``papermill`` logger.
+        on_cell: Called with (cell index, cell count) as each cell starts.
+        cell_timeout: Seconds a cell may run (``None``: no limit).
+
+    Raises:
+        StageFailed: a cell raised, the kernel died or timed out. KeyboardInterrupt passes.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    register_engine()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _batch_env():
+            papermill.execute_notebook(
+                str(notebook),
+                str(out),
+                parameters=dict(parameters),
+                kernel_name="python3",
+                engine_name=ENGINE,
+                progress_bar=False,
+                log_output=log_output,
+                cwd=str(out.parent),
+                execution_timeout=cell_timeout,
+                on_cell=on_cell,
+            )
+    except PapermillExecutionError as e:
+        cell = CellError(
+            stage=stage,
+            cell_index=int(e.cell_index),
+            exec_count=e.exec_count,
+            source=e.source,
+            ename=e.ename,
+            evalue=_strip(str(e.evalue)),
+            traceback=[_strip(line) for line in e.traceback],
+        )
+        raise StageFailed(owner, cell, str(out)) from e
+    except Exception as e:  # kernel died, timed out or could not start: still a failed stage
+        cell = CellError(stage, -1, None, "", type(e).__name__, _strip(str(e)), [])
+        raise StageFailed(owner, cell, str(out)) from e
+    return out
+
+
+def render_report(
+    notebook_name: str,
+    *,
+    out: Path,
+    html: Path,
+    parameters: Mapping[str, Any],
+    stage: str,
+    owner: str,
+    title: str,
+    reviewer: bool = False,
+    log_output: bool = False,
+    on_export: Callable[[Path], None] | None = None,
+) -> Path:
+    """Execute a bundled report notebook and export it to self-contained HTML.
+
+    ``on_export(html)`` runs after every export, also of a partial notebook when a cell fails,
+    so the caller can record where the page is before :class:`StageFailed` propagates.
+    """
+    from .params import notebooks_dir
+    from .reports import export_notebook
+
+    notebook = notebooks_dir() / notebook_name
+    if not notebook.is_file():
+        raise ConfigError(
+            f"no {notebook_name} in {notebook.parent}; add it there (WORKBENCH_NOTEBOOKS points "
+            "at that folder) or skip the HTML report (--no-report)"
+        )
+
+    def export() -> Path:
+        export_notebook(out, html, reviewer=reviewer, title=title)
+        if on_export is not None:
+            on_export(html)
+        return html
+
+    try:
+        execute_notebook(notebook, out, parameters, stage=stage, owner=owner, log_output=log_output)
+    except StageFailed:
+        if out.is_file():  # the partial notebook shows where it stopped
+            export()
+        raise
+    return export()
