@@ -219,7 +219,7 @@ def test_report_rebuilds_in_reviewer_mode_and_show_renders(ws: Path, logreg_run:
     run_id = logreg_run["run_id"]
     html_path = Path(logreg_run["reports"]["evaluate"])
     assert 'class="jp-CodeMirrorEditor' in html_path.read_text()  # code visible by default
-    result = CliRunner().invoke(cli, ["report", run_id[:12], "--reviewer", "--workspace", str(ws)])
+    result = CliRunner().invoke(cli, ["report", run_id[:-2], "--reviewer", "--workspace", str(ws)])
     assert result.exit_code == 0, result.output
     assert "index.html" in result.output
     html = html_path.read_text()
