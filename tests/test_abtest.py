@@ -1,0 +1,580 @@
+"""A/B and shadow tests on real stubs: hash routing, a good vs a degraded model, A/A tests,
+shadow traffic that never reaches the caller, the statistics, the stored record, the report,
+the index and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy.stats import binomtest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from workbench import abtest as ab
+from workbench._cli_abtest import register_commands
+from workbench.bundle import export_bundle
+from workbench.cli import _Group
+from workbench.config import Workspace, resolve_workspace
+from workbench.datasets import Dataset, load_dataset
+from workbench.exceptions import ConfigError
+from workbench.modelio import save_model
+from workbench.serving import background_server
+from workbench.store import (
+    ArtifactRecord,
+    DatasetRecord,
+    MetricRecord,
+    RunStatus,
+    Store,
+    open_store,
+    utcnow,
+)
+from workbench.traffic import Stream, synthetic_stream
+
+LABELS = ["malignant", "benign"]
+N = 600  # requests per test: a few seconds each, enough to separate good from degraded
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cancer() -> Dataset:
+    return load_dataset("breast_cancer")
+
+
+@pytest.fixture(scope="module")
+def rows(cancer: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, held-out test rows)."""
+    idx = np.arange(len(cancer.y))
+    train, test = train_test_split(idx, test_size=0.3, random_state=0, stratify=cancer.y)
+    return np.sort(train), np.sort(test)
+
+
+def _fit(cancer: Dataset, train: np.ndarray, *, shuffled: bool) -> Any:
+    y = cancer.y.iloc[train].to_numpy()
+    if shuffled:  # the degraded model: fitted on labels that have nothing to do with the rows
+        y = np.random.default_rng(0).permutation(y)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return pipe.fit(cancer.X.iloc[train], y)
+
+
+@pytest.fixture(scope="module")
+def bundles(
+    cancer: Dataset, rows: tuple[np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Bundles of a good model and a deliberately degraded one (fitted on shuffled labels)."""
+    train, test = rows
+    root = tmp_path_factory.mktemp("bundles")
+    out = {}
+    for name, shuffled in (("good", False), ("degraded", True)):
+        export_bundle(
+            _fit(cancer, train, shuffled=shuffled),
+            out=root / name,
+            mode="image",
+            X_ref=cancer.X.iloc[train],
+            X_test=cancer.X.iloc[test],
+            y_test=cancer.y.iloc[test].to_numpy(),
+            labels=LABELS,
+            model_version=name,
+        )
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def stream(cancer: Dataset, rows: tuple[np.ndarray, np.ndarray]) -> Stream:
+    return synthetic_stream(cancer, n=N, seed=3, rows=rows[1])
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    workspace = resolve_workspace(tmp_path_factory.mktemp("abtest-ws"))
+    workspace.create()
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def good_vs_degraded(ws: Workspace, bundles: dict[str, Path], stream: Stream) -> ab.ABTest:
+    return ab.run_abtest(
+        ws,
+        None,
+        str(bundles["good"]),
+        str(bundles["degraded"]),
+        mode="online",
+        stream=stream,
+        requests=None,
+        seed=0,
+        n_boot=500,
+        report=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def shadow_test(ws: Workspace, bundles: dict[str, Path], stream: Stream) -> ab.ABTest:
+    return ab.run_abtest(
+        ws,
+        None,
+        str(bundles["good"]),
+        str(bundles["degraded"]),
+        mode="shadow",
+        stream=stream,
+        requests=400,
+        seed=0,
+        n_boot=500,
+        report=False,
+    )
+
+
+# -- routing ------------------------------------------------------------------------------------
+
+
+def test_hash_routing_is_stable_and_close_to_the_split() -> None:
+    keys = [f"r{i:06d}" for i in range(20_000)]
+    for split in (0.5, 0.2):
+        variants = [ab.assign_variant(k, split) for k in keys]
+        share = variants.count("B") / len(keys)
+        assert abs(share - split) < 0.01, (split, share)
+        assert variants == [ab.assign_variant(k, split) for k in keys]  # same key, same variant
+    # Growing the split only moves keys from A to B: a key already in B stays there.
+    small = {k for k in keys if ab.assign_variant(k, 0.2) == "B"}
+    large = {k for k in keys if ab.assign_variant(k, 0.5) == "B"}
+    assert small <= large
+    salted = [ab.assign_variant(k, 0.5, salt="another-test") for k in keys[:2000]]
+    assert salted != [ab.assign_variant(k, 0.5) for k in keys[:2000]]
+    # Another process with another hash seed routes the same keys the same way.
+    code = "from workbench.abtest import assign_variant as a; print(''.join(a(f'r{i:06d}', 0.5) for i in range(64)))"  # noqa: E501
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert other.stdout.strip() == "".join(ab.assign_variant(k, 0.5) for k in keys[:64])
+    with pytest.raises(ConfigError, match="within"):
+        ab.assign_variant("r1", 1.5)
+
+
+def test_online_requests_follow_the_hash(good_vs_degraded: ab.ABTest, ws: Workspace) -> None:
+    frame = ab.load_requests(ws, good_vs_degraded.id)
+    assert len(frame) == N and set(frame["role"]) == {"served"} and frame["returned"].all()
+    assert all(frame["variant"] == [ab.assign_variant(k, 0.5) for k in frame["key"]])
+    assert frame["key"].is_unique
+    a, b = good_vs_degraded.analysis.variants.values()
+    assert a.requests + b.requests == N and 0.4 < b.requests / N < 0.6
+    assert set(frame.loc[frame["variant"] == "B", "model_version"]) == {"degraded"}
+
+
+# -- good vs degraded, A/A ----------------------------------------------------------------------
+
+
+def test_good_vs_degraded_detects_the_quality_difference_and_reports_latencies(
+    good_vs_degraded: ab.ABTest,
+) -> None:
+    t = good_vs_degraded
+    an = t.analysis
+    assert an.metric == "roc_auc"
+    quality = an.delta("roc_auc")
+    assert quality.value < -0.15 and quality.ci_high < 0 and quality.p_value < an.alpha / 2
+    assert an.variants["A"].quality["ci_low"] > an.variants["B"].quality["ci_high"]
+    assert an.delta("acceptance").value < 0  # users accept the degraded model's answers less
+    assert t.decision.action == ab.KEEP_A
+    assert any("significantly worse" in r and "roc_auc" in r for r in t.decision.reasons)
+    for v in an.variants.values():
+        assert 0 < v.p50_ms <= v.p99_ms < 1000 and v.errors == 0
+        assert v.labelled == v.requests and v.reacted == v.requests
+    p99 = an.delta("p99_ms")
+    assert math.isfinite(p99.value) and p99.ci_low <= p99.value <= p99.ci_high
+    assert t.traffic["sent"] == N and not t.traffic["truncated"]
+
+
+def test_an_aa_test_claims_no_difference(
+    ws: Workspace, bundles: dict[str, Path], stream: Stream
+) -> None:
+    good = str(bundles["good"])
+    online = ab.run_abtest(
+        ws,
+        None,
+        good,
+        good,
+        mode="online",
+        stream=stream,
+        requests=None,
+        seed=0,
+        n_boot=500,
+        report=False,
+    )
+    assert online.decision.action == ab.INCONCLUSIVE, online.decision.reasons
+    for name in ("acceptance", "roc_auc"):
+        d = online.analysis.delta(name)
+        assert d.ci_low <= 0 <= d.ci_high and d.p_value > online.analysis.alpha / 2
+    assert any("A/A" in n for n in online.notes)
+    mde = online.analysis.mde
+    assert 0 < mde["mde"] < 0.2 and mde["n_a"] + mde["n_b"] == N
+    shadow = ab.run_abtest(
+        ws,
+        None,
+        good,
+        good,
+        mode="shadow",
+        stream=stream,
+        requests=300,
+        seed=0,
+        n_boot=500,
+        report=False,
+    )
+    # Same model, same requests, same simulated users: the paired differences are exactly 0.
+    for name in ("acceptance", "roc_auc"):
+        d = shadow.analysis.delta(name)
+        assert (d.value, d.ci_low, d.ci_high, d.p_value) == (0, 0, 0, 1)
+    assert shadow.decision.action == ab.INCONCLUSIVE
+
+
+# -- shadow mode --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log(path: Path) -> dict[str, dict[str, Any]]:
+    return {e["request_id"]: e for e in map(json.loads, path.read_text().splitlines())}
+
+
+@pytest.mark.parametrize("mirror", ["deferred", "background"])
+def test_shadow_never_changes_what_the_caller_receives(
+    bundles: dict[str, Path], stream: Stream, tmp_path: Path, mirror: str
+) -> None:
+    n = 150
+    logs = {v: tmp_path / f"{v}.jsonl" for v in ("A", "B")}
+    with ExitStack() as stack:
+        urls = {
+            "A": stack.enter_context(background_server(bundles["good"], log_path=logs["A"])),
+            "B": stack.enter_context(background_server(bundles["degraded"], log_path=logs["B"])),
+        }
+        with ab.Router(urls, mode="shadow", mirror=mirror) as router:
+            received = {
+                r["key"]: router.handle(r["key"], r["features"])
+                for r in stream.iter_requests()
+                if int(r["key"][1:]) < n
+            }
+    log_a, log_b = _log(logs["A"]), _log(logs["B"])
+    assert len(received) == n and set(log_a) == set(received)
+    for key, answer in received.items():
+        # What the caller got is exactly A's answer to that request, never B's.
+        assert answer.ok and answer.variant == "A" and answer.role == "served"
+        assert answer.body["model_version"] == "good"
+        assert answer.body["labels"] == log_a[key]["outputs"]["labels"]
+        assert answer.body["probabilities"] == log_a[key]["outputs"]["probabilities"]
+    # The mirrored traffic is logged: by the router and by B's own stub, once per request.
+    assert len(router.mirrored) == n and router.mirror_dropped == 0
+    assert {a.key for a in router.mirrored} == set(received) == set(log_b)
+    assert all(a.role == "shadow" and a.variant == "B" and a.ok for a in router.mirrored)
+    differing = [
+        k for k in received if log_b[k]["outputs"]["labels"] != log_a[k]["outputs"]["labels"]
+    ]
+    assert differing  # B answered differently, and the caller still only saw A
+
+
+def test_a_failing_shadow_does_not_reach_the_caller(
+    bundles: dict[str, Path], stream: Stream
+) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    with (
+        background_server(bundles["good"]) as url_a,
+        ab.Router({"A": url_a, "B": dead}, mode="shadow", timeout_s=2) as router,
+    ):
+        answers = [
+            router.handle(r["key"], r["features"])
+            for r in stream.iter_requests()
+            if int(r["key"][1:]) < 20
+        ]
+    assert all(a.ok and a.variant == "A" for a in answers)
+    assert len(router.mirrored) == 20 and all(a.status == 0 and a.error for a in router.mirrored)
+
+
+def test_shadow_test_is_paired_and_logs_the_mirrored_traffic(
+    shadow_test: ab.ABTest, ws: Workspace
+) -> None:
+    t = shadow_test
+    assert t.traffic["sent"] == t.traffic["mirrored"] == 400 and t.traffic["mirror_dropped"] == 0
+    frame = ab.load_requests(ws, t.id)
+    served, shadow = frame[frame["role"] == "served"], frame[frame["role"] == "shadow"]
+    assert set(served["variant"]) == {"A"} and served["returned"].all()
+    assert set(shadow["variant"]) == {"B"} and not shadow["returned"].any()
+    assert sorted(served["key"]) == sorted(shadow["key"])
+    stub_b = (ws.root / "abtests" / t.id / "stub-B.jsonl").read_text().splitlines()
+    keys_b = {json.loads(line)["request_id"] for line in stub_b}
+    assert set(shadow["key"]) <= keys_b  # plus the unrecorded warm-up requests
+    an = t.analysis
+    assert an.delta("roc_auc").test == "paired bootstrap"
+    assert an.delta("acceptance").test.startswith("McNemar")
+    assert an.variants["B"].role == "shadow" and t.decision.action == ab.KEEP_A
+    assert any("callers only ever saw A" in n for n in t.decision.notes)
+
+
+# -- statistics and the user model --------------------------------------------------------------
+
+
+def test_statistics_on_known_values() -> None:
+    d = ab.two_proportion_delta("acceptance", 120, 400, 150, 400)
+    pooled = 270 / 800
+    z = 0.075 / math.sqrt(pooled * (1 - pooled) * (2 / 400))
+    assert d.value == pytest.approx(0.075)
+    assert d.p_value == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(z / math.sqrt(2)))))
+    se = math.sqrt(0.3 * 0.7 / 400 + 0.375 * 0.625 / 400)
+    assert (d.ci_low, d.ci_high) == pytest.approx((0.075 - 1.959964 * se, 0.075 + 1.959964 * se))
+    assert ab.mde_two_proportions(0.5, 1000, 1000) == pytest.approx(
+        (1.959964 + 0.841621) * math.sqrt(0.25 * 0.002), rel=1e-5
+    )
+    assert ab.required_per_arm(0.5, 0.55) == pytest.approx(1561, abs=2)
+    a = np.array([1, 1, 0, 0, 1, 0, 1, 1] * 25, dtype=bool)
+    b = a.copy()
+    b[:30] = True  # B succeeds where A failed on some requests
+    paired = ab.paired_proportion_delta("acceptance", a, b)
+    n01 = int((~a & b).sum())
+    assert paired.p_value == pytest.approx(binomtest(n01, n01, 0.5).pvalue)
+    same = ab.bootstrap_quantile_delta("p99", a * 1.0 + 1, a * 1.0 + 1, 0.99, paired=True)
+    assert (same.value, same.ci_low, same.ci_high, same.p_value) == (0, 0, 0, 1)
+
+
+def test_user_model_is_documented_seeded_and_shared_by_both_variants() -> None:
+    users = ab.UserModel(p_right=0.6, p_wrong=0.2, patience_ms=100, seed=7)
+    p = users.probability(
+        ok=[True, True, False, True, True],
+        correct=[1, 0, 1, 1, math.nan],
+        latency_ms=[5, 5, 5, 500, 5],
+    )
+    assert p[:4].tolist() == [0.6, 0.2, 0.0, 0.0] and math.isnan(p[4])
+    keys = [f"k{i}" for i in range(5000)]
+    right = users.accepts(keys, ok=[True] * 5000, correct=[1] * 5000, latency_ms=[1] * 5000)
+    wrong = users.accepts(keys, ok=[True] * 5000, correct=[0] * 5000, latency_ms=[1] * 5000)
+    assert abs(right.mean() - 0.6) < 0.03 and abs(wrong.mean() - 0.2) < 0.03
+    assert (
+        wrong <= right
+    ).all()  # the same user's draw: accepts a wrong answer only if a right one
+    again = ab.UserModel(p_right=0.6, p_wrong=0.2, patience_ms=100, seed=7)
+    assert np.array_equal(again.draws(keys), users.draws(keys))
+    with pytest.raises(ConfigError, match="p_right"):
+        ab.UserModel(p_right=1.5)
+
+
+# -- records, report, index ---------------------------------------------------------------------
+
+
+def test_record_round_trips_and_the_report_renders_offline(
+    good_vs_degraded: ab.ABTest, ws: Workspace
+) -> None:
+    t = good_vs_degraded
+    loaded = ab.load_abtest(ws, t.id[:-2])
+    assert loaded.to_dict() == json.loads(json.dumps(t.to_dict(), default=str))
+    assert [x.id for x in ab.list_abtests(ws)][-1] == t.id
+    html = ab.render_report(ws, t.id)
+    page = html.read_text()
+    assert html == ws.reports_dir / "abtests" / f"{t.id}.html"
+    assert "plotly" in page and 'src="http' not in page
+    assert "KEEP A" in page and "Minimum detectable effect" in page
+    assert ab.load_abtest(ws, t.id).report_path == str(html)
+    store = open_store(ws.db_url)
+    [section] = ab.index_sections(ws, store)
+    row = next(r for r in section.rows if r[0] == t.id)
+    assert row[-2] == "keep_a" and row[-1].href == f"abtests/{t.id}.html"
+    assert f"abtests/{t.id}.html" in ab.rebuild_index(ws, store).read_text()
+
+
+# -- CLI on a registered run --------------------------------------------------------------------
+
+
+def _real_run(
+    ws: Workspace, store: Store, run_id: str, pipe: Any, cancer: Dataset, rows: Any
+) -> str:
+    """A succeeded run as the search and evaluate stages leave it, with a real model."""
+    train, test = rows
+    store.record_dataset(
+        DatasetRecord(
+            fingerprint=cancer.fingerprint,
+            name="breast_cancer",
+            source="builtin",
+            target=cancer.target,
+            task="classification",
+            n_rows=len(cancer.y),
+            n_features=cancer.X.shape[1],
+            features=[],
+            created_at=utcnow(),
+        )
+    )
+    store.create_run(
+        run_id,
+        dataset_name="breast_cancer",
+        model_family="logreg",
+        seed=0,
+        stages=[("evaluate", "03_evaluate.ipynb")],
+        params={"dataset": "breast_cancer"},
+        dataset_fingerprint=cancer.fingerprint,
+    )
+    folder = ws.run_dir(run_id)
+    folder.mkdir(parents=True)
+    model = folder / "model.skops"
+    sha = save_model(pipe, model)
+    store.log_artifact(
+        run_id, ArtifactRecord("model", "file", str(model), sha, model.stat().st_size, "search")
+    )
+    split = folder / "split.json"
+    split.write_text(
+        json.dumps(
+            {
+                "fingerprint": cancer.fingerprint,
+                "seed": 0,
+                "train": train.tolist(),
+                "valid": [],
+                "test": test.tolist(),
+            }
+        )
+    )
+    from workbench.provenance import sha256_file
+
+    store.log_artifact(
+        run_id,
+        ArtifactRecord(
+            "split.json", "file", str(split), sha256_file(split), split.stat().st_size, "search"
+        ),
+    )
+    store.log_metrics(run_id, [MetricRecord("evaluate", "roc_auc", 0.99)])
+    store.finish_run(run_id, RunStatus.SUCCEEDED)
+    return run_id
+
+
+@pytest.fixture
+def cli() -> Iterator[_Group]:
+    group = _Group(name="workbench")
+    register_commands(group)
+    yield group
+
+
+def test_cli_runs_an_aa_test_on_a_registered_run_and_reuses_its_bundle(
+    workspace: Workspace, store: Store, cancer: Dataset, rows: Any, cli: _Group
+) -> None:
+    run_id = _real_run(
+        workspace,
+        store,
+        "20260101-000000-aaaaaa",
+        _fit(cancer, rows[0], shuffled=False),
+        cancer,
+        rows,
+    )
+    args = [
+        "abtest",
+        "--a",
+        run_id,
+        "--b",
+        run_id,
+        "--requests",
+        "300",
+        "--no-report",
+        "--n-boot",
+        "300",
+        "-w",
+        str(workspace.root),
+    ]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["a"]["reused"] is False and out["b"]["reused"] is True  # exported once
+    assert out["a"]["bundle"] == str(workspace.exports_dir / f"{run_id}-abtest")
+    assert out["a"]["model_version"] == "v1"  # registered on export
+    assert out["analysis"]["decision"]["action"] == "inconclusive"
+    assert out["stream"]["distinct_rows"] <= len(rows[1])  # held-out rows only
+    text = CliRunner().invoke(cli, [*args, "--mode", "shadow", "--seed", "1"])
+    assert text.exit_code == 0, text.output
+    assert "decision: INCONCLUSIVE" in text.output and "shadow" in text.output
+    listed = CliRunner().invoke(cli, ["abtests", "-w", str(workspace.root)])
+    assert listed.output.count("inconclusive") == 2
+    unknown = CliRunner().invoke(
+        cli, ["abtest", "--a", run_id, "--b", "challenger", "-w", str(workspace.root)]
+    )
+    assert unknown.exit_code == 2 and "no run, version or alias 'challenger'" in unknown.output
+    assert "Traceback" not in unknown.output
+    bad = CliRunner().invoke(cli, [*args[:-2], "--split", "1", "-w", str(workspace.root)])
+    assert bad.exit_code == 2 and "--split" in bad.output
+
+
+def test_incompatible_models_and_bad_options_are_refused(
+    ws: Workspace, bundles: dict[str, Path], stream: Stream, tmp_path: Path
+) -> None:
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    wine = tmp_path / "wine"
+    export_bundle(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y),
+        out=wine,
+        mode="image",
+        X_ref=X,
+        X_test=X.iloc[:20],
+    )
+    good = str(bundles["good"])
+    with pytest.raises(ConfigError, match="different features"):
+        ab.run_abtest(ws, None, good, str(wine), stream=stream, report=False)
+    with pytest.raises(ConfigError, match="strictly between 0 and 1"):
+        ab.run_abtest(ws, None, good, good, split=0.0, stream=stream, report=False)
+    with pytest.raises(ConfigError, match="not on this machine"):
+        ab.Router({"A": "http://example.com", "B": "http://127.0.0.1:1"}, mode="online")
+    with pytest.raises(ConfigError, match="A's run is not in this workspace"):
+        ab.run_abtest(ws, None, good, good, report=False)
+    assert not any(
+        p.name.startswith("ab-") and not (p / "record.json").exists()
+        for p in (ws.root / "abtests").iterdir()
+    )
+
+
+def test_frames_are_tables_for_the_notebook(good_vs_degraded: ab.ABTest) -> None:
+    variants = good_vs_degraded.variants_frame()
+    assert list(variants.index) == ["A", "B"] and "p99 ms" in variants and "acceptance" in variants
+    deltas = good_vs_degraded.deltas_frame()
+    assert list(deltas.index) == ["acceptance", "roc_auc", "error_rate", "p50_ms", "p99_ms"]
+    assert isinstance(deltas, pd.DataFrame) and deltas.loc["roc_auc", "B − A"] < 0
+
+
+def test_demo_stage_shadows_then_splits_champion_and_the_other_model(
+    workspace: Workspace, store: Store, cancer: Dataset, rows: Any
+) -> None:
+    from workbench.registry import promote, register_model
+
+    good = _real_run(
+        workspace,
+        store,
+        "20260101-000000-aaaaaa",
+        _fit(cancer, rows[0], shuffled=False),
+        cancer,
+        rows,
+    )
+    degraded = _real_run(
+        workspace,
+        store,
+        "20260101-000001-bbbbbb",
+        _fit(cancer, rows[0], shuffled=True),
+        cancer,
+        rows,
+    )
+    register_model(store, good)
+    register_model(store, degraded)
+    promote(store, good, "champion", reason="test")
+    shadow, online = ab.abtest_stage(workspace, store, fast=True, report=False)
+    assert (shadow.mode, online.mode) == ("shadow", "online")
+    assert shadow.a["model_version"] == online.a["model_version"] == "v1"
+    assert shadow.b["model_version"] == online.b["model_version"] == "v2"
+    assert shadow.traffic["sent"] == online.traffic["sent"] == 600
+    assert shadow.decision.action == online.decision.action == ab.KEEP_A
+    assert online.a["reused"] and online.b["reused"]  # exported once, by the shadow test

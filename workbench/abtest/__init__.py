@@ -1,0 +1,142 @@
+"""A/B and shadow tests of two models on real stubs, with simulated users and a decision.
+
+The seed's rule: when a model already runs, a new one is verified with an A/B test that weighs
+result quality, latency and the users' behaviour. :func:`run_abtest` serves both models from
+their bundles on 127.0.0.1, replays a request stream through a router and compares:
+
+* ``online`` mode splits the traffic by a stable hash of the request key (the same key always
+  reaches the same variant; :func:`assign_variant`); ``shadow`` mode answers every request from
+  A and mirrors it to B, whose answers are recorded and never returned (:class:`Router`);
+* per variant: the headline metric on the delayed labels (bootstrap 95% CI), p50/p99 latency,
+  error rate, and the acceptance rate of simulated users (:class:`UserModel`, documented and
+  seeded);
+* ``B − A`` with intervals and p-values (paired in shadow mode), the minimum detectable effect
+  of the traffic used, and a decision ``ship_b`` / ``keep_a`` / ``inconclusive`` with reasons
+  (:func:`analyze`; the rules are in ``_analysis``);
+* a record in ``<workspace>/abtests/<id>/`` and the report ``reports/abtests/<id>.html``
+  (notebook ``06_abtest``), listed on the index by :func:`index_sections`.
+
+Example::
+
+    from workbench.abtest import run_abtest
+    test = run_abtest(ws, store, "champion", "v3", mode="online", split=0.5, requests=2000)
+    test.decision.action, test.decision.reasons
+    test.variants_frame()
+
+Errors are the workbench's own (:class:`~workbench.exceptions.ConfigError` for bad options or
+incompatible models, :class:`~workbench.exceptions.RunNotFound` for unknown references,
+:class:`~workbench.exceptions.ModelError` for tampered bundles).
+"""
+
+from __future__ import annotations
+
+from ._analysis import (
+    INCONCLUSIVE,
+    KEEP_A,
+    SHIP_B,
+    Analysis,
+    Decision,
+    Guardrails,
+    VariantSummary,
+    analyze,
+    annotate,
+    deltas_frame,
+    variants_frame,
+)
+from ._figures import (
+    acceptance_figure,
+    latency_figure,
+    mde_figure,
+    quality_figure,
+    routing_figure,
+)
+from ._records import (
+    NOTEBOOK,
+    PROVIDER,
+    ABTest,
+    index_sections,
+    list_abtests,
+    load_abtest,
+    load_labels,
+    load_requests,
+    notebook_abtest,
+    rebuild_index,
+    render_report,
+    report_html_path,
+)
+from ._routing import (
+    DEFAULT_SALT,
+    MODES,
+    VARIANTS,
+    Answer,
+    Router,
+    RouteResult,
+    answers_frame,
+    assign_variant,
+    route_stream,
+)
+from ._run import MAX_REQUESTS, VariantSource, abtest_stage, bundle_for_ref, run_abtest
+from ._stats import (
+    Delta,
+    bootstrap_quantile_delta,
+    mde_two_proportions,
+    metric_delta,
+    paired_proportion_delta,
+    required_per_arm,
+    two_proportion_delta,
+)
+from ._users import UserModel, unit_hash
+
+__all__ = [
+    "DEFAULT_SALT",
+    "INCONCLUSIVE",
+    "KEEP_A",
+    "MAX_REQUESTS",
+    "MODES",
+    "NOTEBOOK",
+    "PROVIDER",
+    "SHIP_B",
+    "VARIANTS",
+    "ABTest",
+    "Analysis",
+    "Answer",
+    "Decision",
+    "Delta",
+    "Guardrails",
+    "RouteResult",
+    "Router",
+    "UserModel",
+    "VariantSource",
+    "VariantSummary",
+    "abtest_stage",
+    "acceptance_figure",
+    "analyze",
+    "annotate",
+    "answers_frame",
+    "assign_variant",
+    "bootstrap_quantile_delta",
+    "bundle_for_ref",
+    "deltas_frame",
+    "index_sections",
+    "latency_figure",
+    "list_abtests",
+    "load_abtest",
+    "load_labels",
+    "load_requests",
+    "mde_figure",
+    "mde_two_proportions",
+    "metric_delta",
+    "notebook_abtest",
+    "paired_proportion_delta",
+    "quality_figure",
+    "rebuild_index",
+    "render_report",
+    "report_html_path",
+    "required_per_arm",
+    "route_stream",
+    "routing_figure",
+    "run_abtest",
+    "two_proportion_delta",
+    "unit_hash",
+    "variants_frame",
+]
