@@ -319,10 +319,120 @@ def test_shadow_test_is_paired_and_logs_the_mirrored_traffic(
     keys_b = {json.loads(line)["request_id"] for line in stub_b}
     assert set(shadow["key"]) <= keys_b  # plus the unrecorded warm-up requests
     an = t.analysis
-    assert an.delta("roc_auc").test == "paired bootstrap"
-    assert an.delta("acceptance").test.startswith("McNemar")
+    # Requests resample held-out rows: quality and acceptance resample whole rows, paired.
+    assert an.delta("roc_auc").test == "cluster bootstrap by source row (paired)"
+    assert an.delta("acceptance").test == "cluster bootstrap by source row (paired)"
+    assert an.delta("error_rate").test.startswith("McNemar")
     assert an.variants["B"].role == "shadow" and t.decision.action == ab.KEEP_A
     assert any("callers only ever saw A" in n for n in t.decision.notes)
+
+
+def test_csv_traffic_of_distinct_rows_uses_request_level_tests(
+    ws: Workspace, bundles: dict[str, Path], cancer: Dataset, rows: Any, tmp_path: Path
+) -> None:
+    test_rows = rows[1]
+    csv = tmp_path / "traffic.csv"
+    frame = cancer.X.iloc[test_rows].assign(diagnosis=cancer.y.iloc[test_rows].to_numpy())
+    frame.to_csv(csv, index=False)
+    good, degraded = str(bundles["good"]), str(bundles["degraded"])
+    t = ab.run_abtest(
+        ws,
+        None,
+        good,
+        degraded,
+        mode="shadow",
+        stream_csv=csv,
+        target="diagnosis",
+        requests=None,
+        n_boot=500,
+        report=False,
+    )
+    assert t.traffic["sent"] == t.traffic["labels"] == len(test_rows)
+    assert t.stream["source"] == str(csv) and "distinct_rows" not in t.stream
+    an = t.analysis
+    assert an.delta("acceptance").test == "McNemar exact (paired)"
+    assert an.delta("roc_auc").test == "paired bootstrap"
+    assert an.mde["design_effect"] == 1.0 and t.decision.action == ab.KEEP_A
+    online = ab.run_abtest(
+        ws,
+        None,
+        good,
+        degraded,
+        stream_csv=csv,
+        target="diagnosis",
+        requests=None,
+        n_boot=500,
+        report=False,
+    )
+    assert online.analysis.delta("acceptance").test == "two-proportion z-test"
+    assert online.analysis.delta("roc_auc").test == "unpaired bootstrap"
+
+
+def _answers(n: int, *, b_extra_ms: float = 0.0, b_errors: float = 0.0, b_right: float = 0.9):
+    """A synthetic online test: answers of both variants and their labels (no servers)."""
+    rng = np.random.default_rng(5)
+    keys = [f"r{i:06d}" for i in range(n)]
+    variant = [ab.assign_variant(k, 0.5) for k in keys]
+    y = rng.integers(0, 2, n)
+    is_b = np.array(variant) == "B"
+    right = rng.random(n) < np.where(is_b, b_right, 0.9)
+    pred = np.where(right, y, 1 - y)
+    p1 = np.clip(np.where(pred == 1, 0.8, 0.2) + rng.normal(0, 0.05, n), 0.01, 0.99)
+    ok = ~(is_b & (rng.random(n) < b_errors))
+    frame = pd.DataFrame(
+        {
+            "key": keys,
+            "variant": variant,
+            "role": "served",
+            "status": np.where(ok, 200, 500),
+            "ok": ok,
+            "latency_ms": rng.gamma(4, 0.3, n) + np.where(is_b, b_extra_ms, 0.0),
+            "model_version": np.where(is_b, "v2", "v1"),
+            "pred_label": np.where(ok, np.array(LABELS)[pred], None),
+            "p_0": np.where(ok, 1 - p1, np.nan),
+            "p_1": np.where(ok, p1, np.nan),
+        }
+    )
+    labels = pd.DataFrame(
+        {"key": keys, "label_ts": pd.Timestamp("2026-01-02", tz="UTC"), "label": y}
+    )
+    return frame, labels
+
+
+OUTPUT = {"classes": LABELS, "class_values": [0, 1]}
+
+
+def test_the_decision_ships_b_keeps_a_on_guardrails_and_says_when_traffic_is_short() -> None:
+    better, labels = _answers(2000, b_right=0.97)
+    an, _ = ab.analyze(
+        better, labels, mode="online", task="classification", output=OUTPUT, n_boot=400
+    )
+    assert an.decision.action == ab.SHIP_B, an.decision.reasons
+    assert an.decision.reasons[0].startswith("B is significantly better on")
+    slow, labels = _answers(2000, b_right=0.97, b_extra_ms=40.0)
+    an, _ = ab.analyze(
+        slow, labels, mode="online", task="classification", output=OUTPUT, n_boot=400
+    )
+    assert an.decision.action == ab.KEEP_A
+    assert any("guardrail: B's p99 latency" in r for r in an.decision.reasons)
+    failing, labels = _answers(2000, b_right=0.97, b_errors=0.05)
+    an, _ = ab.analyze(
+        failing, labels, mode="online", task="classification", output=OUTPUT, n_boot=400
+    )
+    assert an.decision.action == ab.KEEP_A and an.variants["B"].errors > 0
+    assert any("guardrail: B's error rate" in r for r in an.decision.reasons)
+    short, labels = _answers(200, b_right=0.93)
+    an, _ = ab.analyze(
+        short, labels, mode="online", task="classification", output=OUTPUT, n_boot=400
+    )
+    assert an.decision.action == ab.INCONCLUSIVE
+    assert an.mde["mde"] > abs(an.mde["observed"]) and an.mde["required_requests"] > 200
+    assert any("MDE" in r and "would need about" in r for r in an.decision.reasons)
+    unlabelled = ab.analyze(
+        short, labels.iloc[:0], mode="online", task="classification", output=OUTPUT, n_boot=400
+    )[0]
+    assert unlabelled.decision.action == ab.INCONCLUSIVE
+    assert "no label joined" in unlabelled.decision.reasons[0]
 
 
 # -- statistics and the user model --------------------------------------------------------------

@@ -33,9 +33,12 @@ from workbench.exceptions import ConfigError
 
 from ._stats import (
     Delta,
+    bootstrap_mean_ci,
+    bootstrap_proportion_delta,
     bootstrap_quantile_delta,
     mde_two_proportions,
     metric_delta,
+    metric_estimate,
     paired_proportion_delta,
     required_per_arm,
     two_proportion_delta,
@@ -129,11 +132,11 @@ class VariantSummary:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VariantSummary:
-        d = {k: _nan(v) for k, v in d.items()}
-        d["acceptance_ci"] = tuple(_nan(x) for x in d["acceptance_ci"])
-        if d["quality"] is not None:
-            d["quality"] = {k: _nan(v) for k, v in d["quality"].items()}
-        return cls(**d)
+        out = {k: _nan(v) for k, v in d.items() if k not in ("quality", "acceptance_ci")}
+        quality = d.get("quality")
+        out["quality"] = None if quality is None else {k: _nan(v) for k, v in quality.items()}
+        out["acceptance_ci"] = tuple(_nan(x) for x in d["acceptance_ci"])
+        return cls(**out)
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,8 @@ def annotate(
     Added columns: ``label`` (true value, whenever it arrives), ``label_arrived`` (by
     ``as_of``; every label when ``None``), ``y_index`` (class position, classification),
     ``pred_index``, ``correct`` (1/0, ``nan`` without a label or an answer), ``p_accept`` and
-    ``accepted`` (see :class:`UserModel`).
+    ``accepted`` (see :class:`UserModel`); and ``unit`` (a code per source row) when the answers
+    carry the ``row`` each request was resampled from, so the statistics resample rows.
 
     Args:
         frame: The answers (:func:`workbench.abtest.answers_frame`).
@@ -257,6 +261,8 @@ def annotate(
         as_of: Only labels arrived by then count for quality.
     """
     out = frame.copy()
+    if "row" in out and len(out) and out["row"].notna().all():
+        out["unit"] = pd.factorize(out["row"])[0]
     feed = labels.drop_duplicates("key", keep="last").set_index("key")
     out["label"] = out["key"].map(feed["label"])
     arrived = pd.Series(True, index=feed.index)
@@ -265,7 +271,7 @@ def annotate(
         cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
         stamps = pd.to_datetime(feed["label_ts"], utc=True)
         arrived = stamps.isna() | (stamps <= cut)
-    out["label_arrived"] = out["key"].map(arrived).fillna(False).astype(bool)
+    out["label_arrived"] = out["key"].isin(arrived.index[arrived.to_numpy(dtype=bool)])
     has_label = out["label"].notna()
     if task == "classification":
         values = [_norm(v) for v in output.get("class_values") or output.get("classes") or []]
@@ -342,6 +348,11 @@ def _labelled(rows: pd.DataFrame, task: str) -> pd.DataFrame:
     return rows[keep]
 
 
+def _units(rows: pd.DataFrame) -> np.ndarray | None:
+    """The source-row code of each request (see :func:`annotate`), or ``None``."""
+    return rows["unit"].to_numpy(dtype=int) if "unit" in rows else None
+
+
 def _summary(
     rows: pd.DataFrame,
     variant: str,
@@ -353,8 +364,6 @@ def _summary(
     n_boot: int,
     seed: int,
 ) -> VariantSummary:
-    from workbench.evaluate import bootstrap_metrics
-
     n = len(rows)
     answered = rows[rows["status"] > 0]["latency_ms"].to_numpy(dtype=float)
     errors = int((~rows["ok"]).sum())
@@ -362,18 +371,26 @@ def _summary(
     quality = None
     if len(lab) >= MIN_LABELLED:
         y, score = _scores(lab, task, metric)
-        est = bootstrap_metrics(
-            task,
+        value, lo, hi = metric_estimate(
+            metric,
             y,
             score,
             labels=np.arange(k) if task == "classification" else None,
+            clusters=_units(lab),
             n_boot=n_boot,
             seed=seed,
-            metrics=[metric],
-        )[metric]
-        quality = {"value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high}
-    reacted = rows["accepted"].notna()
-    accepted = int((rows["accepted"] == 1.0).sum())
+        )
+        quality = {"value": value, "ci_low": lo, "ci_high": hi}
+    reacted = rows[rows["accepted"].notna()]
+    accepted = int((reacted["accepted"] == 1.0).sum())
+    units = _units(reacted)
+    if units is None:
+        ci = _wilson(accepted, len(reacted))
+    else:
+        _, lo, hi = bootstrap_mean_ci(
+            reacted["accepted"].to_numpy(), clusters=units, n_boot=n_boot, seed=seed
+        )
+        ci = (lo, hi)
     roles = rows["role"].unique().tolist()
     versions = rows["model_version"].dropna().unique().tolist()
     return VariantSummary(
@@ -390,10 +407,10 @@ def _summary(
         metric=metric,
         quality=quality,
         right_rate=float(lab["correct"].mean()) if len(lab) else math.nan,
-        reacted=int(reacted.sum()),
+        reacted=len(reacted),
         accepted=accepted,
-        acceptance_rate=accepted / int(reacted.sum()) if reacted.any() else math.nan,
-        acceptance_ci=_wilson(accepted, int(reacted.sum())),
+        acceptance_rate=accepted / len(reacted) if len(reacted) else math.nan,
+        acceptance_ci=ci,
         abandoned=int((rows["ok"] & (rows["latency_ms"] > users.patience_ms)).sum()),
     )
 
@@ -430,22 +447,47 @@ def _deltas(
     if paired:
         both = _paired(a, b)
         reacted = both[both["accepted_a"].notna() & both["accepted_b"].notna()]
-        out.append(
-            paired_proportion_delta(
-                "acceptance", reacted["accepted_a"] == 1.0, reacted["accepted_b"] == 1.0
+        acc_a, acc_b = reacted["accepted_a"] == 1.0, reacted["accepted_b"] == 1.0
+        if "unit_a" in reacted:
+            units = reacted["unit_a"].to_numpy(dtype=int)
+            out.append(
+                bootstrap_proportion_delta(
+                    "acceptance",
+                    acc_a,
+                    acc_b,
+                    paired=True,
+                    clusters=(units, units),
+                    n_boot=n_boot,
+                    seed=seed,
+                )
             )
-        )
+        else:
+            out.append(paired_proportion_delta("acceptance", acc_a, acc_b))
     else:
         ra, rb = a[a["accepted"].notna()], b[b["accepted"].notna()]
-        out.append(
-            two_proportion_delta(
-                "acceptance",
-                int((ra["accepted"] == 1).sum()),
-                len(ra),
-                int((rb["accepted"] == 1).sum()),
-                len(rb),
+        ua, ub = _units(ra), _units(rb)
+        if ua is not None and ub is not None:
+            out.append(
+                bootstrap_proportion_delta(
+                    "acceptance",
+                    ra["accepted"] == 1.0,
+                    rb["accepted"] == 1.0,
+                    paired=False,
+                    clusters=(ua, ub),
+                    n_boot=n_boot,
+                    seed=seed,
+                )
             )
-        )
+        else:
+            out.append(
+                two_proportion_delta(
+                    "acceptance",
+                    int((ra["accepted"] == 1).sum()),
+                    len(ra),
+                    int((rb["accepted"] == 1).sum()),
+                    len(rb),
+                )
+            )
     out.append(
         _quality_delta(a, b, mode=mode, task=task, metric=metric, k=k, n_boot=n_boot, seed=seed)
     )
@@ -491,6 +533,7 @@ def _quality_delta(
         nan = math.nan
         test = f"not judged: fewer than {MIN_LABELLED} labelled answers"
         return Delta(metric, nan, nan, nan, nan, nan, nan, test, len(la), len(lb))
+    ua, ub = _units(la), _units(lb)
     return metric_delta(
         task,
         metric,
@@ -498,6 +541,7 @@ def _quality_delta(
         _scores(lb, task, metric),
         labels=labels,
         paired=mode == "shadow",
+        clusters=None if ua is None or ub is None else (ua, ub),
         n_boot=n_boot,
         seed=seed,
     )
@@ -567,11 +611,13 @@ def _mde(
     split: float,
     alpha: float,
     power: float,
+    clustered: bool,
 ) -> dict[str, Any]:
     a, b = variants["A"], variants["B"]
     base = a.acceptance_rate
-    mde = mde_two_proportions(base, a.reacted, b.reacted, alpha=alpha, power=power)
-    need = required_per_arm(acceptance.a, acceptance.b, alpha=alpha, power=power)
+    deff = _design_effect(a) if clustered else 1.0
+    mde = mde_two_proportions(base, a.reacted / deff, b.reacted / deff, alpha=alpha, power=power)
+    need = required_per_arm(acceptance.a, acceptance.b, alpha=alpha, power=power) * deff
     # Online, the smaller arm sets the pace: it gets min(split, 1 - split) of the requests.
     share = 1.0 if mode == "shadow" else min(split, 1 - split)
     total = need / share if math.isfinite(need) and share > 0 else math.inf
@@ -587,12 +633,28 @@ def _mde(
         "observed": acceptance.value,
         "required_per_arm": math.ceil(need) if math.isfinite(need) else None,
         "required_requests": math.ceil(total) if math.isfinite(total) else None,
+        "design_effect": deff,
         "note": (
-            "two-proportion formula; the paired shadow test usually needs fewer requests"
-            if mode == "shadow"
-            else "two-proportion formula at the per-arm counts of this test"
+            "two-proportion formula"
+            + (
+                f", counts divided by the design effect {deff:.2f} of resampled rows"
+                if clustered
+                else ""
+            )
+            + ("; the paired shadow test usually needs fewer requests" if mode == "shadow" else "")
         ),
     }
+
+
+def _design_effect(a: VariantSummary) -> float:
+    """Variance of A's acceptance rate under the cluster bootstrap over the binomial variance
+    (from the interval widths; at least 1: clustering never adds information)."""
+    p, n = a.acceptance_rate, a.reacted
+    lo, hi = a.acceptance_ci
+    if not (n and math.isfinite(p) and 0 < p < 1 and math.isfinite(lo) and math.isfinite(hi)):
+        return 1.0
+    binomial = 2 * 1.959964 * math.sqrt(p * (1 - p) / n)
+    return max(1.0, ((hi - lo) / binomial) ** 2)
 
 
 def _decide(
@@ -617,13 +679,24 @@ def _decide(
         return Decision(INCONCLUSIVE, (f"variant {empty} received no requests",), tuple(notes))
     level = alpha / 2
     acc, qual = deltas["acceptance"], deltas[metric]
+    breaches = _guardrail_breaches(deltas, guardrails, alpha)
+    if variants["A"].reacted == 0 and variants["B"].reacted == 0 and not breaches:
+        return Decision(
+            INCONCLUSIVE,
+            (
+                "no label joined these requests, so neither quality nor the simulated users "
+                "can be judged; give the labels (the target column of --stream-csv, or a "
+                "stream with a labels feed)",
+                "guardrails: error rate and p99 latency within the limits",
+            ),
+            tuple(notes),
+        )
     reasons = [
         _describe(acc, "acceptance (simulated users)"),
         _describe(qual, f"quality ({metric}, on {qual.n_a}/{qual.n_b} labelled answers)")
         if math.isfinite(qual.value)
         else f"quality ({metric}): {qual.test}",
     ]
-    breaches = _guardrail_breaches(deltas, guardrails, alpha)
     directions = {
         "acceptance": _direction(acc, level, True),
         metric: _direction(qual, level, higher_is_better),
@@ -641,10 +714,12 @@ def _decide(
             (f"B is significantly better on {', '.join(better)}", *reasons, guard_ok, significance),
             tuple(notes),
         )
+    deff = mde.get("design_effect") or 1.0
+    effective = f", design effect {deff:.2f} of resampled rows" if deff > 1 else ""
     size = (
-        f"with {mde['n_a']} (A) and {mde['n_b']} (B) reactions the smallest acceptance "
-        f"difference detectable with {mde['power']:.0%} power is ±{_fmt(mde['mde'], 3)} "
-        f"(MDE at alpha {mde['alpha']:g})"
+        f"with {mde['n_a']} (A) and {mde['n_b']} (B) reactions{effective} the smallest "
+        f"acceptance difference detectable with {mde['power']:.0%} power is "
+        f"±{_fmt(mde['mde'], 3)} (MDE at alpha {mde['alpha']:g})"
     )
     need = mde.get("required_requests")
     more = (
@@ -726,7 +801,15 @@ def analyze(
     }
     deltas = _deltas(annotated, mode=mode, task=task, metric=metric, k=k, n_boot=n_boot, seed=seed)
     by_name = {d.name: d for d in deltas}
-    mde = _mde(variants, by_name["acceptance"], mode=mode, split=split, alpha=alpha, power=power)
+    mde = _mde(
+        variants,
+        by_name["acceptance"],
+        mode=mode,
+        split=split,
+        alpha=alpha,
+        power=power,
+        clustered="unit" in annotated,
+    )
     decision = _decide(
         by_name,
         metric=metric,

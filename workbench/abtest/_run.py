@@ -374,8 +374,12 @@ def run_abtest(
             )
         sent = set(routed.frame["key"])
         labels = stream.labels[stream.labels["key"].isin(sent)]
+        frame = routed.frame
+        if "row" in stream.requests:
+            # The source row of each request: the analysis resamples rows, not requests.
+            frame = frame.merge(stream.requests[["key", "row"]], on="key", how="left")
         analysis, annotated = analyze(
-            routed.frame,
+            frame,
             labels,
             mode=mode,
             task=man_a.task,

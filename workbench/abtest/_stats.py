@@ -1,14 +1,23 @@
 """The statistics of an A/B test: differences of proportions, bootstrap deltas, the MDE.
 
-Every difference is ``B − A``. Two designs occur:
+Every difference is ``B − A``. The design decides the test:
 
 * **online** (unpaired): each request went to one variant, so the arms are independent samples;
   proportions use the two-proportion z-test (pooled standard error for the test, unpooled Wald
   interval), metrics and latency quantiles an unpaired bootstrap (each arm resampled on its own).
 * **shadow** (paired): both variants answered every request, so each request is its own control;
   proportions use McNemar's exact test on the discordant pairs with a Wald interval of the paired
-  difference, metrics :func:`workbench.evaluate.paired_bootstrap_delta`, latency quantiles a
-  paired bootstrap (requests resampled, both answers kept together).
+  difference, metrics and latency quantiles a paired bootstrap (requests resampled, both answers
+  kept together, as :func:`workbench.evaluate.paired_bootstrap_delta` does).
+* **clustered**: when the traffic resamples a pool of rows (a synthetic stream of 600 requests
+  drawn from 114 held-out rows repeats each row about five times), requests of one row are not
+  independent: same features, same label, mostly the same right or wrong answer. Treating them
+  as independent would make intervals too narrow for what matters, the models' quality on new
+  data. Given each request's source row, quality and acceptance resample whole rows (a cluster
+  bootstrap; both arms from one resample of the rows) instead of requests.
+
+Bootstrap p-values are ``2 · min(P(δ* ≤ 0), P(δ* ≥ 0))`` over the resampled differences, with
+``(count + 1) / (resamples + 1)`` shares, so the smallest is ``2 / (n_boot + 1)``.
 
 The minimum detectable effect (MDE) of a two-proportion test at level ``alpha`` (two-sided) and
 power ``1 − beta`` with ``n_a`` and ``n_b`` requests per arm and baseline rate ``p``::
@@ -18,6 +27,9 @@ power ``1 − beta`` with ``n_a`` and ``n_b`` requests per arm and baseline rate
 and the requests per arm needed to detect a difference ``d`` between rates ``p_a`` and ``p_b``::
 
     n = (z[1 − alpha/2] + z[1 − beta])² · (p_a · (1 − p_a) + p_b · (1 − p_b)) / d²
+
+With clustered traffic both use effective counts ``n / deff``, where the design effect ``deff``
+is the variance of A's acceptance rate under the cluster bootstrap over the binomial variance.
 """
 
 from __future__ import annotations
@@ -31,9 +43,12 @@ import numpy as np
 
 __all__ = [
     "Delta",
+    "bootstrap_mean_ci",
+    "bootstrap_proportion_delta",
     "bootstrap_quantile_delta",
     "mde_two_proportions",
     "metric_delta",
+    "metric_estimate",
     "paired_proportion_delta",
     "required_per_arm",
     "two_proportion_delta",
@@ -193,12 +208,53 @@ def _counts(n: int, b: int, rng: np.random.Generator) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
 
 
-def _chunks(n: int, n_boot: int) -> list[int]:
-    size = max(1, _CHUNK_CELLS // max(n, 1))
-    return [min(size, n_boot - start) for start in range(0, n_boot, size)]
+Stat = Callable[[np.ndarray], np.ndarray]
+
+
+def _replicates(
+    stat_a: Stat,
+    stat_b: Stat,
+    n_a: int,
+    n_b: int,
+    *,
+    paired: bool,
+    clusters: tuple[np.ndarray, np.ndarray] | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates of a statistic of each arm, as ``stat(weights)`` of shape (b,).
+
+    Weights are resample counts per observation: of the requests (``paired``: the same counts
+    for both arms, whose rows are aligned; else drawn per arm), or, with ``clusters`` (a unit
+    code per observation of each arm), of the units, every observation weighted by its unit's
+    count and both arms drawn from one resample of the units.
+    """
+    rng = np.random.default_rng(seed)
+    k = 0
+    if clusters is not None:
+        # Only the units present in these arms are resampled.
+        units, codes = np.unique(np.concatenate(clusters), return_inverse=True)
+        clusters = (codes[: len(clusters[0])], codes[len(clusters[0]) :])
+        k = len(units)
+    size = max(1, _CHUNK_CELLS // max(n_a, n_b, k, 1))
+    out_a, out_b = [], []
+    for start in range(0, n_boot, size):
+        b = min(size, n_boot - start)
+        if clusters is not None:
+            units = _counts(k, b, rng)
+            wa, wb = units[:, clusters[0]], units[:, clusters[1]]
+        elif paired:
+            wa = wb = _counts(n_a, b, rng)
+        else:
+            wa, wb = _counts(n_a, b, rng), _counts(n_b, b, rng)
+        out_a.append(stat_a(wa))
+        out_b.append(stat_b(wb))
+    return np.concatenate(out_a), np.concatenate(out_b)
 
 
 def _p_from_replicates(deltas: np.ndarray) -> float:
+    """Two-sided bootstrap p-value: ``2 · min(P(δ* ≤ 0), P(δ* ≥ 0))``, each share computed as
+    ``(count + 1) / (resamples + 1)`` (never exactly 0), capped at 1."""
     valid = deltas[np.isfinite(deltas)]
     if len(valid) == 0:
         return math.nan
@@ -207,12 +263,37 @@ def _p_from_replicates(deltas: np.ndarray) -> float:
     return float(min(1.0, 2.0 * min(le, ge)))
 
 
-def _interval(deltas: np.ndarray, confidence: float) -> tuple[float, float]:
-    valid = deltas[np.isfinite(deltas)]
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    valid = values[np.isfinite(values)]
     if len(valid) == 0:
         return math.nan, math.nan
     lo, hi = np.quantile(valid, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(lo), float(hi)
+
+
+def _design(paired: bool, clusters: Any) -> str:
+    if clusters is not None:
+        return "cluster bootstrap by source row" + (" (paired)" if paired else "")
+    return "paired bootstrap" if paired else "unpaired bootstrap"
+
+
+def _delta(
+    name: str,
+    a: float,
+    b: float,
+    reps: tuple[np.ndarray, np.ndarray],
+    test: str,
+    n: tuple[int, int],
+    confidence: float,
+) -> Delta:
+    deltas = reps[1] - reps[0]
+    lo, hi = _interval(deltas, confidence)
+    return Delta(name, a, b, b - a, lo, hi, _p_from_replicates(deltas), test, n[0], n[1])
+
+
+def _nan_delta(name: str, test: str, n_a: int, n_b: int) -> Delta:
+    nan = math.nan
+    return Delta(name, nan, nan, nan, nan, nan, nan, test, n_a, n_b)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
@@ -243,42 +324,129 @@ def bootstrap_quantile_delta(
     """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
-    test = f"{'paired' if paired else 'unpaired'} bootstrap of the {q:.0%} quantile"
+    test = f"{_design(paired, None)} of the {q:.0%} quantile"
     if len(a) == 0 or len(b) == 0:
-        nan = math.nan
-        return Delta(name, nan, nan, nan, nan, nan, nan, test, len(a), len(b))
+        return _nan_delta(name, test, len(a), len(b))
     qa = float(np.quantile(a, q, method="inverted_cdf"))
     qb = float(np.quantile(b, q, method="inverted_cdf"))
-    rng = np.random.default_rng(seed)
-    deltas = []
-    for size in _chunks(max(len(a), len(b)), n_boot):
-        wa = _counts(len(a), size, rng)
-        wb = wa if paired else _counts(len(b), size, rng)
-        deltas.append(_weighted_quantile(b, wb, q) - _weighted_quantile(a, wa, q))
-    reps = np.concatenate(deltas)
+    reps = _replicates(
+        lambda w: _weighted_quantile(a, w, q),
+        lambda w: _weighted_quantile(b, w, q),
+        len(a),
+        len(b),
+        paired=paired,
+        clusters=None,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    return _delta(name, qa, qb, reps, test, (len(a), len(b)), confidence)
+
+
+def bootstrap_proportion_delta(
+    name: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    paired: bool,
+    clusters: tuple[np.ndarray, np.ndarray] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Delta:
+    """Difference of two proportions (0/1 outcomes) by bootstrap, optionally by clusters.
+
+    Used instead of the z-test and McNemar's test when requests are not independent: when
+    ``clusters`` says which source row each request was resampled from, whole rows are
+    resampled.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    test = _design(paired, clusters)
+    if len(a) == 0 or len(b) == 0:
+        return _nan_delta(name, test, len(a), len(b))
+    reps = _replicates(
+        lambda w: (w @ a) / w.sum(axis=1),
+        lambda w: (w @ b) / w.sum(axis=1),
+        len(a),
+        len(b),
+        paired=paired,
+        clusters=clusters,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    return _delta(name, float(a.mean()), float(b.mean()), reps, test, (len(a), len(b)), confidence)
+
+
+def bootstrap_mean_ci(
+    x: np.ndarray,
+    *,
+    clusters: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(mean, ci_low, ci_high)`` of ``x`` by percentile bootstrap (by clusters when given)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    both = None if clusters is None else (clusters, clusters)
+    reps, _ = _replicates(
+        lambda w: (w @ x) / w.sum(axis=1),
+        lambda w: w[:, 0],
+        len(x),
+        len(x),
+        paired=True,
+        clusters=both,
+        n_boot=n_boot,
+        seed=seed,
+    )
     lo, hi = _interval(reps, confidence)
-    return Delta(name, qa, qb, qb - qa, lo, hi, _p_from_replicates(reps), test, len(a), len(b))
+    return float(x.mean()), lo, hi
 
 
-def _replicates(
-    fn: Callable[..., Any] | None,
-    weighted: Callable[..., Any] | None,
+def _metric_stat(m: Any, y: np.ndarray, arg: np.ndarray, labels: np.ndarray | None) -> Stat:
+    if m.weighted_fn is not None:
+        return lambda w: np.asarray(m.weighted_fn(y, arg, labels, w), dtype=float)
+
+    def one_by_one(w: np.ndarray) -> np.ndarray:
+        rows = [np.repeat(np.arange(len(y)), c.astype(int)) for c in w]
+        return np.array([m.fn(y[r], arg[r], labels) for r in rows], dtype=float)
+
+    return one_by_one
+
+
+def metric_estimate(
+    metric: str,
     y: np.ndarray,
     score: np.ndarray,
-    labels: np.ndarray | None,
-    n_boot: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    out = []
-    for size in _chunks(len(y), n_boot):
-        counts = _counts(len(y), size, rng)
-        if weighted is not None:
-            out.append(np.asarray(weighted(y, score, labels, counts), dtype=float))
-            continue
-        assert fn is not None
-        rows = [np.repeat(np.arange(len(y)), c.astype(int)) for c in counts]
-        out.append(np.array([fn(y[r], score[r], labels) for r in rows], dtype=float))
-    return np.concatenate(out)
+    *,
+    labels: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(value, ci_low, ci_high)`` of a metric with a percentile bootstrap interval, resampling
+    requests, or the clusters (source rows) when given."""
+    from workbench.evaluate import get_metric
+
+    m = get_metric(metric)
+    arg = _arg(m, score, labels)
+    value = float(m.fn(y, arg, labels))
+    both = None if clusters is None else (clusters, clusters)
+    stat = _metric_stat(m, y, arg, labels)
+    reps, _ = _replicates(
+        stat,
+        lambda w: w[:, 0],
+        len(y),
+        len(y),
+        paired=True,
+        clusters=both,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    lo, hi = _interval(reps, confidence)
+    return value, lo, hi
 
 
 def metric_delta(
@@ -289,6 +457,7 @@ def metric_delta(
     *,
     labels: np.ndarray | None = None,
     paired: bool,
+    clusters: tuple[np.ndarray, np.ndarray] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
@@ -302,50 +471,34 @@ def metric_delta(
             :func:`workbench.evaluate.bootstrap_metrics`).
         b: The same for B; in a paired design the same rows in the same order as ``a``.
         labels: Class order of the probability columns.
-        paired: Resample rows jointly (:func:`workbench.evaluate.paired_bootstrap_delta`)
-            rather than each arm on its own.
+        paired: Resample rows jointly (as :func:`workbench.evaluate.paired_bootstrap_delta`
+            does) rather than each arm on its own.
+        clusters: Per arm, the source row of each request: resample rows, not requests.
         n_boot: Resamples.
         seed: Seed of the resampling.
         confidence: Coverage of the interval.
     """
-    from workbench.evaluate import get_metric, paired_bootstrap_delta
+    from workbench.evaluate import get_metric
 
     m = get_metric(metric)
     (ya, sa), (yb, sb) = a, b
-    if paired:
-        test = "paired bootstrap"
-        if len(ya) == 0:
-            nan = math.nan
-            return Delta(m.name, nan, nan, nan, nan, nan, nan, test, 0, 0)
-        va = float(m.fn(ya, _arg(m, sa, labels), labels))
-        vb = float(m.fn(yb, _arg(m, sb, labels), labels))
-        est, p = paired_bootstrap_delta(
-            task,
-            ya,
-            sa,
-            sb,
-            metric=m,
-            labels=labels,
-            n_boot=n_boot,
-            seed=seed,
-            confidence=confidence,
-        )
-        return Delta(m.name, va, vb, est.value, est.ci_low, est.ci_high, p, test, len(ya), len(yb))
-    test = "unpaired bootstrap"
+    test = _design(paired, clusters)
     if len(ya) == 0 or len(yb) == 0:
-        nan = math.nan
-        return Delta(m.name, nan, nan, nan, nan, nan, nan, test, len(ya), len(yb))
+        return _nan_delta(m.name, test, len(ya), len(yb))
     arg_a, arg_b = _arg(m, sa, labels), _arg(m, sb, labels)
     va = float(m.fn(ya, arg_a, labels))
     vb = float(m.fn(yb, arg_b, labels))
-    rng_a, rng_b = np.random.default_rng(seed).spawn(2)
-    reps_a = _replicates(m.fn, m.weighted_fn, ya, arg_a, labels, n_boot, rng_a)
-    reps_b = _replicates(m.fn, m.weighted_fn, yb, arg_b, labels, n_boot, rng_b)
-    deltas = reps_b - reps_a
-    lo, hi = _interval(deltas, confidence)
-    return Delta(
-        m.name, va, vb, vb - va, lo, hi, _p_from_replicates(deltas), test, len(ya), len(yb)
+    reps = _replicates(
+        _metric_stat(m, ya, arg_a, labels),
+        _metric_stat(m, yb, arg_b, labels),
+        len(ya),
+        len(yb),
+        paired=paired,
+        clusters=clusters,
+        n_boot=n_boot,
+        seed=seed,
     )
+    return _delta(m.name, va, vb, reps, test, (len(ya), len(yb)), confidence)
 
 
 def _arg(metric: Any, score: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
