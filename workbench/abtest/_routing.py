@@ -141,6 +141,7 @@ class Router:
         token: Bearer token of the stubs, if they need one.
         mirror: ``deferred`` (send B's copy between requests) or ``background`` (a thread).
         mirror_queue: Mirrored requests waiting for B at most (``background``).
+        drain_s: On close, the background mirror's time to empty its queue.
 
     Example:
         >>> with Router({"A": url_a, "B": url_b}, mode="shadow") as router:  # doctest: +SKIP
@@ -159,6 +160,7 @@ class Router:
         token: str | None = None,
         mirror: str = "deferred",
         mirror_queue: int = 10_000,
+        drain_s: float = 30.0,
     ) -> None:
         import httpx
 
@@ -185,7 +187,11 @@ class Router:
         self.served: list[Answer] = []
         self.mirrored: list[Answer] = []
         self.mirror_dropped = 0
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=mirror_queue)
+        # One slot more than the mirrored requests may take, for the sentinel of close().
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=mirror_queue + 1)
+        self._queue_limit = mirror_queue
+        self._drain_s = drain_s
+        self._drain_until = math.inf
         self._mirror: threading.Thread | None = None
         self._pending: tuple[str, bytes] | None = None
         self._timeout_s = timeout_s
@@ -223,10 +229,10 @@ class Router:
         if self.mirror == "deferred":
             self._pending = (key, body)
             return answer
-        try:
+        if self._queue.qsize() >= self._queue_limit:
+            self.mirror_dropped += 1  # B is behind: drop the copy rather than slow A down
+        else:
             self._queue.put_nowait((key, body))
-        except queue.Full:
-            self.mirror_dropped += 1
         return answer
 
     def _flush(self) -> None:
@@ -242,18 +248,25 @@ class Router:
             job = self._queue.get()
             if job is _SENTINEL:
                 return
+            if time.monotonic() > self._drain_until:
+                self.mirror_dropped += 1  # closing and out of time: count, do not send
+                continue
             key, body = job
             self.mirrored.append(
                 _send(self._mirror_client, self._urls["B"], key, body, "B", "shadow")
             )
 
     def close(self) -> None:
-        """Send the pending mirror requests, then close every connection."""
+        """Send the pending mirror requests, then close every connection.
+
+        The background mirror gets ``drain_s`` to empty its queue; what is still queued then is
+        dropped and counted in :attr:`mirror_dropped`.
+        """
         self._flush()
         if self._mirror is not None and self._mirror.is_alive():
-            self._queue.put(_SENTINEL)
-            # Bounded: each queued request ends within its timeout.
-            self._mirror.join(self._timeout_s * (self._queue.qsize() + 2))
+            self._drain_until = time.monotonic() + self._drain_s
+            self._queue.put(_SENTINEL)  # never blocks: the queue holds one slot for it
+            self._mirror.join(self._drain_s + self._timeout_s)
         for client in (*self._clients.values(), self._mirror_client):
             client.close()
 

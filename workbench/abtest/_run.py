@@ -41,9 +41,10 @@ MAX_REQUESTS = 100_000
 MAX_SECONDS = 3600.0
 #: Below this many held-out rows shared by both runs, the stream uses A's test rows only.
 _MIN_SHARED_ROWS = 30
-# Bundles of a run the test may reuse, in order of preference: release (registry version),
-# export, the A/B test's own, the monitor's.
-_REUSABLE = ("load", "image", "abtest", "monitor")
+# Bundles of a run the test may reuse, in order of preference: the release's, an export's, the
+# A/B test's own. All serve the registry version (v3); the monitor's bundle serves sha-..., so
+# it is left out to keep the versions in reports and the inventory one vocabulary.
+_REUSABLE = ("load", "image", "abtest")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def bundle_for_ref(ws: Workspace | None, store: Store | None, ref: str) -> Varia
 
     A folder holding ``manifest.json`` is used as it is (after verifying its files). Otherwise
     ``ref`` is resolved in the registry (alias, ``vN``, run id) and the run's bundles under
-    ``exports/`` are tried (``<run>-load``, ``-image``, ``-abtest``, ``-monitor``): the first whose
+    ``exports/`` are tried (``<run>-load``, ``-image``, ``-abtest``): the first whose
     files and model hash still match is reused; else the run is exported into
     ``exports/<run>-abtest`` (``image`` mode).
 
