@@ -13,6 +13,12 @@ from workbench.store import RunStatus, open_store
 pytestmark = pytest.mark.slow
 
 
+def _ws(path: Path):
+    from workbench.config import resolve_workspace
+
+    return resolve_workspace(path)
+
+
 def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--fast", "--workspace", str(ws)])
@@ -22,6 +28,7 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
     assert {r.model_family for r in runs} >= {"logreg", "rf"}
     assert all(r.status is RunStatus.SUCCEEDED for r in runs)
+    runs = [r for r in runs if r.source == "cli" and r.dataset_name == "breast_cancer"]
     html = index.read_text()
     for run in runs:
         assert run.id in html
@@ -30,7 +37,8 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     from workbench.registry import aliases
 
     store = open_store(f"sqlite:///{ws / 'workbench.db'}")
-    (comparison,) = list_comparisons(store)
+    rf_run = next(r.id for r in runs if r.model_family == "rf")
+    (comparison,) = [c for c in list_comparisons(store) if c.candidate.run_id == rf_run]
     assert comparison.decision in ("promote", "hold")
     assert Path(comparison.report_path).is_file()
     assert "champion" in aliases(store)
@@ -41,3 +49,11 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
 
     (release,) = list_releases(store)
     assert Path(release.report_path).is_file() and "Release checks" in index.read_text()
+    # Shadow and online A/B tests, the edge inventory and the monitor all reached the index.
+    from workbench.abtest import list_abtests
+
+    modes = sorted(t.mode for t in list_abtests(_ws(ws)))
+    assert modes == ["online", "shadow"]
+    final = index.read_text()
+    for heading in ("A/B", "Monitoring", "nventory"):
+        assert heading in final, heading

@@ -338,9 +338,9 @@ def lab(workspace: str | None, port: int) -> None:
 
 def _register_plugins() -> None:
     # Each module imports only click at top level, so `--help` stays fast.
-    from . import _cli_compare, _cli_monitor, _cli_release
+    from . import _cli_abtest, _cli_compare, _cli_monitor, _cli_release
 
-    for module in (_cli_compare, _cli_release, _cli_monitor):
+    for module in (_cli_compare, _cli_release, _cli_abtest, _cli_monitor):
         module.register_commands(cli)
 
 

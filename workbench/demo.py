@@ -6,9 +6,12 @@
    decision says so;
 4. export the champion as a `load`-mode bundle and release-check it (integration, system,
    performance and acceptance tests against a real stub on 127.0.0.1);
-5. serve it a replayed stream that drifts halfway, monitor the prediction log and the delayed
-   labels, decide whether to retrain, and (when the decision says so) retrain on the recent data
-   and compare the new model with the champion.
+5. A/B-test the other model against the champion: shadow first (callers only ever see the
+   champion), then a 50/50 online split, with simulated users;
+6. record a few edge devices, one outdated, and show the update plan;
+7. serve the champion a replayed stream that drifts halfway, monitor the prediction log and the
+   delayed labels, decide whether to retrain, and (when the decision says so) retrain on the
+   recent data and compare the new model with the champion.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = 
     run_ids = [_train(ws, store, family, fast=fast, console=console) for family in DEMO_FAMILIES]
     _compare_and_promote(ws, store, run_ids, fast=fast, console=console)
     bundle = _release(ws, store, fast=fast, console=console)
+    _abtest(ws, store, fast=fast, console=console)
+    _inventory(ws, store, console=console)
     _monitor(ws, store, bundle, fast=fast, console=console)
     return ws.index_path
 
@@ -91,6 +96,19 @@ def _release(ws: Workspace, store: Store, *, fast: bool, console: Any) -> Path:
     # A failed gate is evidence for the reviewer, not a crash of the demo: it is in the report.
     report = release_stage(ws, store, "champion", fast=fast, console=console)
     return Path(report.bundle)
+
+
+def _abtest(ws: Workspace, store: Store, *, fast: bool, console: Any) -> None:
+    from .abtest import abtest_stage
+
+    abtest_stage(ws, store, a_ref="champion", fast=fast, console=console)
+
+
+def _inventory(ws: Workspace, store: Store, *, console: Any) -> None:
+    from .inventory import inventory_stage
+
+    # Before the monitor: its retraining must not change which version is "the other model".
+    inventory_stage(ws, store, console=console)
 
 
 def _monitor(ws: Workspace, store: Store, bundle: Path, *, fast: bool, console: Any) -> None:

@@ -312,7 +312,9 @@ class _RunRow:
 SECTION_PROVIDERS: tuple[str, ...] = (
     "workbench.compare:index_sections",
     "workbench.release:release_sections",
+    "workbench.abtest:index_sections",
     "workbench.monitor:index_sections",
+    "workbench.inventory:index_sections",
 )
 
 
