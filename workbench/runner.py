@@ -191,8 +191,19 @@ class Runner:
 
     # -- execution ----------------------------------------------------------------------------
 
-    def run(self, req: RunRequest, *, run_id: str | None = None) -> RunOutcome:
-        """Validate, record and execute a run. Raises StageFailed / RunCancelled after recording."""
+    def run(
+        self,
+        req: RunRequest,
+        *,
+        run_id: str | None = None,
+        batch_id: str | None = None,
+        reopen: bool = False,
+    ) -> RunOutcome:
+        """Validate, record and execute a run. Raises StageFailed / RunCancelled after recording.
+
+        ``batch_id`` ties the run to its batch; ``reopen=True`` starts an existing ``run_id``
+        again (a resumed batch run continues its optuna study, whose name derives from the id).
+        """
         stages, params = self.prepare(req)
         self.ws.create()
         run_id = run_id or new_run_id()
@@ -208,6 +219,8 @@ class Runner:
             source="cli",
             git_commit=git_commit(stages[0][1].parent),
             versions=package_versions(),
+            batch_id=batch_id,
+            reopen=reopen,
         )
         exports: list[Future[Any]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as pool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,27 +132,43 @@ class Store:
         git_commit: str | None = None,
         versions: Mapping[str, str] | None = None,
         dataset_fingerprint: str | None = None,
+        batch_id: str | None = None,
+        reopen: bool = False,
     ) -> None:
-        """Record a new run as ``running`` with its stages ``pending`` and its parameters."""
+        """Record a new run as ``running`` with its stages ``pending`` and its parameters.
+
+        With ``reopen=True`` an existing run of that id is started again instead of refused
+        (a resumed or retried batch run): status ``running``, stages ``pending``, parameters
+        replaced, metrics cleared; artifacts stay (their files are reused or replaced by name).
+        """
         now = utcnow()
+        values = {
+            "status": RunStatus.RUNNING.value,
+            "dataset_name": dataset_name,
+            "dataset_fingerprint": dataset_fingerprint,
+            "model_family": model_family,
+            "seed": seed,
+            "source": source,
+            "stages": [name for name, _ in stages],
+            "git_commit": git_commit,
+            "versions": dict(versions or {}),
+            "created_at": now,
+            "heartbeat_at": now,
+            "batch_id": batch_id,
+        }
 
         def fn(conn: Connection) -> None:
-            conn.execute(
-                t.runs.insert().values(
-                    id=run_id,
-                    status=RunStatus.RUNNING.value,
-                    dataset_name=dataset_name,
-                    dataset_fingerprint=dataset_fingerprint,
-                    model_family=model_family,
-                    seed=seed,
-                    source=source,
-                    stages=[name for name, _ in stages],
-                    git_commit=git_commit,
-                    versions=dict(versions or {}),
-                    created_at=now,
-                    heartbeat_at=now,
+            found = sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
+            if reopen and conn.execute(found).first():
+                for table in (t.stages, t.params, t.metrics):
+                    conn.execute(table.delete().where(table.c.run_id == run_id))
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.id == run_id)
+                    .values(**values, error=None, finished_at=None)
                 )
-            )
+            else:
+                conn.execute(t.runs.insert().values(id=run_id, **values))
             if stages:
                 conn.execute(
                     t.stages.insert(),
@@ -181,6 +197,39 @@ class Store:
     def heartbeat(self, run_id: str) -> None:
         self._update_run(run_id, heartbeat_at=utcnow())
 
+    def mark_stale_runs(self, older_than_s: float, *, reason: str) -> list[str]:
+        """Mark ``failed`` every ``running`` run whose heartbeat is older than ``older_than_s``.
+
+        Lab runs are left alone: they stay open between interactive stages without a heartbeat.
+        The heartbeat is checked again in the update itself, so a run that beats meanwhile is
+        not touched. Returns the ids marked.
+        """
+        now = utcnow()
+        cutoff = now - timedelta(seconds=older_than_s)
+        last_seen = sa.func.coalesce(t.runs.c.heartbeat_at, t.runs.c.created_at)
+        stale = (
+            (t.runs.c.status == RunStatus.RUNNING.value)
+            & (t.runs.c.source != "lab")
+            & (last_seen < cutoff)
+        )
+
+        def fn(conn: Connection) -> list[str]:
+            rows = conn.execute(sa.select(t.runs.c.id, last_seen).where(stale)).all()
+            marked = []
+            for run_id, seen in rows:
+                error = {"reason": reason, "last_heartbeat": _aware(seen).isoformat()}
+                res = conn.execute(
+                    t.runs.update()
+                    .where(stale & (t.runs.c.id == run_id))
+                    .values(status=RunStatus.FAILED.value, finished_at=now, error=error)
+                )
+                if res.rowcount:
+                    self._close_stages(conn, run_id, RunStatus.FAILED, now)
+                    marked.append(run_id)
+            return marked
+
+        return self._write(fn)
+
     def finish_run(
         self, run_id: str, status: RunStatus, *, error: Mapping[str, Any] | None = None
     ) -> None:
@@ -197,20 +246,25 @@ class Store:
                 error=dict(error) if error else None,
             )
             if status is not RunStatus.SUCCEEDED:
-                conn.execute(
-                    t.stages.update()
-                    .where(t.stages.c.run_id == run_id)
-                    .where(t.stages.c.status.in_([RunStatus.PENDING.value]))
-                    .values(status=RunStatus.SKIPPED.value)
-                )
-                conn.execute(
-                    t.stages.update()
-                    .where(t.stages.c.run_id == run_id)
-                    .where(t.stages.c.status == RunStatus.RUNNING.value)
-                    .values(status=status.value, finished_at=now)
-                )
+                self._close_stages(conn, run_id, status, now)
 
         self._write(fn)
+
+    @staticmethod
+    def _close_stages(conn: Connection, run_id: str, status: RunStatus, now: datetime) -> None:
+        """Pending stages of an unsuccessful run become skipped, the running one ``status``."""
+        conn.execute(
+            t.stages.update()
+            .where(t.stages.c.run_id == run_id)
+            .where(t.stages.c.status.in_([RunStatus.PENDING.value]))
+            .values(status=RunStatus.SKIPPED.value)
+        )
+        conn.execute(
+            t.stages.update()
+            .where(t.stages.c.run_id == run_id)
+            .where(t.stages.c.status == RunStatus.RUNNING.value)
+            .values(status=status.value, finished_at=now)
+        )
 
     def _update_run(self, run_id: str, **values: Any) -> None:
         self._write(lambda conn: self._update_run_in(conn, run_id, **values))

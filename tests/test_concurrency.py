@@ -1,0 +1,137 @@
+"""Concurrent writers lose nothing: 8 processes recording runs and metrics into one store (on
+SQLite and on a real PostgreSQL), and several processes running trials of one optuna study on
+the team PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from workbench.store import MetricRecord, RunStatus, open_store
+from workbench.store import schema as t
+
+WRITERS = 8
+RUNS_EACH = 10
+METRICS_EACH = 20
+_COUNTER = iter(range(10_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'concurrent.db'}"
+    from pg import fresh_database
+
+    server = request.getfixturevalue("postgres_url")
+    return fresh_database(server, f"concurrency_{next(_COUNTER)}")
+
+
+def _writer(url: str, worker: int, barrier: Any) -> None:
+    """One process: RUNS_EACH runs, each with METRICS_EACH metrics in several transactions."""
+    store = open_store(url)
+    barrier.wait(timeout=60)  # all writers start together: maximum contention
+    for i in range(RUNS_EACH):
+        run_id = f"w{worker}-r{i}"
+        store.create_run(
+            run_id,
+            dataset_name="iris",
+            model_family="logreg",
+            seed=i,
+            stages=[("explore", "01_explore.ipynb"), ("search", "02_search.ipynb")],
+            params={"worker": worker, "i": i},
+        )
+        store.start_stage(run_id, "explore", output_path="explore.ipynb")
+        for start in range(0, METRICS_EACH, 5):
+            store.log_metrics(
+                run_id,
+                [MetricRecord("explore", f"m{j}", float(j)) for j in range(start, start + 5)],
+            )
+        store.heartbeat(run_id)
+        store.finish_stage(run_id, "explore", RunStatus.SUCCEEDED)
+        store.finish_run(run_id, RunStatus.SUCCEEDED)
+
+
+def _run_processes(target: Any, args: list[tuple[Any, ...]], barrier: Any) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(*a, barrier)) for a in args]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join(timeout=180)
+        assert [p.exitcode for p in procs] == [0] * len(procs)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+
+
+def test_concurrent_writers_lose_nothing(store_url: str) -> None:
+    open_store(store_url)  # migrate once, before the writers race
+    barrier = multiprocessing.get_context("spawn").Barrier(WRITERS)
+    _run_processes(_writer, [(store_url, w) for w in range(WRITERS)], barrier)
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+
+            def count(table: sa.Table, *where: Any) -> int:
+                q = sa.select(sa.func.count()).select_from(table)
+                return int(conn.execute(q.where(*where) if where else q).scalar_one())
+
+            total = WRITERS * RUNS_EACH
+            assert count(t.runs) == total
+            assert count(t.runs, t.runs.c.status == "succeeded") == total
+            assert count(t.metrics) == total * METRICS_EACH
+            assert count(t.params) == total * 2
+            assert count(t.stages, t.stages.c.status == "succeeded") == total
+            assert count(t.stages, t.stages.c.status == "skipped") == 0
+    finally:
+        engine.dispose()
+
+
+def _optimizer(url: str, study_name: str, n_trials: int, barrier: Any) -> None:
+    """One process of a distributed search: the workbench objective on a shared study."""
+    import optuna
+
+    from workbench.datasets import load_dataset, make_split
+    from workbench.search import make_objective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ds = load_dataset("iris")
+    objective = make_objective(ds, make_split(ds, seed=0), "logreg", seed=0, cv_folds=3)
+    kwargs = {"engine_kwargs": {"connect_args": {"timeout": 30}}} if "sqlite" in url else {}
+    storage = optuna.storages.RDBStorage(url, **kwargs)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    barrier.wait(timeout=60)
+    study.optimize(objective, n_trials=n_trials)
+
+
+@pytest.mark.postgres
+def test_several_processes_search_one_study(postgres_url: str) -> None:
+    """The team set-up: optuna's RDB storage on the shared PostgreSQL, several searchers."""
+    import optuna
+    from pg import fresh_database
+
+    store_url = fresh_database(postgres_url, "shared_search")
+    open_store(store_url)  # the workbench tables beside optuna's, as in a team database
+    name = "workbench:shared-search:logreg"
+    optuna.create_study(study_name=name, storage=store_url, direction="maximize")
+    processes, each = 3, 4
+    barrier = multiprocessing.get_context("spawn").Barrier(processes)
+    _run_processes(_optimizer, [(store_url, name, each)] * processes, barrier)
+
+    study = optuna.load_study(study_name=name, storage=store_url)
+    trials = study.get_trials(deepcopy=False)
+    finished = [
+        tr
+        for tr in trials
+        if tr.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
+    assert len(trials) == len(finished) == processes * each  # none lost, none duplicated
+    assert sorted(tr.number for tr in trials) == list(range(processes * each))
+    assert 0.5 < study.best_value <= 1.0

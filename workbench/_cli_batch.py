@@ -1,0 +1,207 @@
+"""``workbench batch GRID.yaml``: parse, delegate to :mod:`workbench.batch`, show progress.
+
+A plain click command; ``workbench.cli`` registers it with ``cli.add_command(batch)``, which
+also gives it the group's clean one-line error handling for :class:`WorkbenchError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+__all__ = ["batch"]
+
+_MARKS = {"succeeded": "[green]✓[/]", "skipped": "[dim]↷[/]", "cancelled": "[yellow]■[/]"}
+
+
+@click.command("batch")
+@click.argument("grid_file", metavar="GRID.yaml", type=click.Path(dir_okay=False))
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default=None,
+    help="Where runs execute: local processes, or a Dask cluster [default: local; dask when "
+    "--scheduler is given].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs in parallel (local processes or LocalCluster workers) [default: cores].",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers need the workspace on a "
+    "shared filesystem and a PostgreSQL WORKBENCH_DB_URL). Default: a local cluster.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip runs that already succeeded with the same parameters; continue failed or "
+    "interrupted ones under their run id (and optuna study).",
+)
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the batch result as JSON on stdout.")
+def batch(
+    grid_file: str,
+    executor: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Run a grid of runs (datasets x models x parameters) in parallel, as one batch.
+
+    Every run is validated before anything starts. A failing run does not stop the others;
+    the command exits 1 when any run failed. Results are compared on
+    reports/batches/<batch_id>.html, linked from reports/index.html. See templates/grid.yaml
+    for the grid format.
+    """
+    from rich.console import Console
+
+    from .batch import get_executor, load_grid
+    from .config import resolve_workspace
+    from .exceptions import ConfigError
+    from .runner import Runner
+    from .store import open_store
+
+    name = executor or ("dask" if scheduler else "local")
+    if scheduler and name != "dask":
+        raise ConfigError("--scheduler needs --executor dask (or leave --executor out)")
+    options: dict[str, Any] = {"workers": workers}
+    if name == "dask":
+        options["scheduler"] = scheduler
+    batch_executor = get_executor(name, **options)
+    ws = resolve_workspace(workspace)
+    ws.create()
+    store = open_store(ws.db_url)
+    grid = load_grid(grid_file, runner=Runner(ws, store))
+    console = Console(stderr=True)
+    with _RichBatchProgress(console, grid_name=grid.name) as progress:
+        result = batch_executor.run(grid, ws, store, resume=resume, progress=progress)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        _print_summary(result)
+    if result.failed:
+        raise click.exceptions.Exit(1)
+
+
+class _RichBatchProgress:
+    """One overall bar (stages finished across the batch) on stderr, and one line per run as
+    it finishes; stdout stays free for --json."""
+
+    def __init__(self, console: Any, *, grid_name: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console
+        self.grid_name = grid_name
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("stages"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task: Any = None
+        self._runs = 0
+        self._finished = 0
+        self._failed = 0
+
+    def __enter__(self) -> _RichBatchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def batch_started(self, batch_id: str, *, runs: int, stages: int, executor: str) -> None:
+        self._runs = runs
+        self.console.print(f"batch {batch_id}: {runs} runs of grid {self.grid_name} on {executor}")
+        self._task = self.progress.add_task(self._description(), total=stages)
+
+    def stages_done(self, done: int) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, completed=done)
+
+    def run_finished(self, summary: Any) -> None:
+        from rich.markup import escape
+
+        self._finished += 1
+        self._failed += not summary.ok
+        mark = _MARKS.get(summary.status, "[red]✗[/]")
+        metric = _metric_text(summary.headline)
+        took = f"{summary.duration_s:.1f}s" if summary.duration_s is not None else ""
+        line = f"{mark} {summary.run_id}  {escape(summary.label)}  {summary.status}"
+        line += "".join(f"  {escape(part)}" for part in (metric, took) if part)
+        if summary.error or summary.note:
+            line += f"\n    [dim]{escape(summary.error or summary.note)}[/]"
+        self.progress.console.print(line)
+        if self._task is not None:
+            self.progress.update(self._task, description=self._description())
+
+    def _description(self) -> str:
+        failed = f", {self._failed} failed" if self._failed else ""
+        return f"{self._finished}/{self._runs} runs{failed}"
+
+
+def _metric_text(headline: dict[str, Any] | None) -> str:
+    if not headline:
+        return ""
+    text = f"{headline['name']} {headline['value']:.4f}"
+    ci = headline.get("ci95")
+    return text + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
+def _print_summary(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=f"batch {result.batch_id}: {result.status.value} in {result.wall_s:.1f}s "
+        f"({result.executor})",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+    )
+    table.add_column("run", no_wrap=True)  # ids are copied into `workbench show`
+    for col in ("grid run", "status", "headline", "95% CI", "duration"):
+        table.add_column(col)
+    for r in result.runs:
+        h = r.headline
+        ci = h.get("ci95") if h else None
+        cells = (
+            r.run_id,
+            r.label,
+            r.status + (" (continued)" if r.reused else ""),
+            f"{h['name']} {h['value']:.4f}" if h else "-",
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-",
+            f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
+        )
+        table.add_row(*(Text(c) for c in cells))  # Text: labels are user text, not markup
+    console = Console()
+    console.print(table)
+    console.print(f"batch page: {result.page}")
+    console.print(f"index:      {result.index}")

@@ -1,0 +1,403 @@
+"""Batch records (table ``wb_batches``; runs carry ``batch_id``), the stale-run sweep and the
+resume plan.
+
+A batch row holds the grid as written, the plan (stable key → run id of every run), the
+executor, a status and, once finished, a summary of every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..exceptions import RunNotFound
+from ..store import RunRecord, RunStatus, Store, utcnow
+from ..store import schema as t
+from ._grid import Grid, GridRun, run_key
+
+__all__ = [
+    "STALE_AFTER_S",
+    "STALE_REASON",
+    "BatchRecord",
+    "PlannedRun",
+    "close_interrupted_trials",
+    "get_batch",
+    "list_batches",
+    "mark_stale_runs",
+    "plan_runs",
+    "prepare_optuna_storage",
+]
+
+#: A run's heartbeat is written every 10 s while a stage runs; nine missed beats mean the
+#: process running it is gone (killed, machine lost), not merely slow.
+STALE_AFTER_S = 90.0
+STALE_REASON = "stale heartbeat: process died"
+#: The batch process records a heartbeat in its row this often while it runs.
+BATCH_HEARTBEAT_S = 10.0
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch as recorded; a frozen snapshot.
+
+    Attributes:
+        id: The batch id (``batch-<utc time>-<hex>``).
+        name: The grid's name.
+        grid: ``{"name", "source", "spec", "varying", "runs": [{"key", "run_id", ...}]}``.
+        executor: e.g. ``"local (2 workers)"``.
+        status: ``running``, ``succeeded`` (no run failed), ``failed`` or ``cancelled``.
+        summary: Counts, wall time and one entry per run; while running only the batch
+            process's heartbeat (``{"heartbeat_at": ...}``).
+        report_path: The batch page, once written.
+    """
+
+    id: str
+    grid: dict[str, Any]
+    executor: str
+    status: RunStatus
+    summary: dict[str, Any] | None
+    report_path: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def name(self) -> str:
+        return str(self.grid.get("name", self.id))
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r["run_id"] for r in self.grid.get("runs", [])]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What a batch does with one grid run.
+
+    Attributes:
+        run: The grid run.
+        run_id: The id it runs (or ran) under.
+        reused: True when an earlier failed or cancelled run of the same key is continued
+            under its id (its optuna study carries on).
+        skip_reason: Non-empty when the run is not executed (already succeeded, or running
+            elsewhere); ``earlier`` is that run.
+        earlier: The earlier run record of the same key, if any.
+    """
+
+    run: GridRun
+    run_id: str
+    reused: bool = False
+    skip_reason: str = ""
+    earlier: RunRecord | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return bool(self.skip_reason)
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def new_batch_id() -> str:
+    """Sortable and unique, like run ids: ``batch-20261129-204751-6c2e81``."""
+    from ..context import new_run_id
+
+    return f"batch-{new_run_id()}"
+
+
+def record_batch(
+    store: Store, batch_id: str, *, grid: Grid, executor: str, plan: Sequence[PlannedRun]
+) -> None:
+    """Insert the batch row (status ``running``) with the grid and its plan."""
+    record = {
+        "name": grid.name,
+        "source": grid.source,
+        "spec": grid.spec,
+        "varying": list(grid.varying),
+        "runs": [
+            {
+                "index": p.run.index,
+                "key": p.run.key,
+                "run_id": p.run_id,
+                "params": p.run.params,
+                "stages": list(p.run.request.stages),
+                "reused": p.reused,
+                "skip_reason": p.skip_reason,
+            }
+            for p in plan
+        ],
+    }
+    with store.transaction() as conn:
+        conn.execute(
+            t.batches.insert().values(
+                id=batch_id,
+                grid=record,
+                executor=executor,
+                status=RunStatus.RUNNING.value,
+                created_at=utcnow(),
+            )
+        )
+
+
+def finish_batch(
+    store: Store,
+    batch_id: str,
+    *,
+    status: RunStatus,
+    summary: dict[str, Any],
+    report_path: str | None = None,
+) -> None:
+    """Record the batch's final status and summary."""
+    values: dict[str, Any] = {"status": status.value, "summary": summary, "finished_at": utcnow()}
+    if report_path is not None:
+        values["report_path"] = report_path
+    with store.transaction() as conn:
+        conn.execute(t.batches.update().where(t.batches.c.id == batch_id).values(**values))
+
+
+def beat_batch(store: Store, batch_id: str) -> None:
+    """Record that the batch process is alive (kept in ``summary`` until the batch ends)."""
+    with store.transaction() as conn:
+        conn.execute(
+            t.batches.update()
+            .where(t.batches.c.id == batch_id)
+            .where(t.batches.c.status == RunStatus.RUNNING.value)
+            .values(summary={"heartbeat_at": utcnow().isoformat()})
+        )
+
+
+def set_batch_report(store: Store, batch_id: str, report_path: str) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            t.batches.update().where(t.batches.c.id == batch_id).values(report_path=report_path)
+        )
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def get_batch(store: Store, ref: str) -> BatchRecord:
+    """One batch by id or unique id prefix.
+
+    Raises:
+        RunNotFound: No batch, or several, match ``ref``.
+    """
+    with store.engine.connect() as conn:
+        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = conn.execute(
+            sa.select(t.batches)
+            .where((t.batches.c.id == ref) | t.batches.c.id.like(like, escape="\\"))
+            .order_by(t.batches.c.id)
+            .limit(6)
+        ).all()
+    exact = [r for r in rows if r.id == ref]
+    if exact or len(rows) == 1:
+        return _batch_from_row((exact or rows)[0])
+    if not rows:
+        raise RunNotFound(f"no batch {ref!r} in the store; batch ids start with 'batch-'")
+    listed = ", ".join(r.id for r in rows[:5])
+    raise RunNotFound(f"batch id prefix {ref!r} is ambiguous ({listed}, ...); give more")
+
+
+def list_batches(store: Store, *, limit: int | None = None) -> list[BatchRecord]:
+    """Batches, newest first."""
+    q = sa.select(t.batches).order_by(t.batches.c.created_at.desc(), t.batches.c.id.desc())
+    if limit:
+        q = q.limit(limit)
+    with store.engine.connect() as conn:
+        return [_batch_from_row(r) for r in conn.execute(q).all()]
+
+
+def _batch_from_row(row: Any) -> BatchRecord:
+    return BatchRecord(
+        id=row.id,
+        grid=dict(row.grid or {}),
+        executor=row.executor,
+        status=RunStatus(row.status),
+        summary=row.summary,
+        report_path=row.report_path,
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        finished_at=_aware(row.finished_at),
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything written is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# -- stale runs -------------------------------------------------------------------------------
+
+
+def mark_stale_runs(store: Store, older_than_s: float = STALE_AFTER_S) -> list[str]:
+    """Mark ``failed`` the runs whose process died: ``running`` with a stale heartbeat.
+
+    The runner beats every 10 s while a stage runs; a run killed with SIGKILL (or lost with
+    its machine) stops beating and would otherwise stay ``running`` forever. Its error becomes
+    ``{"reason": "stale heartbeat: process died", "last_heartbeat": ...}``; its running stage is
+    marked failed and pending stages skipped. Lab runs (open in JupyterLab) are never touched.
+
+    Call it before listing or resuming runs: ``workbench runs``, ``show`` and ``batch`` do.
+
+    Args:
+        store: The store.
+        older_than_s: Heartbeat age (seconds) beyond which a run counts as dead.
+
+    Returns:
+        The ids of the runs marked failed.
+
+    Example::
+
+        >>> mark_stale_runs(store)  # doctest: +SKIP
+        ['20261129-204751-6c2e81']
+    """
+    marked = store.mark_stale_runs(older_than_s, reason=STALE_REASON)
+    _mark_stale_batches(store, older_than_s)
+    return marked
+
+
+def _mark_stale_batches(store: Store, older_than_s: float) -> None:
+    """A batch whose process died stays ``running``; its heartbeat tells."""
+    now = utcnow()
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.batches.c.id, t.batches.c.summary, t.batches.c.created_at).where(
+                t.batches.c.status == RunStatus.RUNNING.value
+            )
+        ).all()
+    for batch_id, summary, created in rows:
+        beat = (summary or {}).get("heartbeat_at")
+        last = datetime.fromisoformat(beat) if beat else _aware(created)
+        if last is None or (now - last).total_seconds() <= older_than_s:
+            continue
+        error = {"error": STALE_REASON, "heartbeat_at": last.isoformat()}
+        with store.transaction() as conn:
+            conn.execute(
+                t.batches.update()
+                .where(t.batches.c.id == batch_id)
+                .where(t.batches.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.FAILED.value, summary=error, finished_at=now)
+            )
+
+
+# -- resume -----------------------------------------------------------------------------------
+
+
+def plan_runs(grid: Grid, store: Store, *, resume: bool) -> list[PlannedRun]:
+    """Assign a run id to every grid run, up front.
+
+    Without ``resume`` every run gets a new id. With ``resume``, a run whose stable key already
+    succeeded (in any earlier batch, or a single ``workbench run`` with identical parameters)
+    is skipped; one whose latest attempt failed or was cancelled is run again under that id, so
+    its optuna study (named after the run id) is continued rather than restarted; one still
+    running elsewhere (fresh heartbeat) is skipped.
+    """
+    from ..context import new_run_id
+
+    earlier = _runs_by_key(grid, store) if resume else {}
+    plan = []
+    for run in grid.runs:
+        previous = earlier.get(run.key, [])
+        done = next((r for r in previous if _complete(r)), None)
+        running = next((r for r in previous if r.status is RunStatus.RUNNING), None)
+        if done is not None:
+            reason = f"already succeeded as run {done.id}"
+            plan.append(PlannedRun(run, done.id, skip_reason=reason, earlier=done))
+        elif running is not None:
+            reason = f"still running as run {running.id} (its heartbeat is fresh)"
+            plan.append(PlannedRun(run, running.id, skip_reason=reason, earlier=running))
+        elif previous:
+            latest = previous[0]
+            plan.append(PlannedRun(run, latest.id, reused=True, earlier=latest))
+        else:
+            plan.append(PlannedRun(run, new_run_id()))
+    return plan
+
+
+def _complete(run: RunRecord) -> bool:
+    # A lab run is marked succeeded after any stage; only all stages succeeded is "done".
+    return run.status is RunStatus.SUCCEEDED and all(
+        s.status is RunStatus.SUCCEEDED for s in run.stages
+    )
+
+
+def _runs_by_key(grid: Grid, store: Store) -> dict[str, list[RunRecord]]:
+    """Earlier runs that could share a key with the grid's runs, newest first per key."""
+    wanted = {r.key for r in grid.runs}
+    shapes = {(r.request.dataset, _family(r.request.model)) for r in grid.runs}
+    found: dict[str, list[RunRecord]] = {}
+    # Cheap filter on the run rows first; parameters are read only for plausible matches.
+    for summary in store.list_runs(with_metrics=False):
+        if (summary.dataset_name, _family(summary.model_family)) not in shapes:
+            continue
+        full = store.get_run(summary.id)
+        key = run_key(full)
+        if key in wanted:
+            found.setdefault(key, []).append(full)
+    for runs in found.values():
+        runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return found
+
+
+def _family(name: str | None) -> str | None:
+    from ..models import get_family
+
+    if name is None:
+        return None
+    try:
+        return get_family(name).name
+    except Exception:  # an unknown family recorded by someone else: no match, no failure
+        return name
+
+
+def prepare_optuna_storage(storage_url: str) -> None:
+    """Create optuna's tables once, before parallel runs race to create them.
+
+    Every search stage opens the storage; on a fresh database, two workers doing that at the
+    same moment both try ``CREATE TABLE`` and one fails (PostgreSQL reports a duplicate type).
+    """
+    storage = _optuna_storage(storage_url)
+    storage.engine.dispose()
+
+
+def _optuna_storage(storage_url: str) -> Any:
+    import optuna
+
+    kwargs: dict[str, Any] = {}
+    if storage_url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 30}}
+    return optuna.storages.RDBStorage(storage_url, **kwargs)
+
+
+def close_interrupted_trials(storage_url: str, study_name: str) -> int:
+    """Mark ``FAIL`` the trials a killed run left ``RUNNING`` in its optuna study.
+
+    A trial interrupted by SIGKILL stays ``RUNNING`` forever; when the study is continued,
+    marking it failed keeps the study honest (samplers ignore failed trials) and does not
+    change the number of finished trials the search counts.
+
+    Returns:
+        How many trials were marked; 0 when the study does not exist.
+    """
+    import optuna
+
+    storage = _optuna_storage(storage_url)
+    try:
+        try:
+            study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:
+            return 0
+        running = storage.get_all_trials(
+            study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        )
+        for trial in running:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        return len(running)
+    finally:
+        storage.engine.dispose()
