@@ -9,8 +9,6 @@ failing cell marks it ``failed`` (stage, cell, traceback kept), Ctrl-C marks it 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,12 +21,11 @@ from .context import STAGES, new_run_id
 from .exceptions import CellError, ConfigError, RunCancelled, StageFailed
 from .params import check_params, notebook_parameters, notebooks_dir
 from .provenance import git_commit, package_versions, sha256_file
-from .store import ArtifactRecord, RunStatus, Store
+from .store import ArtifactRecord, MetricRecord, RunStatus, Store
 
 __all__ = ["ProgressSink", "RunOutcome", "RunRequest", "Runner"]
 
 HEARTBEAT_S = 10.0
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class ProgressSink(Protocol):
@@ -87,48 +84,12 @@ class RunOutcome:
         }
 
 
-class _ProgressEngine:
-    """A papermill engine that reports each cell start to a callback."""
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children (the kernels)."""
+    import resource
 
-    registered = False
-
-    @classmethod
-    def register(cls) -> None:
-        if cls.registered:
-            return
-        from papermill.engines import NBClientEngine, papermill_engines
-
-        class WorkbenchEngine(NBClientEngine):
-            @classmethod
-            def execute_managed_notebook(  # type: ignore[override]
-                cls, nb_man: Any, kernel_name: str, on_cell: Any = None, **kwargs: Any
-            ) -> Any:
-                if on_cell is not None:
-                    original = nb_man.cell_start
-                    total = len(nb_man.nb.cells)
-
-                    def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
-                        on_cell(cell_index or 0, total)
-                        return original(cell, cell_index, **kw)
-
-                    nb_man.cell_start = cell_start
-                kwargs.setdefault("kernel_manager_class", _ipc_kernel_manager())
-                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-
-        papermill_engines.register("workbench", WorkbenchEngine)
-        cls.registered = True
-
-
-def _ipc_kernel_manager() -> type:
-    """Kernels on local IPC sockets: no TCP ports to race for when many runs start at once,
-    and no "running over TCP without encryption" warning on every run."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(transport="ipc", **kwargs)
-
-    return IPCKernelManager
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Runner:
@@ -261,10 +222,9 @@ class Runner:
         self, run_id: str, stage: str, notebook: Path, params: dict[str, Any], i: int, n: int
     ) -> Path:
         import nbformat
-        import papermill
-        from papermill.exceptions import PapermillExecutionError
 
-        _ProgressEngine.register()
+        from .execute import execute_notebook
+
         out = self.ws.run_dir(run_id) / notebook.name
         declared = notebook_parameters(notebook)
         stage_params = {k: v for k, v in params.items() if k in declared}
@@ -278,45 +238,32 @@ class Runner:
             if self.progress:
                 self.progress.cell_started(stage, index, total)
 
-        # Notebooks show static fallbacks instead of widgets when this is set (kernels inherit it).
-        os.environ["WORKBENCH_BATCH"] = "1"
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(run_id, stop), daemon=True)
         beat.start()
+        cpu_before = _children_cpu_seconds()
         try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(out),
-                parameters=stage_params,
-                kernel_name="python3",
-                engine_name="workbench",
-                progress_bar=False,
-                log_output=self.log_output,
-                cwd=str(out.parent),
-                execution_timeout=self.cell_timeout,
-                on_cell=on_cell,
-            )
-        except PapermillExecutionError as e:
-            cell = CellError(
+            execute_notebook(
+                notebook,
+                out,
+                stage_params,
                 stage=stage,
-                cell_index=int(e.cell_index),
-                exec_count=e.exec_count,
-                source=e.source,
-                ename=e.ename,
-                evalue=_ANSI.sub("", str(e.evalue)),
-                traceback=[_ANSI.sub("", line) for line in e.traceback],
+                owner=run_id,
+                log_output=self.log_output,
+                on_cell=on_cell,
+                cell_timeout=self.cell_timeout,
             )
-            self._stage_failed(run_id, stage, cell)
-            raise StageFailed(run_id, cell, str(out)) from e
+        except StageFailed as e:
+            self._stage_failed(run_id, stage, e.cell)
+            raise
         except KeyboardInterrupt:
             self.store.finish_stage(run_id, stage, RunStatus.CANCELLED)
             raise
-        except Exception as e:  # kernel died, timed out, could not start: still a failed stage
-            cell = CellError(stage, -1, None, "", type(e).__name__, _ANSI.sub("", str(e)), [])
-            self._stage_failed(run_id, stage, cell)
-            raise StageFailed(run_id, cell, str(out)) from e
         finally:
             stop.set()
+        # The kernel is a child process that has exited: its CPU time is the stage's cost.
+        cpu = _children_cpu_seconds() - cpu_before
+        self.store.log_metrics(run_id, [MetricRecord(stage, "cpu_seconds", cpu)])
         self._record_notebook(run_id, stage, out)
         self.store.finish_stage(run_id, stage, RunStatus.SUCCEEDED)
         if self.progress:
