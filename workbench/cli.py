@@ -234,6 +234,13 @@ def _print_outcome(outcome: Any) -> None:
         click.echo(f"index:  {outcome.index}")
 
 
+def _sweep_stale(store: Any) -> None:
+    """A run whose process died (SIGKILL, power loss) stops beating: show it as failed."""
+    from .batch import mark_stale_runs
+
+    mark_stale_runs(store)
+
+
 @cli.command("runs")
 @click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
 @workspace_option
@@ -243,6 +250,7 @@ def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
     from .views import run_summaries
 
     _, store = _open(workspace)
+    _sweep_stale(store)
     rows = run_summaries(store.list_runs(limit=limit))
     if as_json:
         _print_json(rows)
@@ -276,6 +284,7 @@ def show(run_id: str, workspace: str | None, as_json: bool) -> None:
     from .views import render_run, run_detail
 
     _, store = _open(workspace)
+    _sweep_stale(store)
     detail = run_detail(store.get_run(run_id))
     if as_json:
         _print_json(detail)
@@ -338,10 +347,11 @@ def lab(workspace: str | None, port: int) -> None:
 
 def _register_plugins() -> None:
     # Each module imports only click at top level, so `--help` stays fast.
-    from . import _cli_abtest, _cli_compare, _cli_monitor, _cli_release
+    from . import _cli_abtest, _cli_batch, _cli_compare, _cli_monitor, _cli_release
 
     for module in (_cli_compare, _cli_release, _cli_abtest, _cli_monitor):
         module.register_commands(cli)
+    cli.add_command(_cli_batch.batch)
 
 
 _register_plugins()

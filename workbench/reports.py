@@ -315,6 +315,7 @@ SECTION_PROVIDERS: tuple[str, ...] = (
     "workbench.abtest:index_sections",
     "workbench.monitor:index_sections",
     "workbench.inventory:index_sections",
+    "workbench.batch:batch_sections",
 )
 
 

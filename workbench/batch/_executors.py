@@ -66,7 +66,6 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _POLL_S = 1.0  # how often progress counts finished stages in the store
 _MAX_ATTEMPTS = 2  # a task whose worker process dies is tried once more in a fresh pool
 _SKIPPED = "skipped"
-_SECTION_PROVIDER = "workbench.batch:batch_sections"
 
 
 def available_cores() -> int:
@@ -524,7 +523,7 @@ class BatchExecutor(ABC):
         finish_batch(store, batch_id, status=status, summary=summary)
         page = write_batch_page(workspace, store, batch_id)
         set_batch_report(store, batch_id, str(page))
-        index = build_index(workspace, store, extra_sections=_index_sections(workspace, store))
+        index = build_index(workspace, store)
         return BatchResult(
             batch_id=batch_id,
             status=status,
@@ -535,18 +534,6 @@ class BatchExecutor(ABC):
             index=str(index),
             counts=counts,
         )
-
-
-def _index_sections(workspace: Workspace, store: Store) -> list[Any]:
-    """Every provider's index sections, the batches' included even before they are listed in
-    ``workbench.reports.SECTION_PROVIDERS``."""
-    from .. import reports
-    from ._report import batch_sections
-
-    sections = list(reports.default_sections(workspace, store))
-    if _SECTION_PROVIDER not in reports.SECTION_PROVIDERS:
-        sections.extend(batch_sections(workspace, store))
-    return sections
 
 
 class _StageTicker:

@@ -97,12 +97,8 @@ def batch_sections(workspace: Workspace, store: Store, *, limit: int = 20) -> li
     """Index sections for batches: a list of recent batches linking their pages, and the latest
     batch's results compared (run, dataset, model, params, status, headline with CI, report).
 
-    Pass them to :func:`workbench.reports.build_index` as ``extra_sections``; empty when the
-    store has no batch.
-
-    Example::
-
-        build_index(ws, store, extra_sections=batch_sections(ws, store))
+    Listed in :data:`workbench.reports.SECTION_PROVIDERS`, so every index rebuild shows them;
+    empty when the store has no batch.
     """
     from ..reports import IndexLink, IndexSection
 
