@@ -230,3 +230,10 @@ def test_report_rebuilds_in_reviewer_mode_and_show_renders(ws: Path, logreg_run:
         assert text in result.output
     result = CliRunner().invoke(cli, ["runs", "--workspace", str(ws)])
     assert run_id in result.output and "roc_auc" in result.output
+
+
+def test_explore_stage_alone(tmp_path: Path) -> None:
+    code, out = run_cli(tmp_path / "w", "--dataset", "wine", "--stages", "explore")
+    assert code == 0, out
+    assert out["status"] == "succeeded" and list(out["reports"]) == ["explore"]
+    assert out["metrics"]["explore.n_rows"]["value"] == 178

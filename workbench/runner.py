@@ -146,7 +146,11 @@ class Runner:
         for _, path in stages:
             specs.update(notebook_parameters(path))
         where = [p.name for _, p in stages]
-        params = check_params({**req.base_params(), **req.params}, specs, where=where)
+        # The CLI options reach only the stages that declare them (01_explore has no `trials`);
+        # everything the user passed with -p must be declared somewhere.
+        base = req.base_params()
+        declared = {k: v for k, v in base.items() if k in specs}
+        params = {**base, **check_params({**declared, **req.params}, specs, where=where)}
         get_family(params["model"])
         return stages, params
 
