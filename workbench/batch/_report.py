@@ -8,10 +8,8 @@ folder still works when zipped or mailed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +87,8 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         source=Path(batch.grid["source"]).name if batch.grid.get("source") else "",
         index_href=_href(workspace.index_path, page.parent),
     )
+    from ..reports import _write_atomic  # one atomic writer for every report page
+
     _write_atomic(page, html)
     return page
 
@@ -296,21 +296,6 @@ def _time(moment: Any) -> str:
 
 def _dataset(name: str) -> str:
     return Path(name).name if "/" in name else name
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename: a reader never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _grid_text(spec: dict[str, Any]) -> str:
