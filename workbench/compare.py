@@ -807,17 +807,9 @@ def get_comparison(store: Store, ref: str) -> Comparison:
     Raises:
         RunNotFound: No comparison matches, or the prefix is ambiguous.
     """
-    import sqlalchemy as sa
-
     from .store import schema as t
 
-    c = t.comparisons.c
-    like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.comparisons).where(c.id == ref)).first()
-        rows = [row] if row else conn.execute(
-            sa.select(t.comparisons).where(c.id.like(like, escape="\\")).limit(5)
-        ).all()  # fmt: skip
+    rows = store.rows_by_id_prefix(t.comparisons, ref)
     if len(rows) == 1:
         return _from_row(rows[0])
     if not rows:

@@ -1297,17 +1297,9 @@ def get_release(store: Store, ref: str) -> ReleaseReport:
     Raises:
         RunNotFound: No release matches, or the prefix is ambiguous.
     """
-    import sqlalchemy as sa
-
     from .store import schema as t
 
-    c = t.releases.c
-    like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.releases).where(c.id == ref)).first()
-        rows = [row] if row else conn.execute(
-            sa.select(t.releases).where(c.id.like(like, escape="\\")).limit(5)
-        ).all()  # fmt: skip
+    rows = store.rows_by_id_prefix(t.releases, ref)
     if len(rows) == 1:
         return _from_row(rows[0])
     if not rows:

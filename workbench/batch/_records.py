@@ -185,17 +185,9 @@ def get_batch(store: Store, ref: str) -> BatchRecord:
     Raises:
         RunNotFound: No batch, or several, match ``ref``.
     """
-    with store.engine.connect() as conn:
-        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = conn.execute(
-            sa.select(t.batches)
-            .where((t.batches.c.id == ref) | t.batches.c.id.like(like, escape="\\"))
-            .order_by(t.batches.c.id)
-            .limit(6)
-        ).all()
-    exact = [r for r in rows if r.id == ref]
-    if exact or len(rows) == 1:
-        return _batch_from_row((exact or rows)[0])
+    rows = store.rows_by_id_prefix(t.batches, ref)
+    if len(rows) == 1:
+        return _batch_from_row(rows[0])
     if not rows:
         raise RunNotFound(f"no batch {ref!r} in the store; batch ids start with 'batch-'")
     listed = ", ".join(r.id for r in rows[:5])

@@ -387,21 +387,29 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------------
 
+    def rows_by_id_prefix(self, table: sa.Table, ref: str, *, limit: int = 5) -> list[Any]:
+        """Rows of ``table`` whose ``id`` equals ``ref``, else up to ``limit`` whose id starts
+        with it (``%`` and ``_`` in ``ref`` match literally)."""
+        id_col = table.c.id
+        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.engine.connect() as conn:
+            exact = conn.execute(sa.select(table).where(id_col == ref)).first()
+            if exact:
+                return [exact]
+            return list(
+                conn.execute(
+                    sa.select(table).where(id_col.like(like, escape="\\")).limit(limit)
+                ).all()
+            )
+
     def resolve_run_id(self, ref: str) -> str:
         """Accept a full run id or a unique prefix of one."""
-        with self.engine.connect() as conn:
-            exact = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == ref)).first()
-            if exact:
-                return exact[0]
-            like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = conn.execute(
-                sa.select(t.runs.c.id).where(t.runs.c.id.like(like, escape="\\")).limit(5)
-            ).all()
+        rows = self.rows_by_id_prefix(t.runs, ref)
         if len(rows) == 1:
-            return rows[0][0]
+            return rows[0].id
         if not rows:
             raise RunNotFound(f"no run {ref!r} in the store; `workbench runs` lists the runs")
-        listed = ", ".join(r[0] for r in rows)
+        listed = ", ".join(r.id for r in rows)
         raise RunNotFound(
             f"run id prefix {ref!r} is ambiguous ({listed}, ...); give more characters"
         )
