@@ -283,7 +283,13 @@ def parse_gate(spec: Any, *, where: str = "gate") -> Gate:
     return Gate(metric, check, op, _number(fields["value"], where), name)
 
 
-def parse_gates(doc: Any, *, source: str = "gates") -> list[Gate]:
+def parse_gates(
+    doc: Any,
+    *,
+    source: str = "gates",
+    parse: Callable[..., Gate] | None = None,
+    forms: str = _FORMS,
+) -> list[Gate]:
     """Parse a loaded gates document: a list of gates or ``{gates: [...]}``.
 
     Args:
@@ -303,13 +309,16 @@ def parse_gates(doc: Any, *, source: str = "gates") -> list[Gate]:
         doc = doc.get("gates")
     if not isinstance(doc, list) or not doc:
         raise GateError(
-            f"{source}: expected a non-empty list of gates (or 'gates:' holding one); {_FORMS}"
+            f"{source}: expected a non-empty list of gates (or 'gates:' holding one); {forms}"
         )
-    return [parse_gate(g, where=f"{source} gate {i}") for i, g in enumerate(doc, start=1)]
+    parse = parse or parse_gate  # release checks pass their own (absolute gates only)
+    return [parse(g, where=f"{source} gate {i}") for i, g in enumerate(doc, start=1)]
 
 
-def load_gates(path: str | Path) -> list[Gate]:
-    """Read and parse a gates YAML file.
+def load_gates(
+    path: str | Path, *, parse: Callable[..., Gate] | None = None, forms: str = _FORMS
+) -> list[Gate]:
+    """Read and parse a gates YAML file (``parse``/``forms`` as in :func:`parse_gates`).
 
     Raises:
         GateError: The file is missing, is not YAML, or holds invalid gates.
@@ -322,13 +331,13 @@ def load_gates(path: str | Path) -> list[Gate]:
     except OSError as e:
         raise GateError(
             f"cannot read gates file {path}: {e.strerror or e}; pass an existing YAML file "
-            "(templates/gates.yaml is an example)"
+            "(templates/ holds examples)"
         ) from e
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise GateError(f"{path.name} is not valid YAML: {e}") from e
-    return parse_gates(doc, source=path.name)
+    return parse_gates(doc, source=path.name, parse=parse, forms=forms)
 
 
 def default_gates_path() -> Path:

@@ -478,25 +478,18 @@ def parse_release_gate(spec: Any, *, where: str = "gate") -> Gate:
     return replace(gate, name=gate.name or f"{metric} {gate.op} {gate.value:g}")
 
 
+_RELEASE_FORMS = "e.g. ['roc_auc >= 0.95', 'p99_ms <= 20']"
+
+
 def parse_release_gates(doc: Any, *, source: str = "gates") -> list[Gate]:
     """Parse a loaded gates document: a list of gates or ``{gates: [...]}``.
 
     Raises:
         GateError: The document is not a non-empty list of valid release gates.
     """
-    if isinstance(doc, Mapping):
-        extra = sorted(str(k) for k in doc if k != "gates")
-        if extra:
-            raise GateError(
-                f"{source}: unknown top-level key(s) {', '.join(extra)}; expected only 'gates:'"
-            )
-        doc = doc.get("gates")
-    if not isinstance(doc, list) or not doc:
-        raise GateError(
-            f"{source}: expected a non-empty list of gates (or 'gates:' holding one), e.g. "
-            "['roc_auc >= 0.95', 'p99_ms <= 20']"
-        )
-    return [parse_release_gate(g, where=f"{source} gate {i}") for i, g in enumerate(doc, start=1)]
+    from .gates import parse_gates
+
+    return parse_gates(doc, source=source, parse=parse_release_gate, forms=_RELEASE_FORMS)
 
 
 def load_release_gates(path: str | Path) -> list[Gate]:
@@ -505,21 +498,9 @@ def load_release_gates(path: str | Path) -> list[Gate]:
     Raises:
         GateError: The file is missing, is not YAML, or holds invalid gates.
     """
-    import yaml
+    from .gates import load_gates
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise GateError(
-            f"cannot read gates file {path}: {e.strerror or e}; pass an existing YAML file "
-            "(templates/release_gates.yaml is an example)"
-        ) from e
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise GateError(f"{path.name} is not valid YAML: {e}") from e
-    return parse_release_gates(doc, source=path.name)
+    return load_gates(path, parse=parse_release_gate, forms=_RELEASE_FORMS)
 
 
 def default_release_gates_path() -> Path:
