@@ -5,19 +5,31 @@ the team PostgreSQL."""
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from workbench.store import MetricRecord, RunStatus, open_store
+from workbench.store import DatasetRecord, MetricRecord, RunStatus, open_store
 from workbench.store import schema as t
 
 WRITERS = 8
 RUNS_EACH = 10
 METRICS_EACH = 20
 _COUNTER = iter(range(10_000))
+_SHARED_DATASET = DatasetRecord(
+    fingerprint="f" * 64,
+    name="iris",
+    source="sklearn:iris",
+    target="target",
+    task="classification",
+    n_rows=150,
+    n_features=4,
+    features=[],
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -34,6 +46,8 @@ def _writer(url: str, worker: int, barrier: Any) -> None:
     """One process: RUNS_EACH runs, each with METRICS_EACH metrics in several transactions."""
     store = open_store(url)
     barrier.wait(timeout=60)  # all writers start together: maximum contention
+    # Every run of a batch records its dataset first: the same new row from all writers at once.
+    store.record_dataset(_SHARED_DATASET)
     for i in range(RUNS_EACH):
         run_id = f"w{worker}-r{i}"
         store.create_run(
@@ -84,6 +98,7 @@ def test_concurrent_writers_lose_nothing(store_url: str) -> None:
                 return int(conn.execute(q.where(*where) if where else q).scalar_one())
 
             total = WRITERS * RUNS_EACH
+            assert count(t.datasets) == 1
             assert count(t.runs) == total
             assert count(t.runs, t.runs.c.status == "succeeded") == total
             assert count(t.metrics) == total * METRICS_EACH

@@ -50,6 +50,15 @@ def _is_transient(exc: sa.exc.DBAPIError) -> bool:
     )
 
 
+def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+    """INSERT that does nothing when the primary key exists (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
 class Store:
     """Runs, stages, params, metrics, artifacts and datasets in one database.
 
@@ -95,16 +104,9 @@ class Store:
     # -- datasets -----------------------------------------------------------------------------
 
     def record_dataset(self, ds: DatasetRecord) -> None:
-        def fn(conn: Connection) -> None:
-            exists = conn.execute(
-                sa.select(t.datasets.c.fingerprint).where(
-                    t.datasets.c.fingerprint == ds.fingerprint
-                )
-            ).first()
-            if not exists:
-                conn.execute(t.datasets.insert().values(**ds.__dict__))
-
-        self._write(fn)
+        # Runs of one dataset start together (batches): a check-then-insert would race, so the
+        # insert itself ignores a row another writer added first.
+        self._write(lambda conn: _insert_ignore(conn, t.datasets, ds.__dict__))
 
     def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
         with self.engine.connect() as conn:
