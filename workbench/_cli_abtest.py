@@ -387,7 +387,7 @@ def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_jso
     type=click.Path(path_type=Path),
     help="Folder for model.onnx and edge-manifest.json.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing edge package at --out.")
 @_workspace_option
 @_json_option
 def export_edge_cmd(

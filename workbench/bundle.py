@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import orjson
 
+from workbench._files import FolderKind, check_output_dir, write_output_dir
 from workbench.exceptions import ConfigError, ModelError
 from workbench.modelio import (
     onnx_parity,
@@ -56,9 +56,11 @@ from workbench.serving._model import fetch_model_file, load_skops, sha256_bytes,
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FORMAT", "MODES", "Manifest", "export_bundle", "verify_bundle"]
+__all__ = ["BUNDLE_KIND", "FORMAT", "MODES", "Manifest", "export_bundle", "verify_bundle"]
 
 FORMAT = "workbench-bundle/1"
+#: What ``overwrite`` may replace: a folder whose manifest.json has this FORMAT.
+BUNDLE_KIND = FolderKind("bundle", "manifest.json", FORMAT)
 MODES = ("image", "load")
 STUB_PACKAGE = "wbstub"
 MODEL_STORE = "model-store"
@@ -165,8 +167,12 @@ def export_bundle(
     model_version: str | None = None,
     model_sha256: str | None = None,
     overwrite: bool = False,
+    workspace_root: str | Path | None = None,
 ) -> Manifest:
     """Write a serving bundle for a fitted pipeline (or a skops model file).
+
+    The bundle is built in a temporary sibling of ``out`` and swapped in at the end, so a
+    failed export leaves an existing bundle as it was.
 
     Args:
         model: a fitted sklearn pipeline, or the path of its skops file.
@@ -183,20 +189,25 @@ def export_bundle(
         run_id: the run that produced the model.
         model_version: served as ``model_version``; default ``sha-<first 12 of sha256>``.
         model_sha256: when ``model`` is a path, the hash it must have.
-        overwrite: replace an existing non-empty ``out``.
+        overwrite: replace an existing non-empty ``out``, which must then be a bundle (its
+            ``manifest.json`` has format ``workbench-bundle/1``).
+        workspace_root: the workspace the export runs in; never written over. ``/``, the home
+            folder and any folder holding one of them are refused in any case (see
+            :func:`workbench._files.check_output_dir`).
 
     Returns:
         The written :class:`Manifest`.
 
     Raises:
-        ConfigError: bad mode, task, labels or columns, or ``out`` exists.
+        ConfigError: bad mode, task, labels or columns; ``out`` exists and ``overwrite`` is
+            false, or is not a bundle, or is protected (the workspace, home, ``/``).
         ModelError: the model file is missing, tampered with or untrusted.
     """
     out = Path(out)
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty; pass overwrite=True or another --out")
+    # Refuse a bad ``out`` before the model work, not after it.
+    check_output_dir(out, kind=BUNDLE_KIND, overwrite=overwrite, workspace_root=workspace_root)
     pipe, skops_bytes = _model_and_bytes(model, model_sha256)
     task = _check_task(pipe, task)
     features = signature_from_frame(X_ref)
@@ -207,10 +218,11 @@ def export_bundle(
     model_blobs = {"model.skops": skops_bytes}
     if onnx_bytes is not None:
         model_blobs["model.onnx"] = onnx_bytes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename: a half-written bundle is never seen as a bundle.
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    # Built beside the target and swapped in: a half-written bundle is never seen as a bundle,
+    # and a failed export leaves the old one as it was.
+    with write_output_dir(
+        out, kind=BUNDLE_KIND, overwrite=overwrite, workspace_root=workspace_root
+    ) as tmp:
         model_dir = tmp if mode == "image" else tmp / MODEL_STORE
         model_dir.mkdir(exist_ok=True)
         for name, blob in model_blobs.items():
@@ -249,13 +261,6 @@ def export_bundle(
         (tmp / "manifest.json").write_bytes(
             orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
         )
-        tmp.chmod(0o755)  # mkdtemp made it private; a bundle is meant to be shared
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Manifest(out, data)
 
 

@@ -57,7 +57,8 @@ def export_run(
         mode: ``image`` (model copied into the image) or ``load`` (model fetched from
             ``MODEL_URI`` at start; the files go to ``<out>/model-store/``).
         out: The bundle folder; default ``<workspace>/exports/<run_id>-<mode>``.
-        overwrite: Replace an existing bundle at ``out``.
+        overwrite: Replace an existing bundle at ``out``. Only a bundle is replaced; the
+            workspace, any folder holding it, the home folder and ``/`` never are.
 
     Returns:
         The written :class:`~workbench.bundle.Manifest`.
@@ -69,26 +70,22 @@ def export_run(
         DatasetError: The dataset changed since the run (fingerprint differs), or the run has
             no recorded split.
         ConfigError: The run has no evaluate metrics, ``mode`` is unknown, or ``out`` exists
-            and ``overwrite`` is false.
+            and ``overwrite`` is false, is not a bundle, or is protected.
 
     Example:
         >>> export_run(ws, store, "v1", mode="image", out="bundles/v1").model_version
         'v1'
     """
-    from .bundle import MODES, export_bundle
+    from ._files import check_output_dir
+    from .bundle import BUNDLE_KIND, MODES, export_bundle
     from .registry import register_model, resolve_ref
 
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     run = store.get_run(resolve_ref(store, ref))
     target = Path(out) if out is not None else default_out(ws, run.id, mode)
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"--out {target} is a file; give a folder for the bundle")
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise ConfigError(
-            f"{target} exists and is not empty; pass --overwrite (overwrite=True) to replace it, "
-            "or another --out"
-        )
+    # Before registering: a refused --out must leave no new version behind.
+    check_output_dir(target, kind=BUNDLE_KIND, overwrite=overwrite, workspace_root=ws.root)
     metrics = _evaluate_metrics(run)
     ds, split = run_data(ws, run)
     # Registering checks the status, the model artifact and its hash against the record; it
@@ -114,6 +111,7 @@ def export_run(
         model_version=version.ref,
         model_sha256=art.sha256,
         overwrite=overwrite,
+        workspace_root=ws.root,
     )
 
 

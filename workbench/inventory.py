@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import FolderKind, check_output_dir, write_output_dir
 from .exceptions import ConfigError, ModelError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_GROUP",
     "EDGE_FORMAT",
+    "EDGE_KIND",
     "EDGE_MANIFEST",
     "FORMAT",
     "PROVIDER",
@@ -94,6 +95,9 @@ FORMAT = "workbench-inventory/1"
 EDGE_FORMAT = "workbench-edge/1"
 EDGE_MANIFEST = "edge-manifest.json"
 EDGE_MODEL = "model.onnx"
+#: What ``export_edge(overwrite=True)`` may replace: a folder whose edge-manifest.json has
+#: EDGE_FORMAT.
+EDGE_KIND = FolderKind("edge package", EDGE_MANIFEST, EDGE_FORMAT)
 DEFAULT_GROUP = "default"
 PROVIDER = "workbench.inventory:index_sections"
 STATUSES = ("current", "outdated", "unassigned")
@@ -775,12 +779,15 @@ def export_edge(
         ws: The workspace (``None`` with a bundle folder: nothing is recorded).
         store: Its store.
         ref: Alias, ``vN``, run id, or a bundle folder.
-        out: The folder to write.
-        overwrite: Replace an existing non-empty ``out``.
+        out: The folder to write (built beside it and swapped in, so a failed export leaves
+            an existing package as it was).
+        overwrite: Replace an existing non-empty ``out``, which must then be an edge package
+            (its ``edge-manifest.json`` has format ``workbench-edge/1``).
 
     Raises:
         EdgeExportRefused: The model has no ONNX copy (the reason recorded in its manifest).
-        ConfigError: ``out`` exists and ``overwrite`` is false.
+        ConfigError: ``out`` exists and ``overwrite`` is false, or it is not an edge package,
+            or it is the workspace, the home folder, ``/`` or a folder holding one of them.
         ModelError: The bundle's model no longer matches its manifest.
     """
     from .abtest import bundle_for_ref
@@ -789,8 +796,9 @@ def export_edge(
     from .serving._model import fetch_model_file, sha256_bytes
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty; pass --overwrite or another --out")
+    root = ws.root if ws is not None else None
+    # Before resolving the model, which may export (and register) a bundle first.
+    check_output_dir(out, kind=EDGE_KIND, overwrite=overwrite, workspace_root=root)
     source = bundle_for_ref(ws, store, ref)
     manifest = Manifest.read(source.bundle)
     files = manifest.model_files
@@ -813,7 +821,10 @@ def export_edge(
     with contextlib.suppress(OSError, ValueError):
         evidence = json.loads(manifest.evidence_path.read_text())
     data = _edge_manifest(manifest, blob, sha256_bytes(blob), evidence, source.bundle)
-    _write_package(out, blob, data, overwrite=overwrite)
+    with write_output_dir(out, kind=EDGE_KIND, overwrite=overwrite, workspace_root=root) as tmp:
+        (tmp / EDGE_MODEL).write_bytes(blob)
+        (tmp / EDGE_MANIFEST).write_text(json.dumps(data, indent=1), encoding="utf-8")
+        (tmp / "README.md").write_text(_readme(data), encoding="utf-8")
     if ws is not None:
         with _locked(ws) as inv:
             inv.setdefault("packages", {})[manifest.model_version] = {
@@ -863,25 +874,6 @@ def _edge_manifest(
         },
         "runtime": {"onnxruntime": version("onnxruntime"), "onnx": version("onnx")},
     }
-
-
-def _write_package(out: Path, blob: bytes, data: dict[str, Any], *, overwrite: bool) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename: a half-written package is never seen as one.
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
-        (tmp / EDGE_MODEL).write_bytes(blob)
-        (tmp / EDGE_MANIFEST).write_text(json.dumps(data, indent=1), encoding="utf-8")
-        (tmp / "README.md").write_text(_readme(data), encoding="utf-8")
-        tmp.chmod(0o755)
-        if out.exists() and overwrite:
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        elif out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def verify_edge(folder: str | Path) -> dict[str, Any]:
