@@ -186,6 +186,27 @@ def test_csv_paths_are_relative_to_the_grid_file(
     assert grid.name == "g"
 
 
+def test_grid_paths_follow_the_one_dataset_rule_from_any_folder(
+    tmp_path: Path, workspace: Workspace, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import load_iris
+
+    grids = tmp_path / "grids"
+    grids.mkdir()
+    load_iris(as_frame=True).frame.to_csv(grids / "flowers", index=False)  # no extension
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write_grid(grids / "g.yaml", {"datasets": [{"name": "flowers", "target": "target"}],
+                                         "models": ["rf"]})  # fmt: skip
+    grid = load_grid("../grids/g.yaml", runner=Runner(workspace, store))
+    assert grid.runs[0].request.dataset == str(grids / "flowers")
+    assert grid.source == str(path)
+    write_grid(path, {"datasets": [{"name": "gone.csv", "target": "y"}], "models": ["rf"]})
+    with pytest.raises(ConfigError, match=rf"'gone.csv' not found in {re.escape(str(grids))}"):
+        load_grid("../grids/g.yaml", runner=Runner(workspace, store))
+
+
 def test_template_grid_is_valid(workspace: Workspace, store: Store) -> None:
     template = Path(__file__).parents[1] / "templates" / "grid.yaml"
     grid = load_grid(template, runner=Runner(workspace, store))
@@ -472,3 +493,30 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
     bad, good = out["runs"]
     assert bad["status"] == "failed" and "stage 'search' failed" in bad["error"]
     assert good["status"] == "succeeded" and good["headline"]["name"] == "cv_roc_auc"
+
+
+@pytest.mark.slow
+def test_cli_batch_reads_a_csv_next_to_the_grid_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    grids = tmp_path / "grids"
+    grids.mkdir()
+    frame = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]  # 5 features and the target
+    frame.to_csv(grids / "data.csv", index=False)
+    spec = {"datasets": [{"name": "data.csv", "target": "target"}], "models": ["logreg"],
+            "trials": 2, "stages": ["explore"]}  # fmt: skip
+    write_grid(grids / "grid.yaml", spec)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = invoke_batch("../grids/grid.yaml", "--workers", "1", "--workspace", "ws", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    store = open_store(f"sqlite:///{elsewhere / 'ws' / 'workbench.db'}")
+    run = store.get_run(out["runs"][0]["run_id"])
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.params["dataset"] == str(grids / "data.csv")
+    assert run.dataset_fingerprint is not None
+    assert get_batch(store, out["batch_id"]).grid["source"] == str(grids / "grid.yaml")

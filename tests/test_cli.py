@@ -110,3 +110,51 @@ def test_runs_and_show_json(tmp_path: Path) -> None:
     assert "python" in detail["versions"] or detail["versions"] == {}
     code, out = invoke("show", "zzz", "--workspace", str(ws))
     assert code == 2 and "no run 'zzz'" in out
+
+
+# -- relative paths (issue 10, part 3) -------------------------------------------------------
+
+
+def _write_csv(path: Path, n: int = 80) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] + x[:, 1] > 0).astype(int)})
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.slow
+def test_run_with_a_relative_csv_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.datasets import load_dataset
+
+    _write_csv(tmp_path / "data.csv")
+    monkeypatch.chdir(tmp_path)
+    code, out = invoke(
+        "run", "--dataset", "data.csv", "--target", "y", "--trials", "2", "-p", "n_boot=50",
+        "--workspace", "ws", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    run_id = json.loads(out[out.index("{") :])["run_id"]
+    run = open_store(f"sqlite:///{tmp_path / 'ws' / 'workbench.db'}").get_run(run_id)
+    csv = str((tmp_path / "data.csv").resolve())
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.params["dataset"] == csv and run.dataset_name == csv
+    assert run.dataset_fingerprint == load_dataset(csv, target="y").fingerprint
+    assert run.dataset is not None and run.dataset.source == csv
+
+
+def test_a_missing_relative_csv_names_the_folder_and_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke("init", str(tmp_path / "ws"))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, out = invoke("run", "--dataset", "nope.csv", "--target", "y", "--workspace", "../ws")
+    assert code == 2 and "Traceback" not in out
+    assert "'nope.csv' not found in" in out and str(here.resolve()) in out
+    assert open_store(f"sqlite:///{tmp_path / 'ws' / 'workbench.db'}").list_runs() == []

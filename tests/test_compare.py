@@ -8,6 +8,7 @@ only the last test needs real notebooks.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -389,6 +390,25 @@ def test_cli_compare_json_equals_stored_record(
     assert "Traceback" not in result.output
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "decision:" in result.output and "McNemar" in result.output
+
+
+def test_cli_compare_records_a_relative_gates_file_as_absolute(
+    workspace: Workspace,
+    pair: tuple[str, str],
+    cli: click.Group,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cand, base = pair
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "rel.yaml").write_text("gates:\n  - model_size_bytes <= 50e6\n")
+    monkeypatch.chdir(here)
+    ws = os.path.relpath(workspace.root, here)
+    args = ["compare", cand, base, "--gates", "rel.yaml", "--no-report", "--n-boot", "200"]
+    result = CliRunner().invoke(cli, [*args, "-w", ws, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["gates"]["source"] == str((here / "rel.yaml").resolve())
 
 
 def test_cli_refusal_is_one_clean_line(

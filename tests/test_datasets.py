@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,23 @@ def test_missing_target_values_are_refused(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, None, 0.0]})
     with pytest.raises(DatasetError, match="missing values"):
         load_dataset(_csv(tmp_path, frame), target="y")
+
+
+def test_resolve_dataset_ref_keeps_names_and_makes_files_absolute(tmp_path: Path) -> None:
+    from workbench.datasets import resolve_dataset_ref
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.csv").write_text("a,y\n1,0\n2,1\n")
+    (tmp_path / "plain").write_text("a,y\n1,0\n2,1\n")  # an existing file without a suffix
+    assert resolve_dataset_ref("iris", base=tmp_path) == "iris"
+    assert resolve_dataset_ref("nope", base=tmp_path) == "nope"  # load_dataset names builtins
+    absolute = str((tmp_path / "sub" / "data.csv").resolve())
+    assert resolve_dataset_ref("sub/data.csv", base=tmp_path) == absolute
+    assert resolve_dataset_ref("data.csv", base=tmp_path / "sub") == absolute
+    assert resolve_dataset_ref(absolute, base="/") == absolute
+    assert resolve_dataset_ref("plain", base=tmp_path) == str((tmp_path / "plain").resolve())
+    folder = re.escape(str(tmp_path.resolve()))
+    with pytest.raises(DatasetError, match=f"'data.csv' not found in {folder}"):
+        resolve_dataset_ref("data.csv", base=tmp_path)
+    with pytest.raises(DatasetError, match="'sub' is a folder"):
+        resolve_dataset_ref("sub", base=tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -360,6 +361,24 @@ def test_monitor_cli_prints_json_without_a_workspace(
     assert out["decision"]["action"] == "retrain" and out["report"]["windows"][-1]["n"] == 120
     text = CliRunner().invoke(_cli(), [*args[:-3], "-w", str(tmp_path / "none")])
     assert "decision: retrain" in text.output and "alert" in text.output
+
+
+def test_monitor_cli_records_relative_paths_as_absolute(
+    served: tuple[Stream, Path, Path], bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, log, labels = served
+    monkeypatch.chdir(log.parent)
+    rel_bundle = os.path.relpath(bundle, log.parent)
+    args = ["monitor", "--log", log.name, "--bundle", rel_bundle, "--labels", labels.name,
+            "--window", "240", "--no-report", "--json", "-w", "no-workspace"]  # fmt: skip
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 0, result.output
+    source = json.loads(result.output)["report"]["source"]
+    assert (source["log"], source["bundle"], source["labels"]) == (
+        str(log.resolve()),
+        str(bundle.resolve()),
+        str(labels.resolve()),
+    )
 
 
 def test_retrain_check_cli_exit_code_and_user_errors(

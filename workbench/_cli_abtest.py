@@ -14,13 +14,15 @@ from typing import Any
 
 import click
 
+from ._cli_paths import AbsolutePath, DatasetRef
+
 __all__ = ["COMMANDS", "abtest_cmd", "abtests_cmd", "inventory_group", "register_commands"]
 
 # The same options as workbench.cli's (that module imports this one, so they are not shared).
 _workspace_option = click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
@@ -86,7 +88,7 @@ def _console() -> Any:
 )
 @click.option(
     "--stream-csv",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=AbsolutePath(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help="Replay this CSV of requests instead of a synthetic stream (with --target for labels).",
 )
@@ -95,6 +97,7 @@ def _console() -> Any:
 )
 @click.option(
     "--dataset",
+    type=DatasetRef(),
     default=None,
     help="Resample this dataset instead of the runs' held-out test rows.",
 )
@@ -384,7 +387,7 @@ def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_jso
     "--out",
     "-o",
     required=True,
-    type=click.Path(path_type=Path),
+    type=AbsolutePath(path_type=Path),
     help="Folder for model.onnx and edge-manifest.json.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing edge package at --out.")
@@ -419,7 +422,7 @@ def export_edge_cmd(
 
 
 @inventory_group.command("verify-edge")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=AbsolutePath(file_okay=False, path_type=Path))
 def verify_edge_cmd(folder: Path) -> None:
     """Check an edge package's model against the sha256 in its manifest (exit 2 if it differs)."""
     from .inventory import verify_edge

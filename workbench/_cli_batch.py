@@ -11,13 +11,15 @@ from typing import Any
 
 import click
 
+from ._cli_paths import AbsolutePath
+
 __all__ = ["batch"]
 
 _MARKS = {"succeeded": "[green]✓[/]", "skipped": "[dim]↷[/]", "cancelled": "[yellow]■[/]"}
 
 
 @click.command("batch")
-@click.argument("grid_file", metavar="GRID.yaml", type=click.Path(dir_okay=False))
+@click.argument("grid_file", metavar="GRID.yaml", type=AbsolutePath(dir_okay=False))
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
@@ -47,7 +49,7 @@ _MARKS = {"succeeded": "[green]✓[/]", "skipped": "[dim]↷[/]", "cancelled": "
 @click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",

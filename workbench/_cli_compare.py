@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ._cli_paths import AbsolutePath
+
 if TYPE_CHECKING:
     from .config import Workspace
     from .reports import IndexSection
@@ -31,7 +33,7 @@ __all__ = [
 _workspace_option = click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
@@ -67,7 +69,7 @@ def comparison_sections(ws: Workspace, store: Store) -> list[IndexSection]:
 @click.option(
     "--gates",
     "gates_file",
-    type=click.Path(dir_okay=False),
+    type=AbsolutePath(dir_okay=False),
     default=None,
     help="Gates YAML file [default: templates/gates.yaml].",
 )

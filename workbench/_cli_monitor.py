@@ -13,19 +13,21 @@ from typing import Any
 
 import click
 
+from ._cli_paths import AbsolutePath
+
 __all__ = ["COMMANDS", "monitor_cmd", "register_commands", "retrain_check_cmd"]
 
 # The same options as workbench.cli's (that module imports this one, so they are not shared).
 _workspace_option = click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
 )
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-_PATH = click.Path(dir_okay=False, path_type=Path)
+_PATH = AbsolutePath(dir_okay=False, path_type=Path)
 
 
 def _inputs(func: Any) -> Any:
@@ -41,7 +43,7 @@ def _inputs(func: Any) -> Any:
         ),
         click.option(
             "--bundle",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=AbsolutePath(file_okay=False, path_type=Path),
             default=None,
             help="Bundle holding the reference profile [default: the bundle in "
             "exports/ whose model wrote the log].",

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from ._cli_paths import AbsolutePath, ModelUri
+
 __all__ = [
     "COMMANDS",
     "export_cmd",
@@ -26,7 +28,7 @@ __all__ = [
 _workspace_option = click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
@@ -55,7 +57,7 @@ def _open(workspace: str | None) -> tuple[Any, Any]:
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=AbsolutePath(file_okay=False, path_type=Path),
     default=None,
     help="Bundle folder [default: <workspace>/exports/<run_id>-<mode>].",
 )
@@ -94,7 +96,7 @@ def export_cmd(
 
 @click.command("serve")
 @click.argument(
-    "bundle", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="BUNDLE"
+    "bundle", type=AbsolutePath(exists=True, file_okay=False, path_type=Path), metavar="BUNDLE"
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
@@ -107,6 +109,7 @@ def export_cmd(
 )
 @click.option(
     "--model-uri",
+    type=ModelUri(),
     default=None,
     help="Where the model files are: folder, file:// or http(s):// URL. A load-mode bundle "
     "falls back to $MODEL_URI.",
@@ -114,7 +117,7 @@ def export_cmd(
 @click.option(
     "--log",
     "log_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=AbsolutePath(dir_okay=False, path_type=Path),
     default=None,
     help="Append every prediction to this JSONL file.",
 )
@@ -214,12 +217,12 @@ def loadtest(
 
 @click.command("release-check")
 @click.argument(
-    "bundle", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="BUNDLE"
+    "bundle", type=AbsolutePath(exists=True, file_okay=False, path_type=Path), metavar="BUNDLE"
 )
 @click.option(
     "--gates",
     "gates_file",
-    type=click.Path(dir_okay=False),
+    type=AbsolutePath(dir_okay=False),
     default=None,
     help="Release gates YAML file [default: templates/release_gates.yaml].",
 )
@@ -239,6 +242,7 @@ def loadtest(
 )
 @click.option(
     "--model-uri",
+    type=ModelUri(),
     default=None,
     help="Where a load-mode bundle's model files are [default: $MODEL_URI or BUNDLE/model-store].",
 )

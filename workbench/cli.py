@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ._cli_paths import AbsolutePath, DatasetRef
 from .exceptions import WorkbenchError
 
 __all__ = ["cli", "main"]
@@ -36,7 +37,7 @@ class _Group(click.Group):
 workspace_option = click.option(
     "--workspace",
     "-w",
-    type=click.Path(file_okay=False),
+    type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
@@ -82,7 +83,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=AbsolutePath(file_okay=False))
 def init(directory: str | None) -> None:
     """Create a workspace (default $WORKBENCH_HOME or ./workspace) and its store."""
     ws, store = _open(directory, create=True)
@@ -94,6 +95,7 @@ def init(directory: str | None) -> None:
     "--dataset",
     "-d",
     required=True,
+    type=DatasetRef(),
     help="Builtin name (breast_cancer, wine, iris, digits, diabetes) or a CSV path.",
 )
 @click.option("--target", "-t", default=None, help="Target column (required for a CSV file).")

@@ -660,7 +660,7 @@ def _resolve_gates(gates: str | Path | Sequence[Gate | Any] | None) -> tuple[lis
         path = default_gates_path()
         return load_gates(path), f"default ({path.name})"
     if isinstance(gates, str | Path):
-        return load_gates(gates), str(gates)
+        return load_gates(gates), str(Path(gates).resolve())  # recorded: absolute
     parsed = [
         g if isinstance(g, Gate) else parse_gate(g, where=f"gate {i}")
         for i, g in enumerate(gates, start=1)

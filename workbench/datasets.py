@@ -25,6 +25,7 @@ __all__ = [
     "load_dataset",
     "make_split",
     "register_builtin",
+    "resolve_dataset_ref",
 ]
 
 # A string feature with more distinct values than this (and than half the rows) is free text or
@@ -147,11 +148,64 @@ def builtin_names() -> list[str]:
 # -- loading ----------------------------------------------------------------------------------
 
 
+def resolve_dataset_ref(name: str, *, base: str | Path | None = None) -> str:
+    """A dataset reference made independent of the current folder.
+
+    Notebooks execute in ``runs/<run_id>/``, so a relative CSV path must become absolute before
+    it is recorded or handed to a kernel. This is the one place that tells a builtin name from a
+    file: a name ending in ``.csv``/``.txt``, holding a ``/``, or naming an existing file is a
+    file; anything else is a name (an unknown one is reported by :func:`load_dataset`).
+
+    Args:
+        name: A builtin name or a path to a CSV file.
+        base: The folder a relative path is read from (default: the current folder; a grid
+            file's folder for ``workbench batch``).
+
+    Returns:
+        ``name`` unchanged when it is not a file path, else the absolute path of the file.
+
+    Raises:
+        DatasetError: ``name`` is a file path but no such file exists; the message names the
+            path and the folder it was resolved against.
+
+    Example:
+        >>> resolve_dataset_ref("iris")
+        'iris'
+        >>> resolve_dataset_ref("data.csv", base="/data")  # doctest: +SKIP
+        '/data/data.csv'
+    """
+    folder = Path(base).expanduser() if base is not None else Path.cwd()
+    path = _file_of(name, folder)
+    if path is None:
+        return name
+    if not path.is_file():
+        what = "is a folder, not a CSV file" if path.is_dir() else "not found"
+        if not Path(name).expanduser().is_absolute():
+            what += f" in {folder.resolve()} (a relative path is read from that folder)"
+        raise DatasetError(
+            f"dataset file {name!r} {what}; check the path, or give a builtin name: "
+            + ", ".join(builtin_names())
+        )
+    return str(path.resolve())
+
+
+def _file_of(name: str, folder: Path) -> Path | None:
+    """The file ``name`` refers to from ``folder``, or None when ``name`` is not a file path."""
+    if name in _BUILTINS:
+        return None
+    path = Path(name).expanduser()
+    full = path if path.is_absolute() else folder / path
+    if path.suffix.lower() in {".csv", ".txt"} or "/" in name or full.exists():
+        return full
+    return None
+
+
 def load_dataset(name: str, *, target: str | None = None) -> Dataset:
     """Load a builtin dataset by name or a CSV file by path.
 
     Args:
-        name: a builtin name (see :func:`builtin_names`) or a path to a ``.csv`` file.
+        name: a builtin name (see :func:`builtin_names`) or a path to a ``.csv`` file (relative
+            paths are read from the current folder; see :func:`resolve_dataset_ref`).
         target: the target column; required for CSV files, optional for builtins.
 
     Raises:
@@ -165,14 +219,12 @@ def load_dataset(name: str, *, target: str | None = None) -> Dataset:
     """
     if name in _BUILTINS:
         return _load_builtin(name, target)
-    path = Path(name).expanduser()
-    looks_like_file = path.suffix.lower() in {".csv", ".txt"} or "/" in name or path.exists()
-    if not looks_like_file:
+    if _file_of(name, Path.cwd()) is None:
         raise DatasetError(
             f"unknown dataset {name!r}; builtin datasets are {', '.join(builtin_names())}, "
             "or pass the path of a CSV file together with --target COLUMN"
         )
-    return _load_csv(path, target)
+    return _load_csv(Path(resolve_dataset_ref(name)), target)
 
 
 def _load_builtin(name: str, target: str | None) -> Dataset:
@@ -188,8 +240,6 @@ def _load_builtin(name: str, target: str | None) -> Dataset:
 
 
 def _load_csv(path: Path, target: str | None) -> Dataset:
-    if not path.is_file():
-        raise DatasetError(f"dataset file {str(path)!r} not found; check the path")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError as e:

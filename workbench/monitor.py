@@ -1388,6 +1388,8 @@ def load_inputs(
     from .bundle import Manifest
     from .traffic import read_labels, replay_csv, replay_log
 
+    # The report records these paths: absolute, so they name the same files from any folder.
+    log, bundle, labels = (Path(p).resolve() if p else None for p in (log, bundle, labels))
     if log is None and bundle is None:
         log = _newest_log(ws)
     if bundle is None:

@@ -126,8 +126,12 @@ class Runner:
     # -- validation (no kernel, nothing recorded) ---------------------------------------------
 
     def prepare(self, req: RunRequest) -> tuple[list[tuple[str, Path]], dict[str, Any]]:
-        """Check the request; returns the stage notebooks and the full parameter set."""
-        from .datasets import load_dataset
+        """Check the request; returns the stage notebooks and the full parameter set.
+
+        A relative CSV path is made absolute against the current folder here: the notebooks
+        execute in ``runs/<run_id>/``, and the run records the path they read.
+        """
+        from .datasets import load_dataset, resolve_dataset_ref
         from .models import get_family
 
         unknown = [s for s in req.stages if s not in STAGES]
@@ -139,7 +143,6 @@ class Runner:
         get_family(req.model)
         if req.trials < 1:
             raise ConfigError(f"--trials must be at least 1, got {req.trials}")
-        load_dataset(req.dataset, target=req.target)
         nb_dir = notebooks_dir()
         stages = [(s, nb_dir / STAGES[s]) for s in STAGES if s in req.stages]
         specs: dict[str, Any] = {}
@@ -151,6 +154,9 @@ class Runner:
         base = req.base_params()
         declared = {k: v for k, v in base.items() if k in specs}
         params = {**base, **check_params({**declared, **req.params}, specs, where=where)}
+        # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
+        params["dataset"] = resolve_dataset_ref(str(params["dataset"]))
+        load_dataset(params["dataset"], target=params["target"] or None)
         get_family(params["model"])
         return stages, params
 

@@ -118,6 +118,7 @@ def bundle_for_ref(ws: Workspace | None, store: Store | None, ref: str) -> Varia
 
     path = Path(ref).expanduser()
     if (path / "manifest.json").is_file():
+        path = path.resolve()  # recorded with the test: valid from any folder
         manifest = _verified(path)
         if manifest is None:
             raise ConfigError(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigError, WorkbenchError
+from ..exceptions import ConfigError, DatasetError, WorkbenchError
 
 if TYPE_CHECKING:
     from ..runner import Runner, RunRequest
@@ -118,7 +118,9 @@ def load_grid(path: str | Path, *, runner: Runner) -> Grid:
         grid = load_grid("templates/grid.yaml", runner=Runner(ws, store))
         [r.key for r in grid.runs]
     """
-    path = Path(path)
+    # Absolute: the batch records where its grid came from, and the grid's folder anchors the
+    # relative paths inside it.
+    path = Path(path).expanduser().resolve()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
@@ -126,9 +128,7 @@ def load_grid(path: str | Path, *, runner: Runner) -> Grid:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read grid file {path}: {e}") from e
     data = _read_yaml(text, path)
-    return parse_grid(
-        data, runner=runner, base_dir=path.resolve().parent, name=path.stem, source=str(path)
-    )
+    return parse_grid(data, runner=runner, base_dir=path.parent, name=path.stem, source=str(path))
 
 
 def parse_grid(
@@ -360,18 +360,15 @@ def _dataset_entry(entry: Any, *, where: str, base_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: dataset entry {dict(entry)!r} needs a 'name'")
     if target is not None and not isinstance(target, str):
         raise ConfigError(f"{where}: dataset {name!r}: 'target' must be a column name")
-    return {"name": _dataset_name(name.strip(), base_dir), "target": target or None}
+    from ..datasets import resolve_dataset_ref
 
-
-def _dataset_name(name: str, base_dir: Path) -> str:
-    from ..datasets import builtin_names
-
-    path = Path(name).expanduser()
-    looks_like_file = path.suffix.lower() in {".csv", ".txt"} or "/" in name
-    if name in builtin_names() or not looks_like_file:
-        return name  # not a path: the runner's check names the builtins
-    # A CSV next to the grid file works wherever `workbench batch` is started from.
-    return str(path if path.is_absolute() else (base_dir / path).resolve())
+    try:
+        # A CSV next to the grid file works wherever `workbench batch` is started from; a name
+        # that is not a path stays as it is (the runner's check names the builtins).
+        resolved = resolve_dataset_ref(name.strip(), base=base_dir)
+    except DatasetError as e:
+        raise ConfigError(f"{where}: {e}") from e
+    return {"name": resolved, "target": target or None}
 
 
 def _params(value: Any, where: str) -> dict[str, list[Any]]:
