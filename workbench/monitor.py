@@ -32,8 +32,9 @@ differences too small to matter.
 
 The reference profile (:func:`reference_profile`) holds per feature the decile edges and shares,
 a sorted sample (≤ 512 values) for the KS test, the range seen in training, and the reference
-prediction distribution and metric. A bundle without a stored profile gets one built from its
-``evidence/test_split.json`` and the manifest's ranges (:func:`profile_from_bundle`).
+prediction distribution and metric; the statistics are those of :mod:`workbench.stats`. A
+bundle without a stored profile gets one built from its ``evidence/test_split.json`` and the
+manifest's ranges (:func:`profile_from_bundle`).
 
 Example::
 
@@ -63,6 +64,20 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ConfigError, DatasetError, RunNotFound
+from .stats import (
+    CORRECTIONS,
+    EPSILON,
+    HEADLINE,
+    N_BINS,
+    OTHER,
+    adjust_p_values,
+    bin_shares,
+    bootstrap_metrics,
+    feature_test,
+    finite_values,
+    get_metric,
+    quantile_edges,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -74,20 +89,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WINDOW",
-    "EPSILON",
     "NOTEBOOK",
-    "N_BINS",
     "PROFILE_FORMAT",
     "PROVIDER",
     "MonitorInputs",
     "MonitorReport",
     "Thresholds",
     "attach_record",
-    "benjamini_hochberg",
     "drift_heatmap",
     "export_profile",
-    "feature_test",
-    "holm",
     "index_sections",
     "latency_figure",
     "list_reports",
@@ -101,7 +111,6 @@ __all__ = [
     "notebook_report",
     "prediction_figure",
     "profile_from_bundle",
-    "psi",
     "quality_figure",
     "rebuild_index",
     "reference_profile",
@@ -112,10 +121,6 @@ __all__ = [
 
 #: Format tag of a reference profile.
 PROFILE_FORMAT = "workbench-profile/1"
-#: Quantile bins of the PSI.
-N_BINS = 10
-#: Floor of a bin's share in the PSI (keeps it finite when a bin is empty).
-EPSILON = 1e-4
 #: Requests per window.
 DEFAULT_WINDOW = 250
 #: Sorted reference values kept per feature for the KS test.
@@ -125,7 +130,6 @@ NOTEBOOK = "07_monitor.ipynb"
 #: Layout version of a stored report.
 RECORD_SCHEMA = 1
 _MAX_CATEGORIES = 50
-_OTHER = "__other__"
 _REPORT_FILE = "report.json"
 _DECISION_FILE = "decision.json"
 _ID = re.compile(r"mon-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
@@ -161,179 +165,20 @@ class Thresholds:
             )
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha must be within (0, 1), got {self.alpha}")
-        if self.correction not in ("holm", "bh", "none"):
-            raise ConfigError(f"correction {self.correction!r} is not one of holm, bh, none")
+        if self.correction not in CORRECTIONS:
+            raise ConfigError(
+                f"correction {self.correction!r} is not one of {', '.join(CORRECTIONS)}"
+            )
         if not 0 <= self.decay_gate < 1:
             raise ConfigError(f"decay_gate is a relative loss within [0, 1), got {self.decay_gate}")
-
-
-# -- statistics -------------------------------------------------------------------------------
-
-
-def _edges(values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Interior bin edges at the reference's quantiles (ties merge bins)."""
-    if values.size == 0:
-        return np.array([])
-    return np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
-
-
-def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of ``values`` per bin ``(-inf, e0], (e0, e1], ..., (e_last, inf)``."""
-    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=edges.size + 1)
-    return counts / max(values.size, 1)
-
-
-def _psi(ref: np.ndarray, cur: np.ndarray, epsilon: float = EPSILON) -> float:
-    ref = np.maximum(np.asarray(ref, dtype=float), epsilon)
-    cur = np.maximum(np.asarray(cur, dtype=float), epsilon)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def psi(
-    reference: Sequence[float] | np.ndarray,
-    current: Sequence[float] | np.ndarray,
-    *,
-    n_bins: int = N_BINS,
-    epsilon: float = EPSILON,
-) -> float:
-    """Population stability index of ``current`` against ``reference`` (numeric values).
-
-    Bins are cut at the reference's quantiles; each bin's share is floored at ``epsilon``.
-    Missing values are ignored.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> round(psi(rng.normal(size=5000), rng.normal(size=5000)), 3)  # no drift
-        0.002
-    """
-    ref = _finite(reference)
-    cur = _finite(current)
-    if ref.size == 0 or cur.size == 0:
-        raise DatasetError("psi needs at least one non-missing value on each side")
-    edges = _edges(ref, n_bins)
-    return _psi(_shares(ref, edges), _shares(cur, edges), epsilon)
-
-
-def _finite(values: Any) -> np.ndarray:
-    arr = np.asarray(values, dtype=float).ravel()
-    return arr[np.isfinite(arr)]
-
-
-def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    return out
-
-
-def _correct(p: np.ndarray, method: str) -> np.ndarray:
-    if method == "holm":
-        return holm(p)
-    if method == "bh":
-        return benjamini_hochberg(p)
-    return np.asarray(p, dtype=float)
-
-
-def feature_test(entry: Mapping[str, Any], values: pd.Series | np.ndarray) -> dict[str, Any]:
-    """PSI and two-sample test of live ``values`` against one feature's reference entry.
-
-    Args:
-        entry: ``profile["features"][name]`` (or ``profile["prediction"]``).
-        values: The live values of the feature.
-
-    Returns:
-        ``{"n", "psi", "statistic", "p_value", "test", "missing", "out_of_range"}``; the
-        statistic and p-value are NaN when a side has fewer than two values.
-    """
-    series = pd.Series(values)
-    missing = float(series.isna().mean()) if len(series) else 0.0
-    if entry["kind"] == "categorical":
-        return {
-            **_categorical_test(entry, series.dropna()),
-            "missing": missing,
-            "out_of_range": float("nan"),
-        }
-    cur = _finite(pd.to_numeric(series, errors="coerce"))
-    result: dict[str, Any] = {"n": int(cur.size), "test": "ks", "missing": missing}
-    if cur.size == 0:
-        return {
-            **result,
-            "psi": float("nan"),
-            "statistic": float("nan"),
-            "p_value": float("nan"),
-            "out_of_range": float("nan"),
-        }
-    edges = np.asarray(entry["edges"], dtype=float)
-    result["psi"] = _psi(entry["shares"], _shares(cur, edges))
-    sample = np.asarray(entry["sample"], dtype=float)
-    if cur.size >= 2 and sample.size >= 2:
-        from scipy.stats import ks_2samp
-
-        ks = ks_2samp(sample, cur)
-        result["statistic"], result["p_value"] = float(ks.statistic), float(ks.pvalue)
-    else:
-        result["statistic"] = result["p_value"] = float("nan")
-    lo, hi = entry.get("min"), entry.get("max")
-    result["out_of_range"] = (
-        float(np.mean((cur < lo) | (cur > hi))) if lo is not None and hi is not None else 0.0
-    )
-    return result
-
-
-def _categorical_test(entry: Mapping[str, Any], values: pd.Series) -> dict[str, Any]:
-    cats = list(entry["categories"])
-    index = {c: i for i, c in enumerate(cats)}
-    other = index.get(_OTHER)
-    codes = [index.get(str(v), other) for v in values]
-    # Categories never seen in the reference land in the "other" bin, or a bin of their own.
-    unseen = sum(c is None for c in codes)
-    counts = np.bincount([c for c in codes if c is not None], minlength=len(cats)).astype(float)
-    counts = np.append(counts, unseen)
-    ref = np.append(np.asarray(entry["shares"], dtype=float), 0.0)
-    n = len(values)
-    result: dict[str, Any] = {"n": n, "test": "chi2"}
-    if n == 0:
-        return {**result, "psi": float("nan"), "statistic": float("nan"), "p_value": float("nan")}
-    result["psi"] = _psi(ref, counts / n)
-    table = np.vstack([ref * int(entry["n"]), counts])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or int(entry["n"]) == 0:
-        result["statistic"], result["p_value"] = 0.0, 1.0
-        return result
-    from scipy.stats import chi2_contingency
-
-    chi = chi2_contingency(table)
-    result["statistic"], result["p_value"] = float(chi.statistic), float(chi.pvalue)
-    return result
 
 
 # -- reference profile ------------------------------------------------------------------------
 
 
 def _numeric_entry(values: pd.Series, n_bins: int, sample_size: int) -> dict[str, Any]:
-    x = _finite(pd.to_numeric(values, errors="coerce"))
-    edges = _edges(x, n_bins)
+    x = finite_values(pd.to_numeric(values, errors="coerce"))
+    edges = quantile_edges(x, n_bins)
     if x.size > sample_size:
         # Evenly spaced order statistics: the reference ECDF to within 1/sample_size, and a KS
         # test that counts sample_size reference values (conservative for a larger reference).
@@ -345,7 +190,7 @@ def _numeric_entry(values: pd.Series, n_bins: int, sample_size: int) -> dict[str
         "n": int(x.size),
         "missing": float(values.isna().mean()) if len(values) else 0.0,
         "edges": _round(edges),
-        "shares": _round(_shares(x, edges)),
+        "shares": _round(bin_shares(x, edges)),
         "sample": _round(sample),
         "mean": float(x.mean()) if x.size else None,
         "std": float(x.std()) if x.size else None,
@@ -361,7 +206,7 @@ def _categorical_entry(values: pd.Series) -> dict[str, Any]:
     cats, shares = list(top.index), list(top.to_numpy() / max(len(present), 1))
     rest = int(counts.iloc[_MAX_CATEGORIES:].sum())
     if rest:
-        cats.append(_OTHER)
+        cats.append(OTHER)
         shares.append(rest / len(present))
     return {
         "kind": "categorical",
@@ -550,8 +395,6 @@ def _prediction_series(score: np.ndarray, task: str) -> tuple[str, pd.Series]:
 def _reference_quality(
     profile: Mapping[str, Any], y_true: np.ndarray, score: np.ndarray
 ) -> dict[str, Any]:
-    from .evaluate import HEADLINE, get_metric
-
     task = profile["task"]
     if task == "classification":
         y = _label_index(y_true, profile)
@@ -565,8 +408,6 @@ def _reference_quality(
 
 
 def _class_metrics(y: np.ndarray, proba: np.ndarray, k: int) -> dict[str, float]:
-    from .evaluate import get_metric
-
     labels = np.arange(k)
     out = {"accuracy": float(get_metric("accuracy").fn(y, np.argmax(proba, axis=1), labels))}
     if len(np.unique(y)) > 1:
@@ -655,8 +496,6 @@ def _profile_from_evidence(manifest: Any) -> dict[str, Any]:
 
 
 def _quality_from_metrics(metrics: Mapping[str, Any], task: str) -> dict[str, Any] | None:
-    from .evaluate import HEADLINE
-
     values = {
         k: float(v["value"] if isinstance(v, Mapping) else v)
         for k, v in metrics.items()
@@ -1079,7 +918,7 @@ def _drift_frame(
     for i, (s, e) in enumerate(bounds):
         part = frame.iloc[s:e]
         tests = [feature_test(profile["features"][name], part[name]) for name in names]
-        adjusted = _correct(np.array([r["p_value"] for r in tests], dtype=float), t.correction)
+        adjusted = adjust_p_values([r["p_value"] for r in tests], t.correction)
         for name, r, p_adj in zip(names, tests, adjusted, strict=True):
             status = "too few rows" if e - s < t.min_rows else _status(r["psi"], p_adj, t)
             rows.append(
@@ -1146,8 +985,6 @@ def _quality_frame(
     t: Thresholds,
     seed: int,
 ) -> pd.DataFrame:
-    from .evaluate import get_metric
-
     ref = profile.get("quality") or {}
     task = profile.get("task")
     metric, scores = _quality_inputs(preds, ref, task)
@@ -1203,8 +1040,6 @@ def _window_metric(
     profile: Mapping[str, Any],
     seed: int,
 ) -> Any:
-    from .evaluate import bootstrap_metrics
-
     if task == "classification":
         y = y.astype(int)
         k = len(profile.get("classes") or []) or int(np.nanmax(y)) + 1
@@ -1675,8 +1510,6 @@ def quality_figure(report: MonitorReport) -> go.Figure:
         )
     ref = frame["reference"].dropna()
     if len(ref):
-        from .evaluate import get_metric
-
         value = float(ref.iloc[0])
         higher = get_metric(str(frame["metric"].iloc[0])).higher_is_better
         gate = report.thresholds.decay_gate
