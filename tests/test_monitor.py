@@ -25,6 +25,7 @@ from workbench.bundle import Manifest, export_bundle
 from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
+from workbench.profile import export_profile
 from workbench.retrain import retrain_decision
 from workbench.serving import background_server
 from workbench.store import Store
@@ -139,9 +140,7 @@ def test_export_profile_and_a_stored_profile_take_precedence(
     bundle: Path, pipe: Any, split: Any, tmp_path: Path
 ) -> None:
     X_train, X_test, _, y_test = split
-    profile = mon.export_profile(
-        pipe, X_train, X_test, y_test, task="classification", classes=LABELS
-    )
+    profile = export_profile(pipe, X_train, X_test, y_test, task="classification", classes=LABELS)
     assert profile["n_rows"] == len(X_train) and profile["classes"] == LABELS
     assert profile["features"]["mean radius"]["n"] == len(X_train)
     assert profile["prediction"]["n"] == len(X_test) and profile["quality"]["n"] == len(X_test)

@@ -1,6 +1,6 @@
 """Tests of workbench.stats: the metric registry, the one bootstrap engine (paired, unpaired,
 clustered) and what is built on it, the statistical tests (McNemar, z-test, MDE, Holm/BH,
-PSI/KS/chi-square), and that statistics sit in the core layer."""
+PSI/KS/chi-square), and that statistics and the reference profile sit in the core layer."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sklearn import metrics as skm
 import workbench
 from workbench import stats
 from workbench.exceptions import ConfigError, DatasetError
-from workbench.monitor import reference_profile
+from workbench.profile import reference_profile
 from workbench.stats import metrics as metrics_module
 
 # ---------------------------------------------------------------------------------------------
@@ -527,7 +527,7 @@ def test_categorical_features_use_shares_and_a_chi_square_test() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# layers: statistics are core
+# layers: statistics and the reference profile are core
 # ---------------------------------------------------------------------------------------------
 
 
@@ -547,8 +547,11 @@ def _workbench_imports(path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] == "workbench"}
 
 
-def test_statistics_import_no_service():
-    core = {"workbench", "workbench.exceptions", "workbench.stats"}
-    for path in sorted((_ROOT / "stats").glob("*.py")):
+def test_statistics_and_the_profile_import_no_service_and_bundle_no_monitor():
+    core = {"workbench", "workbench.exceptions", "workbench.stats", "workbench.profile"}
+    for path in [*sorted((_ROOT / "stats").glob("*.py")), _ROOT / "profile.py"]:
         imported = {m for m in _workbench_imports(path) if not m.startswith("workbench.stats.")}
         assert imported <= core, f"{path.name} imports {sorted(imported - core)}"
+    # Packaging a bundle needs the reference profile, not the monitor (the old cycle).
+    assert "workbench.monitor" not in _workbench_imports(_ROOT / "bundle.py")
+    assert "workbench.profile" in _workbench_imports(_ROOT / "bundle.py")
