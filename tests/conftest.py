@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/pg.py
@@ -47,6 +48,21 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def binary_scores() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """A maker of binary labels and their ``(n, 2)`` probability matrix from a noisy logistic
+    score: ``binary_scores(n, seed=0, signal=1.5)`` (more signal, a better model)."""
+
+    def make(n: int, seed: int = 0, signal: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, n)
+        z = signal * (2 * y - 1) + rng.normal(0, 1.5, n)
+        p = 1 / (1 + np.exp(-z))
+        return y, np.column_stack([1 - p, p])
+
+    return make
 
 
 def pytest_report_header(config: pytest.Config) -> str:

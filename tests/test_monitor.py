@@ -1,10 +1,10 @@
-"""The monitor: PSI/KS on known cases, drift flags on injected drift, decay with late labels,
-a real stub's prediction log, stored reports, the HTML page and the CLI."""
+"""The monitor: a bundle's reference profile, drift flags on injected drift, decay with late
+labels, a real stub's prediction log, stored reports, the HTML page and the CLI (PSI and the
+drift tests on known cases are in test_stats.py)."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from scipy.stats import ks_2samp
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -27,6 +26,7 @@ from workbench.bundle import Manifest, export_bundle
 from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
+from workbench.profile import export_profile
 from workbench.retrain import retrain_decision
 from workbench.serving import background_server
 from workbench.store import Store
@@ -105,56 +105,7 @@ def served(
     yield stream, log, labels
 
 
-# -- statistics on known cases ------------------------------------------------------------------
-
-
-def test_psi_is_zero_on_identical_data_and_matches_the_formula() -> None:
-    ref = np.arange(100.0)
-    assert mon.psi(ref, ref) == pytest.approx(0.0, abs=1e-12)
-    # Every current value in the first decile: shares 1 and nine empty bins floored at 1e-4.
-    expected = 0.9 * math.log(1 / 0.1) + 9 * (1e-4 - 0.1) * math.log(1e-4 / 0.1)
-    assert mon.psi(ref, np.zeros(50)) == pytest.approx(expected, rel=1e-9)
-    # Half of the values moved from the lowest decile to the highest.
-    cur = np.concatenate([np.arange(10.0, 90.0), np.full(20, 99.0)])
-    shares = np.array([0.0] + [0.1] * 8 + [0.2])
-    shares = np.maximum(shares, 1e-4)
-    assert mon.psi(ref, cur) == pytest.approx(float(np.sum((shares - 0.1) * np.log(shares / 0.1))))
-    rng = np.random.default_rng(0)
-    assert mon.psi(rng.normal(size=5000), rng.normal(size=5000)) < 0.01
-    assert mon.psi(rng.normal(size=5000), rng.normal(1.0, size=5000)) > 0.25
-    with pytest.raises(Exception, match="non-missing"):
-        mon.psi([np.nan], [1.0])
-
-
-def test_multiple_testing_corrections_on_known_values() -> None:
-    p = [0.01, 0.04, 0.03, 0.005, np.nan]
-    assert mon.holm(p)[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert mon.benjamini_hochberg(p)[:4] == pytest.approx([0.02, 0.04, 0.04, 0.02])
-    assert np.isnan(mon.holm(p)[4]) and np.isnan(mon.benjamini_hochberg(p)[4])
-
-
-def test_feature_test_is_scipy_ks_on_the_stored_sample() -> None:
-    rng = np.random.default_rng(1)
-    ref, cur = rng.normal(size=300), rng.normal(0.3, size=200)
-    entry = mon.reference_profile(pd.DataFrame({"x": ref}))["features"]["x"]
-    result = mon.feature_test(entry, cur)
-    expected = ks_2samp(np.sort(ref), cur)
-    assert result["test"] == "ks" and result["n"] == 200
-    assert result["statistic"] == pytest.approx(expected.statistic, rel=1e-5)
-    assert result["p_value"] == pytest.approx(expected.pvalue, rel=1e-3)
-    # A larger reference keeps 512 evenly spaced order statistics.
-    big = mon.reference_profile(pd.DataFrame({"x": rng.normal(size=5000)}))["features"]["x"]
-    assert len(big["sample"]) == 512 and big["n"] == 5000
-
-
-def test_categorical_features_use_shares_and_a_chi_square_test() -> None:
-    ref = pd.DataFrame({"color": ["red"] * 60 + ["blue"] * 40})
-    entry = mon.reference_profile(ref)["features"]["color"]
-    assert entry["kind"] == "categorical" and entry["categories"] == ["red", "blue"]
-    same = mon.feature_test(entry, pd.Series(["red"] * 30 + ["blue"] * 20))
-    assert same["psi"] == pytest.approx(0.0, abs=1e-9) and same["p_value"] > 0.5
-    new = mon.feature_test(entry, pd.Series(["green"] * 30 + ["blue"] * 20))
-    assert new["test"] == "chi2" and new["psi"] > 1 and new["p_value"] < 1e-6
+# -- the reference profile of a bundle ----------------------------------------------------------
 
 
 def test_profile_from_bundle_uses_evidence_and_training_ranges(
@@ -190,9 +141,7 @@ def test_export_profile_and_a_stored_profile_take_precedence(
     bundle: Path, pipe: Any, split: Any, tmp_path: Path
 ) -> None:
     X_train, X_test, _, y_test = split
-    profile = mon.export_profile(
-        pipe, X_train, X_test, y_test, task="classification", classes=LABELS
-    )
+    profile = export_profile(pipe, X_train, X_test, y_test, task="classification", classes=LABELS)
     assert profile["n_rows"] == len(X_train) and profile["classes"] == LABELS
     assert profile["features"]["mean radius"]["n"] == len(X_train)
     assert profile["prediction"]["n"] == len(X_test) and profile["quality"]["n"] == len(X_test)

@@ -24,6 +24,7 @@ from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.exceptions import ConfigError
 from workbench.modelio import save_model
+from workbench.profile import reference_profile
 from workbench.provenance import sha256_file
 from workbench.registry import promote
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
@@ -45,7 +46,7 @@ def fitted(cancer: Dataset) -> tuple[Any, dict[str, Any]]:
     X_train, _, y_train, _ = train_test_split(cancer.X, cancer.y, test_size=0.25, random_state=0)
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     pipe.fit(X_train, y_train)
-    profile = mon.reference_profile(
+    profile = reference_profile(
         X_train,
         y_score=pipe.predict_proba(X_train),
         y_true=y_train,

@@ -474,8 +474,8 @@ def _write_profile(
     task: str,
     output: dict[str, Any],
 ) -> None:
-    """The reference profile live traffic is compared with after release (workbench.monitor)."""
-    from .monitor import export_profile
+    """The reference profile live traffic is compared with after release (workbench.profile)."""
+    from .profile import export_profile
 
     profile = export_profile(pipe, X_ref, X_test, y_test, task=task, classes=output.get("classes"))
     path = root / PROFILE

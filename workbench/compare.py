@@ -6,7 +6,7 @@ document stored in ``wb_comparisons``:
 * every quality metric of the task for both models, the delta **candidate − baseline** (in the
   metric's units, never sign-flipped) with a paired-bootstrap 95% CI and p-value;
 * for classification, McNemar's test on which rows each model labels correctly (exact binomial
-  p-value, and the continuity-corrected chi-square one beside it);
+  p-value, and the continuity-corrected chi-square one beside it; :func:`workbench.stats.mcnemar`);
 * the cost metrics each run measured in its evaluate stage (single-row p50/p99 latency, batch
   throughput, model size): both values, delta and ratio candidate / baseline;
 * every gate's result (:mod:`workbench.gates`) and the decision: ``promote`` only when every
@@ -48,13 +48,13 @@ if TYPE_CHECKING:
 
     from .config import Workspace
     from .reports import IndexSection
+    from .stats import McNemarResult
 
 __all__ = [
     "CONFIDENCE",
     "NOTEBOOK",
     "Comparison",
     "IncomparableRuns",
-    "McNemarResult",
     "MetricDelta",
     "Side",
     "compare_and_report",
@@ -67,7 +67,6 @@ __all__ = [
     "get_comparison",
     "index_sections",
     "list_comparisons",
-    "mcnemar_test",
     "notebook_comparison",
     "open_workspace",
     "render_report",
@@ -173,50 +172,6 @@ class MetricDelta:
 
 
 @dataclass(frozen=True)
-class McNemarResult:
-    """McNemar's test on the rows exactly one of the two models labels correctly.
-
-    Attributes:
-        baseline_only: Rows the baseline gets right and the candidate wrong.
-        candidate_only: Rows the candidate gets right and the baseline wrong.
-        p_value: Exact two-sided binomial p-value (valid for any count; the one to read).
-        p_value_chi2: Chi-square p-value with continuity correction (large-sample form).
-        statistic: The chi-square statistic ``(|b − c| − 1)² / (b + c)``.
-    """
-
-    baseline_only: int
-    candidate_only: int
-    p_value: float
-    p_value_chi2: float
-    statistic: float
-
-    @property
-    def discordant(self) -> int:
-        return self.baseline_only + self.candidate_only
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "test": "mcnemar",
-            "baseline_only_correct": self.baseline_only,
-            "candidate_only_correct": self.candidate_only,
-            "discordant": self.discordant,
-            "statistic": self.statistic,
-            "p_value": self.p_value,
-            "p_value_chi2": self.p_value_chi2,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> McNemarResult:
-        return cls(
-            int(d["baseline_only_correct"]),
-            int(d["candidate_only_correct"]),
-            float(d["p_value"]),
-            float(d["p_value_chi2"]),
-            float(d["statistic"]),
-        )
-
-
-@dataclass(frozen=True)
 class Comparison:
     """A recorded comparison (see the module docstring for what it holds).
 
@@ -247,7 +202,7 @@ class Comparison:
 
     @property
     def headline(self) -> str:
-        from .evaluate import HEADLINE
+        from .stats import HEADLINE
 
         return HEADLINE[self.task]
 
@@ -313,6 +268,8 @@ class Comparison:
                 f"comparison record {d.get('id')!r} has schema {d.get('schema')!r}; this "
                 f"workbench reads schema {RECORD_SCHEMA}; upgrade workbench to read it"
             )
+        from .stats import McNemarResult
+
         settings = d["settings"]
         mcnemar = (d.get("tests") or {}).get("mcnemar")
         return cls(
@@ -507,43 +464,6 @@ def _listed(labels: np.ndarray | None) -> str:
     return "none" if labels is None else str(list(labels)[:10])
 
 
-# -- statistics ---------------------------------------------------------------------------------
-
-
-def mcnemar_test(
-    correct_baseline: Sequence[bool], correct_candidate: Sequence[bool]
-) -> McNemarResult:
-    """McNemar's test of two classifiers on the same rows.
-
-    Only the discordant rows count: ``b`` where only the baseline is right and ``c`` where
-    only the candidate is. Under "equally accurate", ``c ~ Binomial(b + c, 1/2)``; the exact
-    p-value is the two-sided binomial test, the chi-square one uses ``(|b − c| − 1)² / (b + c)``
-    with one degree of freedom. With no discordant rows both p-values are 1.
-
-    Args:
-        correct_baseline: Per row, whether the baseline's label is right.
-        correct_candidate: Per row, whether the candidate's label is right.
-
-    Example:
-        >>> mcnemar_test([True, True, False], [True, False, True]).p_value
-        1.0
-    """
-    import numpy as np
-    from scipy.stats import binomtest, chi2
-
-    a = np.asarray(correct_baseline, dtype=bool)
-    c_ = np.asarray(correct_candidate, dtype=bool)
-    if a.shape != c_.shape:
-        raise DatasetError(f"McNemar needs paired rows; got {a.shape} and {c_.shape}")
-    b = int(np.count_nonzero(a & ~c_))
-    c = int(np.count_nonzero(~a & c_))
-    if b + c == 0:
-        return McNemarResult(b, c, 1.0, 1.0, 0.0)
-    stat = (abs(b - c) - 1) ** 2 / (b + c)
-    exact = float(binomtest(c, b + c, 0.5).pvalue)
-    return McNemarResult(b, c, min(1.0, exact), float(chi2.sf(stat, 1)), float(stat))
-
-
 def _predicted_labels(p: _Predictions) -> np.ndarray:
     import numpy as np
 
@@ -577,7 +497,7 @@ def _ratio(cand: float | None, base: float | None) -> float | None:
 def _quality_deltas(
     task: str, pc: _Predictions, pb: _Predictions, *, n_boot: int, seed: int
 ) -> list[MetricDelta]:
-    from .evaluate import bootstrap_metrics, metrics_for, paired_bootstrap_delta
+    from .stats import bootstrap_metrics, metrics_for, paired_bootstrap_delta
 
     has_proba = pc.y_score.ndim == 2 and pb.y_score.ndim == 2
     chosen = [m for m in metrics_for(task) if has_proba or not m.needs_proba]
@@ -737,12 +657,14 @@ def compare_runs(
     task = _task_of(cand, pc)
 
     metrics = _quality_deltas(task, pc, pb, n_boot=n_boot, seed=seed) + _cost_deltas(cand, base)
-    mcnemar = None
+    from .gates import evaluate_gates
+    from .stats import mcnemar
+
+    paired_test = None
     if task == "classification":
-        mcnemar = mcnemar_test(
+        paired_test = mcnemar(
             _predicted_labels(pb) == pb.y_true, _predicted_labels(pc) == pc.y_true
         )
-    from .gates import evaluate_gates
 
     results = evaluate_gates({m.name: m.to_dict() for m in metrics}, gate_list, task=task)
     decision, reasons = _decide(results)
@@ -758,7 +680,7 @@ def compare_runs(
         seed=seed,
         confidence=CONFIDENCE,
         metrics=tuple(metrics),
-        mcnemar=mcnemar,
+        mcnemar=paired_test,
         gates=tuple(results),
         gates_source=gates_source,
         decision=decision,

@@ -6,12 +6,9 @@ The pieces, in the order a notebook uses them::
     result.to_frame()                      # name / value / ci_low / ci_high
     show(roc_figure(result.y_true, result.y_score, labels=result.labels))
     measure_latency(pipe, X_test)          # single-row p50/p99 and batch rows/s
-    paired_bootstrap_delta("classification", y, proba_a, proba_b, metric="roc_auc")
 
-Metrics live in a small registry (:func:`register_metric`, :func:`get_metric`,
-:func:`metrics_for`). Each :class:`Metric` computes one number from ``(y_true, y_score_or_pred,
-labels)``; the built-in ones also carry a vectorized *weighted* form used by the bootstrap, so a
-thousand resamples cost a few matrix products instead of a thousand sklearn calls.
+The metrics and their bootstrap intervals come from :mod:`workbench.stats` (the metric registry,
+:func:`~workbench.stats.bootstrap_metrics`, :func:`~workbench.stats.paired_bootstrap_delta`).
 
 Conventions:
 
@@ -28,8 +25,8 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,628 +35,35 @@ import numpy.typing as npt
 import pandas as pd
 
 from workbench.exceptions import ConfigError, DatasetError, ModelError
+from workbench.stats import (
+    HEADLINE,
+    Estimate,
+    Metric,
+    bootstrap_metrics,
+    check_bootstrap_options,
+    check_task,
+    f1_from_counts,
+    prepare_scores,
+)
 
 if TYPE_CHECKING:
     import ipywidgets
     import plotly.graph_objects as go
 
 __all__ = [
-    "HEADLINE",
-    "TASKS",
-    "Estimate",
     "EvaluationResult",
-    "Metric",
-    "bootstrap_metrics",
     "calibration_figure",
     "confusion_figure",
     "evaluate_pipeline",
-    "get_metric",
     "measure_latency",
     "metrics_ci_figure",
-    "metrics_for",
     "model_size_bytes",
-    "paired_bootstrap_delta",
     "pr_figure",
-    "register_metric",
     "residual_figure",
     "roc_figure",
     "threshold_explorer",
     "threshold_table",
 ]
-
-Task = Literal["classification", "regression"]
-TASKS: tuple[str, ...] = ("classification", "regression")
-
-#: The metric a task is judged by first (reports, comparisons, gates default to it).
-HEADLINE: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
-
-MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
-WeightedMetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", np.ndarray], np.ndarray]
-
-# Bootstrap resamples are drawn in chunks of about this many cells (rows x resamples), which
-# bounds memory (a float64 chunk is 16 MB) whatever the test-set size.
-_CHUNK_CELLS = 1 << 21
-
-
-# --------------------------------------------------------------------------------------------
-# Metric registry
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One evaluation metric.
-
-    Attributes:
-        name: Registry key, e.g. ``"roc_auc"``.
-        task: ``"classification"`` or ``"regression"``.
-        fn: ``fn(y_true, y_score_or_pred, labels) -> float``. For classification it receives the
-            probability matrix ``(n, k)`` when ``needs_proba`` is true, else the predicted labels
-            ``(n,)``; ``labels`` is the class order (``None`` for regression). Return ``nan`` when
-            the metric is undefined for the given rows (e.g. AUC with one class present).
-        higher_is_better: Direction of improvement (used by comparisons and gates).
-        needs_proba: Whether ``fn`` needs probabilities rather than predicted labels.
-        weighted_fn: Optional vectorized form for the bootstrap:
-            ``weighted_fn(y_true, y_score_or_pred, labels, weights) -> values`` where ``weights``
-            is a ``(b, n)`` matrix of resample counts (each row sums to ``n``) and ``values`` has
-            shape ``(b,)``. Row ``i`` must equal ``fn`` on the rows repeated ``weights[i]`` times.
-            Metrics without it are computed one resample at a time.
-        description: One line for tables and reports.
-    """
-
-    name: str
-    task: Task
-    fn: MetricFn
-    higher_is_better: bool
-    needs_proba: bool = False
-    weighted_fn: WeightedMetricFn | None = field(default=None, repr=False, compare=False)
-    description: str = ""
-
-
-_REGISTRY: dict[str, Metric] = {}
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; use one of: {', '.join(TASKS)}")
-
-
-def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
-    """Add a metric to the registry.
-
-    Args:
-        metric: The metric to add.
-        replace: Overwrite an existing metric of the same name instead of refusing.
-
-    Returns:
-        The metric, so the call can be used as an expression.
-
-    Raises:
-        ConfigError: The task is unknown, or the name is taken and ``replace`` is false.
-
-    Example:
-        >>> from sklearn.metrics import balanced_accuracy_score
-        >>> register_metric(Metric(
-        ...     "balanced_accuracy", "classification",
-        ...     lambda y, pred, labels: float(balanced_accuracy_score(y, pred)),
-        ...     higher_is_better=True,
-        ... ))
-    """
-    _check_task(metric.task)
-    if metric.name in _REGISTRY and not replace:
-        raise ConfigError(
-            f"a metric named {metric.name!r} is already registered; "
-            "pick another name or pass replace=True"
-        )
-    _REGISTRY[metric.name] = metric
-    return metric
-
-
-def get_metric(name: str | Metric) -> Metric:
-    """Return the registered metric called ``name`` (a :class:`Metric` is passed through).
-
-    Raises:
-        ConfigError: No metric has that name; the message lists the known names.
-    """
-    if isinstance(name, Metric):
-        return name
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"unknown metric {name!r}; known metrics: {known}") from None
-
-
-def metrics_for(task: str) -> list[Metric]:
-    """Return the registered metrics of a task, in registration order.
-
-    Raises:
-        ConfigError: The task is not ``"classification"`` or ``"regression"``.
-    """
-    _check_task(task)
-    return [m for m in _REGISTRY.values() if m.task == task]
-
-
-# ---- built-in classification metrics ------------------------------------------------------
-
-
-def _f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    den = 2 * tp + fp + fn
-    return np.divide(2 * tp, den, out=np.zeros_like(den, dtype=float), where=den > 0)
-
-
-def _class_index(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Column of each row's true class in a probability matrix ordered like ``labels``."""
-    order = np.argsort(labels, kind="stable")
-    pos = np.searchsorted(labels[order], y)
-    pos = np.clip(pos, 0, len(labels) - 1)
-    return order[pos]
-
-
-def _auc_one(y_pos: np.ndarray, score: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if y_pos.all() or not y_pos.any():
-        return math.nan
-    return float(roc_auc_score(y_pos, score))
-
-
-def _roc_auc(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None) -> float:
-    assert labels is not None
-    if len(labels) == 2:
-        return _auc_one(y == labels[1], proba[:, 1])
-    aucs = [_auc_one(y == c, proba[:, j]) for j, c in enumerate(labels)]
-    return float(np.mean(aucs))  # nan if any class is absent
-
-
-def _weighted_auc_one(y_pos: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Mann-Whitney AUC (ties count one half) under count weights ``w`` of shape (b, n).
-
-    For each positive row, the weight of negatives scored below it (plus half of those tied with
-    it) is read off a running sum over the negatives in score order.
-    """
-    pos_idx, neg_idx = np.flatnonzero(y_pos), np.flatnonzero(~y_pos)
-    neg_idx = neg_idx[np.argsort(score[neg_idx], kind="stable")]
-    neg_scores = score[neg_idx]
-    w_pos = w[:, pos_idx]
-    cum = np.zeros((len(w), len(neg_idx) + 1))
-    np.cumsum(w[:, neg_idx], axis=1, out=cum[:, 1:])
-    below = np.searchsorted(neg_scores, score[pos_idx], side="left")
-    upto = np.searchsorted(neg_scores, score[pos_idx], side="right")
-    under = cum[:, below]
-    if np.any(upto != below):  # ties between a positive and negatives count one half
-        under += 0.5 * (cum[:, upto] - under)
-    num = (w_pos * under).sum(axis=1)
-    den = w_pos.sum(axis=1) * cum[:, -1]
-    return np.divide(num, den, out=np.full(len(w), np.nan), where=den > 0)
-
-
-def _w_roc_auc(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    assert labels is not None
-    if len(labels) == 2:
-        return _weighted_auc_one(y == labels[1], proba[:, 1], w)
-    total = np.zeros(len(w))
-    for j, c in enumerate(labels):
-        total += _weighted_auc_one(y == c, proba[:, j], w)
-    return total / len(labels)
-
-
-def _accuracy(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None) -> float:
-    from sklearn.metrics import accuracy_score
-
-    return float(accuracy_score(y, pred))
-
-
-def _w_accuracy(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    return (w @ (y == pred).astype(float)) / w.sum(axis=1)
-
-
-def _f1(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None) -> float:
-    from sklearn.metrics import f1_score
-
-    assert labels is not None
-    if len(labels) == 2:
-        return float(
-            f1_score(y == labels[1], pred == labels[1], average="binary", zero_division=0.0)
-        )
-    return float(f1_score(y, pred, labels=list(labels), average="macro", zero_division=0.0))
-
-
-def _w_f1(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    assert labels is not None
-    classes = [labels[1]] if len(labels) == 2 else list(labels)
-    total = np.zeros(len(w))
-    for c in classes:
-        t, p = y == c, pred == c
-        tp = w @ (t & p).astype(float)
-        fp = w @ (~t & p).astype(float)
-        fn = w @ (t & ~p).astype(float)
-        total += _f1_from_counts(tp, fp, fn)
-    return total / len(classes)
-
-
-def _row_log_loss(y: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    eps = np.finfo(proba.dtype).eps
-    p_true = proba[np.arange(len(y)), _class_index(y, labels)]
-    return -np.log(np.clip(p_true, eps, 1 - eps))
-
-
-def _log_loss(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None) -> float:
-    assert labels is not None
-    return float(np.mean(_row_log_loss(y, proba, labels)))
-
-
-def _w_log_loss(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    assert labels is not None
-    return (w @ _row_log_loss(y, proba, labels)) / w.sum(axis=1)
-
-
-def _row_brier(y: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    if len(labels) == 2:
-        return (proba[:, 1] - (y == labels[1])) ** 2
-    onehot = np.zeros_like(proba)
-    onehot[np.arange(len(y)), _class_index(y, labels)] = 1.0
-    return ((onehot - proba) ** 2).sum(axis=1)
-
-
-def _brier(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None) -> float:
-    assert labels is not None
-    return float(np.mean(_row_brier(y, proba, labels)))
-
-
-def _w_brier(y: np.ndarray, proba: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    assert labels is not None
-    return (w @ _row_brier(y, proba, labels)) / w.sum(axis=1)
-
-
-# ---- built-in regression metrics ------------------------------------------------------------
-
-
-def _rmse(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None) -> float:
-    from sklearn.metrics import root_mean_squared_error
-
-    return float(root_mean_squared_error(y, pred))
-
-
-def _w_rmse(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    return np.sqrt((w @ (y - pred) ** 2) / w.sum(axis=1))
-
-
-def _mae(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None) -> float:
-    from sklearn.metrics import mean_absolute_error
-
-    return float(mean_absolute_error(y, pred))
-
-
-def _w_mae(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    return (w @ np.abs(y - pred)) / w.sum(axis=1)
-
-
-def _r2(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None) -> float:
-    from sklearn.metrics import r2_score
-
-    return float(r2_score(y, pred))
-
-
-def _w_r2(y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, w: np.ndarray):
-    sw = w.sum(axis=1)
-    yc = y - y.mean()  # centring first avoids cancellation in the sum of squares below
-    ss_tot = w @ yc**2 - (w @ yc) ** 2 / sw
-    ss_res = w @ (y - pred) ** 2
-    tiny = ss_tot <= 1e-12 * np.maximum(w @ yc**2, 1e-300)
-    r2 = 1.0 - np.divide(ss_res, ss_tot, out=np.zeros_like(ss_res), where=~tiny)
-    # sklearn's force_finite convention: constant targets give 1 if perfectly predicted, else 0.
-    return np.where(tiny, np.where(ss_res == 0, 1.0, 0.0), r2)
-
-
-def _register_builtins() -> None:
-    c, r = "classification", "regression"
-    for m in (
-        Metric("roc_auc", c, _roc_auc, True, True, _w_roc_auc,
-               "ROC AUC (binary: positive class; multiclass: one-vs-rest macro)"),
-        Metric("accuracy", c, _accuracy, True, False, _w_accuracy, "share of correct labels"),
-        Metric("f1", c, _f1, True, False, _w_f1, "F1 (binary: positive class; multiclass: macro)"),
-        Metric("log_loss", c, _log_loss, False, True, _w_log_loss, "mean negative log-likelihood"),
-        Metric("brier", c, _brier, False, True, _w_brier,
-               "Brier score (binary: positive class; multiclass: sum over classes)"),
-        Metric("rmse", r, _rmse, False, False, _w_rmse, "root mean squared error"),
-        Metric("mae", r, _mae, False, False, _w_mae, "mean absolute error"),
-        Metric("r2", r, _r2, True, False, _w_r2, "coefficient of determination"),
-    ):  # fmt: skip
-        register_metric(m, replace=True)
-
-
-_register_builtins()
-
-
-# --------------------------------------------------------------------------------------------
-# Bootstrap
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with a bootstrap confidence interval.
-
-    Attributes:
-        value: The metric on all test rows (or, for a paired delta, ``metric(b) - metric(a)``).
-        ci_low: Lower percentile-bootstrap bound (``nan`` when no resample was usable).
-        ci_high: Upper bound.
-        n_resamples: How many resamples the interval is based on (resamples on which the metric
-            is undefined are skipped); ``None`` when not computed by a bootstrap.
-    """
-
-    value: float
-    ci_low: float
-    ci_high: float
-    n_resamples: int | None = None
-
-    def contains(self, x: float) -> bool:
-        """Whether ``x`` lies inside the closed interval ``[ci_low, ci_high]``."""
-        return bool(self.ci_low <= x <= self.ci_high)
-
-    def __str__(self) -> str:
-        return f"{self.value:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]"
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    task: str
-    y: np.ndarray
-    proba: np.ndarray | None  # classification probabilities (n, k)
-    pred: np.ndarray  # predicted labels (classification) or predictions (regression)
-    labels: np.ndarray | None
-
-    def arg_for(self, metric: Metric) -> np.ndarray:
-        if metric.task != self.task:
-            raise ConfigError(
-                f"metric {metric.name!r} is for {metric.task}, not {self.task}; "
-                f"use one of: {', '.join(m.name for m in metrics_for(self.task))}"
-            )
-        if metric.needs_proba:
-            if self.proba is None:
-                raise ConfigError(
-                    f"metric {metric.name!r} needs class probabilities (predict_proba) but only "
-                    "predicted labels were given; pass the probability matrix or choose one of: "
-                    + ", ".join(m.name for m in metrics_for(self.task) if not m.needs_proba)
-                )
-            return self.proba
-        return self.pred
-
-
-def _prepare(
-    task: str, y_true: npt.ArrayLike, y_score: npt.ArrayLike, labels: npt.ArrayLike | None
-) -> _Inputs:
-    _check_task(task)
-    y = np.asarray(y_true)
-    score = np.asarray(y_score)
-    if y.ndim != 1:
-        raise DatasetError(f"y_true must be one-dimensional, got shape {y.shape}")
-    if len(y) == 0:
-        raise DatasetError("y_true is empty; evaluation needs at least one test row")
-    if score.shape[0] != len(y):
-        raise DatasetError(
-            f"y_true has {len(y)} rows but the scores have {score.shape[0]}; pass predictions "
-            "for exactly the test rows"
-        )
-    if task == "regression":
-        if score.ndim == 2 and score.shape[1] == 1:
-            score = score[:, 0]
-        if score.ndim != 1:
-            raise DatasetError(
-                f"regression predictions must have shape (n,), got {score.shape}; "
-                "multi-output regression is not supported"
-            )
-        return _Inputs(task, y.astype(float), None, score.astype(float), None)
-
-    if score.ndim == 2:
-        lab = np.unique(y) if labels is None else np.asarray(labels)
-        if score.shape[1] != len(lab):
-            raise DatasetError(
-                f"the probability matrix has {score.shape[1]} columns but there are {len(lab)} "
-                f"labels ({list(lab)[:10]}); pass labels=<the classifier's classes_>"
-            )
-        proba = score.astype(float)
-        pred = lab[np.argmax(proba, axis=1)]
-    elif score.ndim == 1:  # predicted labels, no probabilities
-        lab = np.unique(np.concatenate([y, score])) if labels is None else np.asarray(labels)
-        proba, pred = None, score
-    else:
-        raise DatasetError(f"classification scores must be 1-D or 2-D, got shape {score.shape}")
-    if len(lab) < 2:
-        raise DatasetError(f"classification needs at least two labels, got {list(lab)}")
-    unknown = np.setdiff1d(np.unique(y), lab)
-    if len(unknown):
-        raise DatasetError(
-            f"y_true holds labels {list(unknown)[:10]} that are not in labels {list(lab)[:10]}"
-        )
-    return _Inputs(task, y, proba, pred, lab)
-
-
-def _resolve_metrics(task: str, metrics: Sequence[str | Metric] | None, inputs: _Inputs):
-    if metrics is None:
-        chosen = metrics_for(task)
-        if inputs.proba is None:
-            chosen = [m for m in chosen if not m.needs_proba]
-        return chosen
-    return [get_metric(m) for m in metrics]
-
-
-def _check_options(n_boot: int, confidence: float) -> None:
-    if not isinstance(n_boot, int | np.integer) or n_boot < 1:
-        raise ConfigError(f"n_boot must be a positive integer, got {n_boot!r}")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-
-
-def _resamples(n: int, n_boot: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(indices, counts)`` chunks of bootstrap resamples of ``n`` rows.
-
-    The chunking depends only on ``n``, so the same ``(n, n_boot, seed)`` always gives the same
-    resamples, whichever metrics or models are evaluated on them.
-    """
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // n)
-    done = 0
-    while done < n_boot:
-        b = min(chunk, n_boot - done)
-        idx = rng.integers(0, n, size=(b, n))
-        flat = (idx + (np.arange(b) * n)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
-        yield idx, counts
-        done += b
-
-
-def _replicates(
-    inputs_and_metrics: Sequence[tuple[_Inputs, Metric]], n: int, n_boot: int, seed: int
-) -> list[np.ndarray]:
-    """Metric values on each resample (``nan`` where undefined), one array per pair."""
-    out = [np.empty(n_boot) for _ in inputs_and_metrics]
-    start = 0
-    for idx, counts in _resamples(n, n_boot, seed):
-        stop = start + len(idx)
-        for values, (inp, metric) in zip(out, inputs_and_metrics, strict=True):
-            arg = inp.arg_for(metric)
-            if metric.weighted_fn is not None:
-                values[start:stop] = metric.weighted_fn(inp.y, arg, inp.labels, counts)
-            else:
-                values[start:stop] = [metric.fn(inp.y[i], arg[i], inp.labels) for i in idx]
-        start = stop
-    return out
-
-
-def _percentile_ci(values: np.ndarray, confidence: float) -> tuple[float, float, int]:
-    valid = values[np.isfinite(values)]
-    if len(valid) == 0:
-        return math.nan, math.nan, 0
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(valid, [alpha, 1.0 - alpha])
-    return float(lo), float(hi), len(valid)
-
-
-def bootstrap_metrics(
-    task: str,
-    y_true: npt.ArrayLike,
-    y_score: npt.ArrayLike,
-    *,
-    labels: npt.ArrayLike | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    metrics: Sequence[str | Metric] | None = None,
-) -> dict[str, Estimate]:
-    """Metrics on the test rows with percentile-bootstrap confidence intervals.
-
-    Test rows are resampled with replacement ``n_boot`` times (numpy ``Generator`` seeded with
-    ``seed``: identical inputs and seed give identical numbers, and the resamples depend only on
-    the number of rows, ``n_boot`` and ``seed``). Each metric's interval is the
-    ``(1 - confidence) / 2`` and ``1 - (1 - confidence) / 2`` quantiles of its resampled values.
-    Resamples on which a metric is undefined (``nan``; e.g. ROC AUC when a resample lacks a class)
-    are skipped for that metric; ``Estimate.n_resamples`` says how many were used.
-
-    Args:
-        task: ``"classification"`` or ``"regression"``.
-        y_true: True targets, shape ``(n,)``.
-        y_score: Classification: ``predict_proba`` matrix ``(n, k)`` with columns in ``labels``
-            order (or predicted labels ``(n,)`` when the model has no probabilities; then only
-            label metrics are available). Regression: predictions ``(n,)``.
-        labels: Class order of the probability columns (the classifier's ``classes_``); default
-            the sorted unique values of ``y_true``.
-        n_boot: Number of bootstrap resamples.
-        seed: Seed of the resampling.
-        confidence: Coverage of the interval, e.g. 0.95.
-        metrics: Metric names or objects; default all registered metrics of the task (without
-            the probability metrics when only labels are given).
-
-    Returns:
-        ``{metric name: Estimate}`` in the order of ``metrics``.
-
-    Raises:
-        ConfigError: Unknown task or metric, or bad ``n_boot``/``confidence``.
-        DatasetError: Shapes or labels do not fit together.
-
-    Example:
-        >>> est = bootstrap_metrics("classification", y, proba, labels=clf.classes_)
-        >>> print(est["roc_auc"])
-        0.9871 [0.9712, 0.9968]
-    """
-    _check_options(n_boot, confidence)
-    inputs = _prepare(task, y_true, y_score, labels)
-    chosen = _resolve_metrics(task, metrics, inputs)
-    pairs = [(inputs, m) for m in chosen]
-    for m in chosen:
-        inputs.arg_for(m)  # fail early on a task or probability mismatch
-    reps = _replicates(pairs, len(inputs.y), n_boot, seed)
-    result: dict[str, Estimate] = {}
-    for m, values in zip(chosen, reps, strict=True):
-        point = float(m.fn(inputs.y, inputs.arg_for(m), inputs.labels))
-        lo, hi, used = _percentile_ci(values, confidence)
-        result[m.name] = Estimate(point, lo, hi, used)
-    return result
-
-
-def paired_bootstrap_delta(
-    task: str,
-    y_true: npt.ArrayLike,
-    score_a: npt.ArrayLike,
-    score_b: npt.ArrayLike,
-    *,
-    metric: str | Metric,
-    labels: npt.ArrayLike | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> tuple[Estimate, float]:
-    """Difference ``metric(b) - metric(a)`` on the same test rows, with a paired bootstrap.
-
-    Both models are scored on the *same* resampled rows, so the interval reflects the difference
-    between the models rather than the noise of the test set. Resamples on which either value is
-    undefined are skipped. Note the sign: for a lower-is-better metric (rmse, log_loss) a
-    negative delta means ``b`` is better; see ``get_metric(metric).higher_is_better``.
-
-    The two-sided p-value is ``2 * min(P(delta* <= 0), P(delta* >= 0))`` over the resampled
-    deltas, each share computed as ``(count + 1) / (resamples + 1)`` so it is never exactly 0,
-    and capped at 1. It is below ``1 - confidence`` roughly when the interval excludes 0.
-
-    Args:
-        task: ``"classification"`` or ``"regression"``.
-        y_true: True targets, shape ``(n,)``.
-        score_a: Scores of the baseline model (see :func:`bootstrap_metrics` for shapes).
-        score_b: Scores of the candidate model, same shape and class order as ``score_a``.
-        metric: Metric name or object.
-        labels: Class order of the probability columns.
-        n_boot: Number of bootstrap resamples.
-        seed: Seed of the resampling.
-        confidence: Coverage of the interval.
-
-    Returns:
-        ``(Estimate of the delta, two-sided p-value)``.
-
-    Example:
-        >>> delta, p = paired_bootstrap_delta(
-        ...     "classification", y, proba_champion, proba_challenger, metric="roc_auc"
-        ... )
-    """
-    _check_options(n_boot, confidence)
-    m = get_metric(metric)
-    a = _prepare(task, y_true, score_a, labels)
-    b = _prepare(task, y_true, score_b, labels)
-    if a.labels is not None and b.labels is not None and not np.array_equal(a.labels, b.labels):
-        raise DatasetError(
-            f"the two models use different labels ({list(a.labels)} vs {list(b.labels)}); "
-            "pass labels= explicitly"
-        )
-    va, vb = _replicates([(a, m), (b, m)], len(a.y), n_boot, seed)
-    point = float(m.fn(b.y, b.arg_for(m), b.labels)) - float(m.fn(a.y, a.arg_for(m), a.labels))
-    deltas = vb - va
-    lo, hi, used = _percentile_ci(deltas, confidence)
-    valid = deltas[np.isfinite(deltas)]
-    if used == 0:
-        return Estimate(point, lo, hi, 0), math.nan
-    le = (np.count_nonzero(valid <= 0) + 1) / (used + 1)
-    ge = (np.count_nonzero(valid >= 0) + 1) / (used + 1)
-    return Estimate(point, lo, hi, used), float(min(1.0, 2.0 * min(le, ge)))
-
 
 # --------------------------------------------------------------------------------------------
 # Evaluating a pipeline
@@ -766,8 +170,8 @@ def evaluate_pipeline(
         >>> result = evaluate_pipeline(pipe, X_test, y_test, task="classification")
         >>> result.to_frame()
     """
-    _check_task(task)
-    _check_options(n_boot, confidence)
+    check_task(task)
+    check_bootstrap_options(n_boot, confidence)
     y = np.asarray(y_test)
     labels: np.ndarray | None = None
     if task == "classification":
@@ -784,7 +188,7 @@ def evaluate_pipeline(
         metrics=metrics,
     )  # fmt: skip
     if task == "classification" and labels is None:
-        labels = _prepare(task, y, score, None).labels
+        labels = prepare_scores(task, y, score, None).labels
     return EvaluationResult(task, estimates, y, score, labels, n_boot, seed, confidence)
 
 
@@ -941,7 +345,7 @@ def _class_scores(
                 f"there are {len(lab)} labels; pass the (n, k) probability matrix"
             )
         score = np.column_stack([1 - score, score])
-    inputs = _prepare("classification", y, score, labels)
+    inputs = prepare_scores("classification", y, score, labels)
     assert inputs.labels is not None and inputs.proba is not None
     lab = inputs.labels
     cols = [1] if len(lab) == 2 else range(len(lab))
@@ -1109,7 +513,7 @@ def confusion_figure(
 
     if normalize not in (None, "true", "pred", "all"):
         raise ConfigError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
-    inputs = _prepare("classification", y_true, y_pred, labels)
+    inputs = prepare_scores("classification", y_true, y_pred, labels)
     assert inputs.labels is not None
     lab = list(inputs.labels)
     counts = confusion_matrix(inputs.y, inputs.pred, labels=lab)
@@ -1155,7 +559,7 @@ def residual_figure(
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    inputs = _prepare("regression", y_true, y_pred, None)
+    inputs = prepare_scores("regression", y_true, y_pred, None)
     y, pred = inputs.y, inputs.pred
     if len(y) > max_points:
         keep = np.sort(np.random.default_rng(seed).choice(len(y), max_points, replace=False))
@@ -1303,7 +707,7 @@ def threshold_table(
             "threshold": t,
             "precision": precision,
             "recall": recall,
-            "f1": _f1_from_counts(tp.astype(float), fp.astype(float), fn.astype(float)),
+            "f1": f1_from_counts(tp.astype(float), fp.astype(float), fn.astype(float)),
             "accuracy": (tp + tn) / max(len(truth), 1),
             "predicted_positive": pp.astype(int),
         }

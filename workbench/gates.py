@@ -24,7 +24,7 @@ ratio          candidate / baseline
 p_value        two-sided paired-bootstrap p-value of the delta (quality metrics only)
 ============== ===============================================================================
 
-Quality metrics are those of :mod:`workbench.evaluate` (``roc_auc``, ``rmse``, ...); cost
+Quality metrics are those of :mod:`workbench.stats` (``roc_auc``, ``rmse``, ...); cost
 metrics are the latency and size each run's evaluate stage records (:data:`COST_METRICS`).
 A gate on a quality metric of the *other* task is reported as skipped, so one file serves
 classification and regression alike.
@@ -111,7 +111,7 @@ class Gate:
     """One rule: ``<check of metric> <op> <value>``.
 
     Attributes:
-        metric: A quality metric of :mod:`workbench.evaluate` or a name of :data:`COST_METRICS`.
+        metric: A quality metric of :mod:`workbench.stats` or a name of :data:`COST_METRICS`.
         check: One of :data:`CHECKS`.
         op: One of :data:`OPERATORS`.
         value: The threshold.
@@ -195,7 +195,7 @@ class GateResult:
 
 
 def _quality_metrics() -> dict[str, Any]:
-    from .evaluate import TASKS, metrics_for
+    from .stats import TASKS, metrics_for
 
     return {m.name: m for task in TASKS for m in metrics_for(task)}
 

@@ -30,9 +30,10 @@ biased upwards by sampling noise (about ``(bins − 1) · (1/n_ref + 1/n_cur)`` 
 all, ≈ 0.1 for 114 reference rows and 250 live rows), and a test on many rows rejects
 differences too small to matter.
 
-The reference profile (:func:`reference_profile`) holds per feature the decile edges and shares,
-a sorted sample (≤ 512 values) for the KS test, the range seen in training, and the reference
-prediction distribution and metric. A bundle without a stored profile gets one built from its
+The reference profile (:func:`workbench.profile.reference_profile`) holds per feature the decile
+edges and shares, a sorted sample (≤ 512 values) for the KS test, the range seen in training, and
+the reference prediction distribution and metric; the statistics are those of
+:mod:`workbench.stats`. A bundle without a stored profile gets one built from its
 ``evidence/test_split.json`` and the manifest's ranges (:func:`profile_from_bundle`).
 
 Example::
@@ -53,7 +54,7 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,16 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ConfigError, DatasetError, RunNotFound
+from .profile import label_index, reference_profile
+from .stats import (
+    CORRECTIONS,
+    HEADLINE,
+    N_BINS,
+    adjust_p_values,
+    bootstrap_metrics,
+    feature_test,
+    get_metric,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -74,20 +85,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WINDOW",
-    "EPSILON",
     "NOTEBOOK",
-    "N_BINS",
-    "PROFILE_FORMAT",
     "PROVIDER",
     "MonitorInputs",
     "MonitorReport",
     "Thresholds",
     "attach_record",
-    "benjamini_hochberg",
     "drift_heatmap",
-    "export_profile",
-    "feature_test",
-    "holm",
     "index_sections",
     "latency_figure",
     "list_reports",
@@ -101,31 +105,19 @@ __all__ = [
     "notebook_report",
     "prediction_figure",
     "profile_from_bundle",
-    "psi",
     "quality_figure",
     "rebuild_index",
-    "reference_profile",
     "render_report",
     "report_html_path",
     "save_report",
 ]
 
-#: Format tag of a reference profile.
-PROFILE_FORMAT = "workbench-profile/1"
-#: Quantile bins of the PSI.
-N_BINS = 10
-#: Floor of a bin's share in the PSI (keeps it finite when a bin is empty).
-EPSILON = 1e-4
 #: Requests per window.
 DEFAULT_WINDOW = 250
-#: Sorted reference values kept per feature for the KS test.
-SAMPLE_SIZE = 512
 #: The notebook that renders a monitor report.
 NOTEBOOK = "07_monitor.ipynb"
 #: Layout version of a stored report.
 RECORD_SCHEMA = 1
-_MAX_CATEGORIES = 50
-_OTHER = "__other__"
 _REPORT_FILE = "report.json"
 _DECISION_FILE = "decision.json"
 _ID = re.compile(r"mon-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
@@ -161,438 +153,15 @@ class Thresholds:
             )
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha must be within (0, 1), got {self.alpha}")
-        if self.correction not in ("holm", "bh", "none"):
-            raise ConfigError(f"correction {self.correction!r} is not one of holm, bh, none")
+        if self.correction not in CORRECTIONS:
+            raise ConfigError(
+                f"correction {self.correction!r} is not one of {', '.join(CORRECTIONS)}"
+            )
         if not 0 <= self.decay_gate < 1:
             raise ConfigError(f"decay_gate is a relative loss within [0, 1), got {self.decay_gate}")
 
 
-# -- statistics -------------------------------------------------------------------------------
-
-
-def _edges(values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Interior bin edges at the reference's quantiles (ties merge bins)."""
-    if values.size == 0:
-        return np.array([])
-    return np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
-
-
-def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of ``values`` per bin ``(-inf, e0], (e0, e1], ..., (e_last, inf)``."""
-    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=edges.size + 1)
-    return counts / max(values.size, 1)
-
-
-def _psi(ref: np.ndarray, cur: np.ndarray, epsilon: float = EPSILON) -> float:
-    ref = np.maximum(np.asarray(ref, dtype=float), epsilon)
-    cur = np.maximum(np.asarray(cur, dtype=float), epsilon)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def psi(
-    reference: Sequence[float] | np.ndarray,
-    current: Sequence[float] | np.ndarray,
-    *,
-    n_bins: int = N_BINS,
-    epsilon: float = EPSILON,
-) -> float:
-    """Population stability index of ``current`` against ``reference`` (numeric values).
-
-    Bins are cut at the reference's quantiles; each bin's share is floored at ``epsilon``.
-    Missing values are ignored.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> round(psi(rng.normal(size=5000), rng.normal(size=5000)), 3)  # no drift
-        0.002
-    """
-    ref = _finite(reference)
-    cur = _finite(current)
-    if ref.size == 0 or cur.size == 0:
-        raise DatasetError("psi needs at least one non-missing value on each side")
-    edges = _edges(ref, n_bins)
-    return _psi(_shares(ref, edges), _shares(cur, edges), epsilon)
-
-
-def _finite(values: Any) -> np.ndarray:
-    arr = np.asarray(values, dtype=float).ravel()
-    return arr[np.isfinite(arr)]
-
-
-def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    return out
-
-
-def _correct(p: np.ndarray, method: str) -> np.ndarray:
-    if method == "holm":
-        return holm(p)
-    if method == "bh":
-        return benjamini_hochberg(p)
-    return np.asarray(p, dtype=float)
-
-
-def feature_test(entry: Mapping[str, Any], values: pd.Series | np.ndarray) -> dict[str, Any]:
-    """PSI and two-sample test of live ``values`` against one feature's reference entry.
-
-    Args:
-        entry: ``profile["features"][name]`` (or ``profile["prediction"]``).
-        values: The live values of the feature.
-
-    Returns:
-        ``{"n", "psi", "statistic", "p_value", "test", "missing", "out_of_range"}``; the
-        statistic and p-value are NaN when a side has fewer than two values.
-    """
-    series = pd.Series(values)
-    missing = float(series.isna().mean()) if len(series) else 0.0
-    if entry["kind"] == "categorical":
-        return {
-            **_categorical_test(entry, series.dropna()),
-            "missing": missing,
-            "out_of_range": float("nan"),
-        }
-    cur = _finite(pd.to_numeric(series, errors="coerce"))
-    result: dict[str, Any] = {"n": int(cur.size), "test": "ks", "missing": missing}
-    if cur.size == 0:
-        return {
-            **result,
-            "psi": float("nan"),
-            "statistic": float("nan"),
-            "p_value": float("nan"),
-            "out_of_range": float("nan"),
-        }
-    edges = np.asarray(entry["edges"], dtype=float)
-    result["psi"] = _psi(entry["shares"], _shares(cur, edges))
-    sample = np.asarray(entry["sample"], dtype=float)
-    if cur.size >= 2 and sample.size >= 2:
-        from scipy.stats import ks_2samp
-
-        ks = ks_2samp(sample, cur)
-        result["statistic"], result["p_value"] = float(ks.statistic), float(ks.pvalue)
-    else:
-        result["statistic"] = result["p_value"] = float("nan")
-    lo, hi = entry.get("min"), entry.get("max")
-    result["out_of_range"] = (
-        float(np.mean((cur < lo) | (cur > hi))) if lo is not None and hi is not None else 0.0
-    )
-    return result
-
-
-def _categorical_test(entry: Mapping[str, Any], values: pd.Series) -> dict[str, Any]:
-    cats = list(entry["categories"])
-    index = {c: i for i, c in enumerate(cats)}
-    other = index.get(_OTHER)
-    codes = [index.get(str(v), other) for v in values]
-    # Categories never seen in the reference land in the "other" bin, or a bin of their own.
-    unseen = sum(c is None for c in codes)
-    counts = np.bincount([c for c in codes if c is not None], minlength=len(cats)).astype(float)
-    counts = np.append(counts, unseen)
-    ref = np.append(np.asarray(entry["shares"], dtype=float), 0.0)
-    n = len(values)
-    result: dict[str, Any] = {"n": n, "test": "chi2"}
-    if n == 0:
-        return {**result, "psi": float("nan"), "statistic": float("nan"), "p_value": float("nan")}
-    result["psi"] = _psi(ref, counts / n)
-    table = np.vstack([ref * int(entry["n"]), counts])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or int(entry["n"]) == 0:
-        result["statistic"], result["p_value"] = 0.0, 1.0
-        return result
-    from scipy.stats import chi2_contingency
-
-    chi = chi2_contingency(table)
-    result["statistic"], result["p_value"] = float(chi.statistic), float(chi.pvalue)
-    return result
-
-
-# -- reference profile ------------------------------------------------------------------------
-
-
-def _numeric_entry(values: pd.Series, n_bins: int, sample_size: int) -> dict[str, Any]:
-    x = _finite(pd.to_numeric(values, errors="coerce"))
-    edges = _edges(x, n_bins)
-    if x.size > sample_size:
-        # Evenly spaced order statistics: the reference ECDF to within 1/sample_size, and a KS
-        # test that counts sample_size reference values (conservative for a larger reference).
-        sample = np.quantile(x, (np.arange(sample_size) + 0.5) / sample_size)
-    else:
-        sample = np.sort(x)
-    return {
-        "kind": "numeric",
-        "n": int(x.size),
-        "missing": float(values.isna().mean()) if len(values) else 0.0,
-        "edges": _round(edges),
-        "shares": _round(_shares(x, edges)),
-        "sample": _round(sample),
-        "mean": float(x.mean()) if x.size else None,
-        "std": float(x.std()) if x.size else None,
-        "min": float(x.min()) if x.size else None,
-        "max": float(x.max()) if x.size else None,
-    }
-
-
-def _categorical_entry(values: pd.Series) -> dict[str, Any]:
-    present = values.dropna().astype(str)
-    counts = present.value_counts()
-    top = counts.iloc[:_MAX_CATEGORIES]
-    cats, shares = list(top.index), list(top.to_numpy() / max(len(present), 1))
-    rest = int(counts.iloc[_MAX_CATEGORIES:].sum())
-    if rest:
-        cats.append(_OTHER)
-        shares.append(rest / len(present))
-    return {
-        "kind": "categorical",
-        "n": len(present),
-        "missing": float(values.isna().mean()) if len(values) else 0.0,
-        "categories": cats,
-        "shares": _round(np.asarray(shares)),
-    }
-
-
-def _round(values: np.ndarray) -> list[float]:
-    # Seven significant digits keep the profile small and far finer than any bin.
-    return [float(f"{v:.7g}") for v in np.asarray(values, dtype=float)]
-
-
-def reference_profile(
-    X_ref: pd.DataFrame,
-    *,
-    y_score: np.ndarray | None = None,
-    y_true: Sequence[Any] | np.ndarray | None = None,
-    task: str | None = None,
-    class_values: Sequence[Any] | None = None,
-    classes: Sequence[Any] | None = None,
-    ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
-    source: str = "reference data",
-    n_bins: int = N_BINS,
-    sample_size: int = SAMPLE_SIZE,
-) -> dict[str, Any]:
-    """The JSON-ready reference profile the monitor compares live traffic with.
-
-    Call it at export time with the training rows (``X_ref``) and, when available, the
-    model's scores on them or on the test rows; the bundle can store the result as
-    ``manifest["reference_profile"]`` or ``evidence/reference_profile.json``.
-
-    Args:
-        X_ref: Reference feature rows (training data, or the test split).
-        y_score: The model's outputs on ``X_ref``: ``predict_proba`` matrix (columns in
-            ``class_values`` order) or regression predictions. Gives the prediction reference.
-        y_true: True targets of ``X_ref``; with ``y_score`` gives the reference quality.
-        task: ``classification`` or ``regression`` (needed with ``y_score``).
-        class_values: The classifier's ``classes_`` (the values labels arrive as).
-        classes: Display names of the classes, in the same order (the stub answers with them).
-        ranges: Per feature the ``(min, max)`` seen in training, when ``X_ref`` is not the
-            training data (a bundle's manifest has them).
-        source: What ``X_ref`` is, for the report.
-        n_bins: PSI bins.
-        sample_size: Sorted reference values kept per numeric feature for the KS test.
-
-    Returns:
-        ``{"format", "source", "n_rows", "n_bins", "epsilon", "task", "classes",
-        "class_values", "features": {name: entry}, "prediction": entry | None,
-        "quality": {"headline", "metrics", "n"} | None}``.
-
-    Raises:
-        ConfigError: ``y_score`` without ``task``, or an unknown task.
-
-    Example:
-        >>> profile = reference_profile(
-        ...     X_train, y_score=pipe.predict_proba(X_train), y_true=y_train,
-        ...     task="classification", class_values=pipe.classes_)  # doctest: +SKIP
-        >>> json.dumps(profile)  # doctest: +SKIP
-    """
-    if y_score is not None and task not in ("classification", "regression"):
-        raise ConfigError(f"task must be classification or regression with y_score, got {task!r}")
-    features: dict[str, Any] = {}
-    for name in X_ref.columns:
-        col = X_ref[name]
-        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-        entry = _numeric_entry(col, n_bins, sample_size) if numeric else _categorical_entry(col)
-        if ranges and name in ranges and numeric:
-            lo, hi = ranges[name]
-            entry["min"], entry["max"] = lo, hi
-        features[str(name)] = entry
-    values = None if class_values is None else list(class_values)
-    names = None if classes is None else list(classes)
-    profile: dict[str, Any] = {
-        "format": PROFILE_FORMAT,
-        "source": source,
-        "n_rows": len(X_ref),
-        "n_bins": n_bins,
-        "epsilon": EPSILON,
-        "task": task,
-        "class_values": _jsonable(values),
-        "classes": _jsonable(names if names is not None else values),
-        "features": features,
-        "prediction": None,
-        "quality": None,
-    }
-    if y_score is not None:
-        score = np.asarray(y_score, dtype=float)
-        profile["prediction"] = _prediction_entry(score, task, n_bins, sample_size)
-        if y_true is not None:
-            profile["quality"] = _reference_quality(profile, np.asarray(y_true), score)
-    return profile
-
-
-def export_profile(
-    pipe: Any,
-    X_ref: pd.DataFrame,
-    X_test: pd.DataFrame,
-    y_test: Sequence[Any] | np.ndarray | None,
-    *,
-    task: str,
-    classes: Sequence[Any] | None = None,
-) -> dict[str, Any]:
-    """The profile to store in a bundle at export: features from the training rows, the
-    prediction distribution and the reference metric from the test rows.
-
-    The training rows give the features many reference values (less PSI noise than the test
-    split alone); the predictions come from the held-out rows because a model's outputs on its
-    own training rows are overconfident.
-
-    Args:
-        pipe: The fitted pipeline.
-        X_ref: Training rows.
-        X_test: Test rows.
-        y_test: Their true targets (``None``: no reference metric).
-        task: ``classification`` or ``regression``.
-        classes: Display names of the classes, in the order of ``pipe.classes_``.
-
-    Example:
-        >>> profile = export_profile(pipe, X_train, X_test, y_test,
-        ...                          task="classification")  # doctest: +SKIP
-        >>> (out / "evidence" / "reference_profile.json").write_text(json.dumps(profile))
-    """
-    scored = task == "classification" and hasattr(pipe, "predict_proba")
-    score = pipe.predict_proba(X_test) if scored else pipe.predict(X_test)
-    values = list(getattr(pipe, "classes_", [])) or None
-    test = reference_profile(
-        X_test,
-        y_score=np.asarray(score, dtype=float),
-        y_true=None if y_test is None else np.asarray(y_test),
-        task=task,
-        class_values=values,
-        classes=classes,
-    )
-    profile = reference_profile(
-        X_ref,
-        task=task,
-        class_values=values,
-        classes=classes,
-        source=f"training data ({len(X_ref)} rows); predictions and metric on "
-        f"{len(X_test)} test rows",
-    )
-    profile["prediction"], profile["quality"] = test["prediction"], test["quality"]
-    return profile
-
-
-def _jsonable(values: list[Any] | None) -> list[Any] | None:
-    if values is None:
-        return None
-    return [v.item() if hasattr(v, "item") else v for v in values]
-
-
-def _prediction_entry(score: np.ndarray, task: str, n_bins: int, size: int) -> dict[str, Any]:
-    kind, series = _prediction_series(score, task)
-    entry = (
-        _numeric_entry(series, n_bins, size) if kind == "numeric" else _categorical_entry(series)
-    )
-    entry["what"] = {
-        "binary": "probability of the second class",
-        "multiclass": "predicted class (index)",
-        "regression": "predicted value",
-    }[_score_kind(score, task)]
-    return entry
-
-
-def _score_kind(score: np.ndarray, task: str) -> str:
-    if task == "regression":
-        return "regression"
-    return "binary" if score.ndim == 2 and score.shape[1] == 2 else "multiclass"
-
-
-def _prediction_series(score: np.ndarray, task: str) -> tuple[str, pd.Series]:
-    """What prediction drift is measured on, as (kind, values)."""
-    kind = _score_kind(score, task)
-    if kind == "regression":
-        return "numeric", pd.Series(score.reshape(-1))
-    if kind == "binary":
-        return "numeric", pd.Series(score[:, 1])
-    if score.ndim == 2:
-        return "categorical", pd.Series(np.argmax(score, axis=1).astype(str))
-    return "categorical", pd.Series(score.astype(int).astype(str))
-
-
-def _reference_quality(
-    profile: Mapping[str, Any], y_true: np.ndarray, score: np.ndarray
-) -> dict[str, Any]:
-    from .evaluate import HEADLINE, get_metric
-
-    task = profile["task"]
-    if task == "classification":
-        y = _label_index(y_true, profile)
-        keep = ~np.isnan(y)
-        metrics = _class_metrics(y[keep].astype(int), score[keep], int(score.shape[1]))
-    else:
-        y = y_true.astype(float)
-        metrics = {HEADLINE[task]: float(get_metric(HEADLINE[task]).fn(y, score, None))}
-    headline = HEADLINE[task] if HEADLINE[task] in metrics else next(iter(metrics))
-    return {"headline": headline, "metrics": metrics, "n": len(y_true)}
-
-
-def _class_metrics(y: np.ndarray, proba: np.ndarray, k: int) -> dict[str, float]:
-    from .evaluate import get_metric
-
-    labels = np.arange(k)
-    out = {"accuracy": float(get_metric("accuracy").fn(y, np.argmax(proba, axis=1), labels))}
-    if len(np.unique(y)) > 1:
-        out["roc_auc"] = float(get_metric("roc_auc").fn(y, proba, labels))
-    return out
-
-
-def _label_index(values: Sequence[Any] | np.ndarray, profile: Mapping[str, Any]) -> np.ndarray:
-    """True labels as class indices (NaN when unknown): by class value, name or their text."""
-    lookup: dict[Any, int] = {}
-    for names in (profile.get("classes") or [], profile.get("class_values") or []):
-        for i, v in enumerate(names):
-            lookup.setdefault(v, i)
-            lookup.setdefault(str(v), i)
-    out = np.full(len(values), np.nan)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        hit = lookup.get(v.item() if hasattr(v, "item") else v)
-        if hit is None:
-            hit = lookup.get(str(v))
-        if hit is None and isinstance(v, float) and v.is_integer():
-            hit = lookup.get(int(v))  # labels read back from CSV as floats (NaN in the column)
-        if hit is not None:
-            out[i] = hit
-    return out
+# -- the profile of a bundle ------------------------------------------------------------------
 
 
 def profile_from_bundle(bundle_dir: str | Path) -> dict[str, Any]:
@@ -655,8 +224,6 @@ def _profile_from_evidence(manifest: Any) -> dict[str, Any]:
 
 
 def _quality_from_metrics(metrics: Mapping[str, Any], task: str) -> dict[str, Any] | None:
-    from .evaluate import HEADLINE
-
     values = {
         k: float(v["value"] if isinstance(v, Mapping) else v)
         for k, v in metrics.items()
@@ -1079,7 +646,7 @@ def _drift_frame(
     for i, (s, e) in enumerate(bounds):
         part = frame.iloc[s:e]
         tests = [feature_test(profile["features"][name], part[name]) for name in names]
-        adjusted = _correct(np.array([r["p_value"] for r in tests], dtype=float), t.correction)
+        adjusted = adjust_p_values([r["p_value"] for r in tests], t.correction)
         for name, r, p_adj in zip(names, tests, adjusted, strict=True):
             status = "too few rows" if e - s < t.min_rows else _status(r["psi"], p_adj, t)
             rows.append(
@@ -1146,8 +713,6 @@ def _quality_frame(
     t: Thresholds,
     seed: int,
 ) -> pd.DataFrame:
-    from .evaluate import get_metric
-
     ref = profile.get("quality") or {}
     task = profile.get("task")
     metric, scores = _quality_inputs(preds, ref, task)
@@ -1203,8 +768,6 @@ def _window_metric(
     profile: Mapping[str, Any],
     seed: int,
 ) -> Any:
-    from .evaluate import bootstrap_metrics
-
     if task == "classification":
         y = y.astype(int)
         k = len(profile.get("classes") or []) or int(np.nanmax(y)) + 1
@@ -1273,7 +836,7 @@ def _join_labels(
     if unmatched > 0:
         notes.append(f"{unmatched} label(s) match no monitored request key")
     if profile.get("task") == "classification":
-        idx = _label_index(raw, profile)
+        idx = label_index(raw, profile)
         unknown = sum(v is not None for v in raw) - int(np.sum(~np.isnan(idx)))
         if unknown:
             notes.append(f"{unknown} label(s) are not among the model's classes")
@@ -1320,7 +883,7 @@ def _from_log(
         (c for c in out.columns if re.fullmatch(r"p_\d+", str(c))), key=lambda c: int(c[2:])
     )
     proba = out[p_cols].to_numpy(dtype=float) if p_cols else None
-    pred = _label_index(out["pred_label"].tolist(), profile) if "pred_label" in out else None
+    pred = label_index(out["pred_label"].tolist(), profile) if "pred_label" in out else None
     if proba is not None and np.isnan(proba).any():
         notes.append("some rows have no probabilities in the log")
     return _Predictions(
@@ -1334,7 +897,7 @@ def _from_model(model: Any, X: pd.DataFrame, profile: Mapping[str, Any]) -> _Pre
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(X), dtype=float)
         return _Predictions(proba=proba, pred_index=np.argmax(proba, axis=1).astype(float))
-    return _Predictions(pred_index=_label_index(list(model.predict(X)), profile))
+    return _Predictions(pred_index=label_index(list(model.predict(X)), profile))
 
 
 # -- from files -------------------------------------------------------------------------------
@@ -1677,8 +1240,6 @@ def quality_figure(report: MonitorReport) -> go.Figure:
         )
     ref = frame["reference"].dropna()
     if len(ref):
-        from .evaluate import get_metric
-
         value = float(ref.iloc[0])
         higher = get_metric(str(frame["metric"].iloc[0])).higher_is_better
         gate = report.thresholds.decay_gate

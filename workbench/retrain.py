@@ -718,11 +718,11 @@ def recent_training_csv(
 
 
 def _target_values(labels: pd.Series, profile: Mapping[str, Any]) -> pd.Series:
-    from .monitor import _label_index
+    from .profile import label_index
 
     if profile.get("task") != "classification" or not profile.get("class_values"):
         return pd.to_numeric(labels, errors="coerce")
-    idx = _label_index(labels.tolist(), profile)
+    idx = label_index(labels.tolist(), profile)
     values = list(profile["class_values"])
     return pd.Series([None if np.isnan(i) else values[int(i)] for i in idx], dtype=object)
 

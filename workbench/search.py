@@ -20,7 +20,7 @@ __all__ = ["SearchResult", "direction_for", "run_search", "search_figures", "stu
 
 
 def direction_for(task: str) -> str:
-    from .evaluate import HEADLINE, get_metric
+    from .stats import HEADLINE, get_metric
 
     return "maximize" if get_metric(HEADLINE[task]).higher_is_better else "minimize"
 
@@ -57,7 +57,7 @@ def _folds(ds: Dataset, rows: np.ndarray, k: int, seed: int) -> list[tuple[np.nd
 
 
 def _score(ds: Dataset, pipe: Any, rows: np.ndarray, metric: str) -> float:
-    from .evaluate import get_metric
+    from .stats import get_metric
 
     X, y = ds.X.iloc[rows], ds.y.to_numpy()[rows]
     m = get_metric(metric)
@@ -71,7 +71,7 @@ def make_objective(ds: Dataset, split: Split, family: str, *, seed: int, cv_fold
     """The optuna objective: mean CV score of the headline metric on the training rows."""
     import optuna
 
-    from .evaluate import HEADLINE
+    from .stats import HEADLINE
 
     fam = get_family(family)
     metric = HEADLINE[ds.task]
@@ -114,7 +114,7 @@ def run_search(
     """
     import optuna
 
-    from .evaluate import HEADLINE
+    from .stats import HEADLINE
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     fam = get_family(family)

@@ -12,7 +12,7 @@ their bundles on 127.0.0.1, replays a request stream through a router and compar
   seeded);
 * ``B − A`` with intervals and p-values (paired in shadow mode), the minimum detectable effect
   of the traffic used, and a decision ``ship_b`` / ``keep_a`` / ``inconclusive`` with reasons
-  (:func:`analyze`; the rules are in ``_analysis``);
+  (:func:`analyze`; the rules are in ``_analysis``, the statistics in :mod:`workbench.stats`);
 * a record in ``<workspace>/abtests/<id>/`` and the report ``reports/abtests/<id>.html``
   (notebook ``06_abtest``), listed on the index by :func:`index_sections`.
 
@@ -76,15 +76,6 @@ from ._routing import (
     route_stream,
 )
 from ._run import MAX_REQUESTS, VariantSource, abtest_stage, bundle_for_ref, run_abtest
-from ._stats import (
-    Delta,
-    bootstrap_quantile_delta,
-    mde_two_proportions,
-    metric_delta,
-    paired_proportion_delta,
-    required_per_arm,
-    two_proportion_delta,
-)
 from ._users import UserModel, unit_hash
 
 __all__ = [
@@ -101,7 +92,6 @@ __all__ = [
     "Analysis",
     "Answer",
     "Decision",
-    "Delta",
     "Guardrails",
     "RouteResult",
     "Router",
@@ -114,7 +104,6 @@ __all__ = [
     "annotate",
     "answers_frame",
     "assign_variant",
-    "bootstrap_quantile_delta",
     "bundle_for_ref",
     "deltas_frame",
     "index_sections",
@@ -124,19 +113,14 @@ __all__ = [
     "load_labels",
     "load_requests",
     "mde_figure",
-    "mde_two_proportions",
-    "metric_delta",
     "notebook_abtest",
-    "paired_proportion_delta",
     "quality_figure",
     "rebuild_index",
     "render_report",
     "report_html_path",
-    "required_per_arm",
     "route_stream",
     "routing_figure",
     "run_abtest",
-    "two_proportion_delta",
     "unit_hash",
     "variants_frame",
 ]

@@ -2,7 +2,7 @@
 
 Per variant: requests, error rate, p50/p99 latency, the headline metric on the labels that had
 arrived (with a bootstrap 95% CI), the share of right answers, and the simulated users'
-acceptance rate (with a Wilson 95% CI). Differences ``B − A`` (see :mod:`._stats` for the tests):
+acceptance rate (with a Wilson 95% CI). Differences ``B − A`` (tests: :mod:`workbench.stats`):
 acceptance, the headline metric, error rate, p50 and p99 latency.
 
 The decision (``ship_b`` / ``keep_a`` / ``inconclusive``):
@@ -30,19 +30,22 @@ import numpy as np
 import pandas as pd
 
 from workbench.exceptions import ConfigError
-
-from ._stats import (
+from workbench.stats import (
+    HEADLINE,
     Delta,
     bootstrap_mean_ci,
     bootstrap_proportion_delta,
     bootstrap_quantile_delta,
+    get_metric,
     mde_two_proportions,
     metric_delta,
     metric_estimate,
     paired_proportion_delta,
     required_per_arm,
     two_proportion_delta,
+    wilson_interval,
 )
+
 from ._users import UserModel
 
 __all__ = [
@@ -308,15 +311,6 @@ def annotate(
 # -- per variant ----------------------------------------------------------------------------------
 
 
-def _wilson(x: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n == 0:
-        return math.nan, math.nan
-    p = x / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def _proba(rows: pd.DataFrame) -> np.ndarray | None:
     cols = sorted(
         (c for c in rows.columns if c.startswith("p_") and c[2:].isdigit()),
@@ -385,7 +379,7 @@ def _summary(
     accepted = int((reacted["accepted"] == 1.0).sum())
     units = _units(reacted)
     if units is None:
-        ci = _wilson(accepted, len(reacted))
+        ci = wilson_interval(accepted, len(reacted))
     else:
         _, lo, hi = bootstrap_mean_ci(
             reacted["accepted"].to_numpy(), clusters=units, n_boot=n_boot, seed=seed
@@ -779,8 +773,6 @@ def analyze(
     Raises:
         ConfigError: Bad mode, task, alpha or power.
     """
-    from workbench.evaluate import HEADLINE, get_metric
-
     if mode not in ("online", "shadow"):
         raise ConfigError(f"mode {mode!r} is not one of online, shadow")
     if task not in HEADLINE:
