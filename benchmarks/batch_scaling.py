@@ -74,12 +74,12 @@ def build_grid(args: argparse.Namespace, runner: Any) -> Any:
 def measure(label: str, executor: Any, args: argparse.Namespace) -> Measurement:
     from workbench.config import resolve_workspace
     from workbench.runner import Runner
-    from workbench.store import open_store
+    from workbench.store import open_workspace
 
     root = Path(tempfile.mkdtemp(prefix=f"wb-bench-{executor.name}-"))
     ws = resolve_workspace(root / "ws")
     ws.create()
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     grid = build_grid(args, Runner(ws, store))
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     result = executor.run(grid, ws, store)

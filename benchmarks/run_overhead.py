@@ -21,7 +21,7 @@ from workbench.config import resolve_workspace
 from workbench.context import STAGES, new_run_id
 from workbench.params import notebooks_dir
 from workbench.runner import Runner, RunRequest
-from workbench.store import open_store
+from workbench.store import open_workspace
 
 DATASET, MODEL = "breast_cancer", "logreg"
 
@@ -105,7 +105,7 @@ def main() -> None:
     args = ap.parse_args()
     ws = resolve_workspace(Path(tempfile.mkdtemp(prefix="wb-bench-")) / "ws")
     ws.create()
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     plain_runs, wb_runs = [], []
     for r in range(args.rounds):
         order = (

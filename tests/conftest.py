@@ -12,8 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/pg.py
 
-from workbench.config import Workspace, resolve_workspace
-from workbench.store import Store, open_store
+from workbench.config import Workspace
+from workbench.store import Store, open_workspace
+
+_DATABASES = iter(range(100_000))
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +28,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
-    ws = resolve_workspace(tmp_path / "ws")
-    ws.create()
+    ws, _ = open_workspace(tmp_path / "ws", create=True)
     return ws
 
 
 @pytest.fixture
 def store(workspace: Workspace) -> Store:
-    return open_store(workspace.db_url)
+    return open_workspace(workspace.root)[1]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on every backend: a SQLite file, and a new database on the
+    session's real PostgreSQL server. Contract tests take it to run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    from pg import fresh_database
+
+    server = request.getfixturevalue("postgres_url")
+    return fresh_database(server, f"wb_test_{next(_DATABASES)}")
 
 
 @pytest.fixture(scope="session")

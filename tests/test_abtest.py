@@ -39,7 +39,7 @@ from workbench.store import (
     MetricRecord,
     RunStatus,
     Store,
-    open_store,
+    open_workspace,
     utcnow,
 )
 from workbench.traffic import Stream, synthetic_stream
@@ -474,7 +474,7 @@ def test_record_round_trips_and_the_report_renders_offline(
     assert "plotly" in page and 'src="http' not in page
     assert "KEEP A" in page and "Minimum detectable effect" in page
     assert ab.load_abtest(ws, t.id).report_path == str(html)
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     [section] = ab.index_sections(ws, store)
     row = next(r for r in section.rows if r[0] == t.id)
     assert row[-2] == "keep_a" and row[-1].href == f"abtests/{t.id}.html"

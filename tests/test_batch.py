@@ -32,7 +32,7 @@ from workbench.context import STAGES
 from workbench.exceptions import CellError, ConfigError, RunCancelled, StageFailed
 from workbench.reports import build_index
 from workbench.runner import Runner, RunRequest
-from workbench.store import MetricRecord, RunStatus, Store, open_store
+from workbench.store import MetricRecord, RunStatus, Store, open_store, open_workspace
 
 FAST = {"n_boot": 100, "cv_folds": 3}  # tiny: bootstrap resamples, folds per trial
 
@@ -448,7 +448,7 @@ def test_local_executor_runs_a_grid_in_two_processes(tmp_path: Path) -> None:
     result = invoke_batch(str(path), "--workers", "2", "--workspace", str(ws), "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     _check_batch(ws, out, store, "local (2 workers)", stages=3)
     assert "4/4 runs" in result.stderr  # the overall progress bar
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import cli
-from workbench.store import RunStatus, open_store
+from workbench.store import RunStatus, open_workspace
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -62,7 +62,7 @@ def test_bad_run_input_is_refused_before_any_kernel(
 ) -> None:
     ws = tmp_path / "w"
     invoke("init", str(ws))
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     store.create_run("kept", dataset_name="iris", model_family="rf", seed=1, stages=[], params={})
     code, out = invoke("run", "--workspace", str(ws), *args)
     assert code == 2, out
@@ -90,7 +90,7 @@ def test_bad_csv_inputs_through_cli(tmp_path: Path) -> None:
 def test_runs_and_show_json(tmp_path: Path) -> None:
     ws = tmp_path / "w"
     invoke("init", str(ws))
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     store.create_run(
         "r-1",
         dataset_name="iris",

@@ -348,7 +348,7 @@ def test_index_sections_list_comparisons_and_registry(
     html = cmp.comparison_report_path(workspace, c.id)
     html.parent.mkdir(parents=True)
     html.write_text("<p>report</p>")
-    cmp._set_report_path(store, c.id, html)
+    store.set_comparison_report(c.id, html)
     comparisons, models, audit = comparison_sections(workspace, store)
     row = comparisons.rows[0]
     assert row[0] == c.id and row[4] == "promote"
@@ -425,11 +425,11 @@ def test_cli_refusal_is_one_clean_line(
 def test_two_real_runs_compared_through_the_cli(tmp_path: Path, cli: click.Group) -> None:
     from workbench.config import resolve_workspace
     from workbench.runner import Runner, RunRequest
-    from workbench.store import open_store
+    from workbench.store import open_workspace
 
     ws = resolve_workspace(tmp_path / "e2e")
     ws.create()
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     ids = {}
     for family in ("logreg", "rf"):
         request = RunRequest(dataset="breast_cancer", model=family, trials=2,

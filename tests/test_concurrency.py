@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,16 +29,6 @@ _SHARED_DATASET = DatasetRecord(
     features=[],
     created_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'concurrent.db'}"
-    from pg import fresh_database
-
-    server = request.getfixturevalue("postgres_url")
-    return fresh_database(server, f"concurrency_{next(_COUNTER)}")
 
 
 def _writer(url: str, worker: int, barrier: Any) -> None:

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import cli
-from workbench.store import RunStatus, open_store
+from workbench.store import RunStatus, open_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     index = ws / "reports" / "index.html"
     assert f"report index: {index}" in result.stdout
-    runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
+    runs = open_workspace(ws)[1].list_runs()
     assert {r.model_family for r in runs} >= {"logreg", "rf"}
     assert all(r.status is RunStatus.SUCCEEDED for r in runs)
     runs = [r for r in runs if r.source == "cli" and r.dataset_name == "breast_cancer"]
@@ -36,7 +36,7 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     from workbench.compare import list_comparisons
     from workbench.registry import aliases
 
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     rf_run = next(r.id for r in runs if r.model_family == "rf")
     (comparison,) = [c for c in list_comparisons(store) if c.candidate.run_id == rf_run]
     assert comparison.decision in ("promote", "hold")

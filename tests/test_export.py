@@ -24,7 +24,7 @@ from workbench.exceptions import ConfigError, DatasetError, ModelError
 from workbench.export import default_out, export_run
 from workbench.modelio import save_model
 from workbench.serving import background_server
-from workbench.store import RunStatus, Store, open_store
+from workbench.store import RunStatus, Store, open_workspace
 
 # One real short run per test session, shared with test_release.py (a run takes ~20 s).
 _SHARED: dict[str, tuple[Workspace, str]] = {}
@@ -44,11 +44,11 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, St
             params={"n_boot": 100},
             stages=("search", "evaluate"),
         )
-        outcome = Runner(ws, open_store(ws.db_url), build_index=False).run(request)
+        outcome = Runner(ws, open_workspace(ws.root)[1], build_index=False).run(request)
         assert outcome.status is RunStatus.SUCCEEDED, outcome.error
         _SHARED["run"] = (ws, outcome.run_id)
     ws, run_id = _SHARED["run"]
-    return ws, open_store(ws.db_url), run_id
+    return ws, open_workspace(ws.root)[1], run_id
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,9 @@ def test_evidence_json_equals_stored_record_and_report_is_linked(
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(t.releases).where(t.releases.c.id == report.id)).one()
     assert row.passed is True and row.run_id == report.run_id
-    assert Path(row.bundle) == ws.exports_dir / f"{report.run_id}-load"
+    # The store keeps the bundle's path relative to the workspace, so the workspace can move.
+    assert row.bundle == f"exports/{report.run_id}-load"
+    assert Path(stored.bundle) == ws.exports_dir / f"{report.run_id}-load"
     html_path = Path(stored.report_path)
     assert html_path == rel.release_report_path(ws, report.id)
     html = html_path.read_text()

@@ -24,7 +24,7 @@ from workbench.reports import (
     export_notebook,
     report_path,
 )
-from workbench.store import MetricRecord, RunStatus, open_store
+from workbench.store import MetricRecord, RunStatus, open_workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -211,7 +211,7 @@ STAGES = [("explore", "01_explore.ipynb"), ("evaluate", "03_evaluate.ipynb")]
 
 def _populate(ws: Workspace, notebook: Path | None = None) -> None:
     """Run ``run-a`` failed in evaluate (no reports); ``run-b`` succeeded with two reports."""
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     store.create_run(
         "run-a", dataset_name=EVIL, model_family="rf", seed=0, stages=STAGES, params={}
     )
@@ -245,7 +245,7 @@ def _populate(ws: Workspace, notebook: Path | None = None) -> None:
 def test_index_lists_runs_newest_first_with_status_metric_and_links(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     _populate(ws)
-    path = build_index(ws, open_store(ws.db_url))
+    path = build_index(ws, open_workspace(ws.root)[1])
     assert path == ws.index_path
     html = path.read_text()
     assert html.index('id="run-run-b"') < html.index('id="run-run-a"')
@@ -266,7 +266,7 @@ def test_index_lists_runs_newest_first_with_status_metric_and_links(tmp_path: Pa
 def test_index_shows_the_failure_summary_and_escapes_user_text(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     _populate(ws)
-    html = build_index(ws, open_store(ws.db_url)).read_text()
+    html = build_index(ws, open_workspace(ws.root)[1]).read_text()
     assert "stage evaluate, cell 4: ValueError: bad &lt;x&gt;" in html
     assert EVIL not in html
     assert "&lt;script&gt;alert(" in html
@@ -275,7 +275,7 @@ def test_index_shows_the_failure_summary_and_escapes_user_text(tmp_path: Path) -
 
 def test_index_classification_headline_is_roc_auc(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
-    store = open_store(ws.db_url)
+    store = open_workspace(ws.root)[1]
     store.create_run(
         "c1", dataset_name="breast_cancer", model_family="lr", seed=1, stages=STAGES, params={}
     )
@@ -294,7 +294,7 @@ def test_index_of_an_empty_store_and_extra_sections(tmp_path: Path) -> None:
         rows=(("run-b", "promote <now>", IndexLink("open", "cmp/1.html", tooltip="b vs a")),),
         note="candidate vs champion",
     )
-    html = build_index(ws, open_store(ws.db_url), extra_sections=[section]).read_text()
+    html = build_index(ws, open_workspace(ws.root)[1], extra_sections=[section]).read_text()
     assert "No runs yet" in html
     assert "<h2>Comparisons</h2>" in html
     assert "promote &lt;now&gt;" in html
@@ -316,7 +316,7 @@ def test_pages_render_offline_in_chromium(notebook: Path, tmp_path: Path) -> Non
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     ws = _workspace(tmp_path)
     _populate(ws, notebook)
-    index = build_index(ws, open_store(ws.db_url))
+    index = build_index(ws, open_workspace(ws.root)[1])
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

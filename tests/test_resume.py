@@ -27,14 +27,9 @@ from workbench.store import schema as t
 _COUNTER = iter(range(10_000))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "sqlite":
-        return open_store(f"sqlite:///{tmp_path / 'resume.db'}")
-    from pg import fresh_database
-
-    server = request.getfixturevalue("postgres_url")
-    return open_store(fresh_database(server, f"resume_{next(_COUNTER)}"))
+@pytest.fixture
+def store(store_url: str) -> Store:  # every test here runs on SQLite and PostgreSQL
+    return open_store(store_url)
 
 
 def _run(store: Store, run_id: str, *, source: str = "cli", age_s: float = 0.0) -> None:

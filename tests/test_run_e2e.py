@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import cli
-from workbench.store import RunStatus, open_store
+from workbench.store import RunStatus, open_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_classification_run_records_everything(ws: Path, logreg_run: dict) -> No
         "model_size_bytes",
     ):
         assert name in out["metrics"], name
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     run = store.get_run(out["run_id"])
     assert [s.status for s in run.stages] == [RunStatus.SUCCEEDED] * 3
     assert run.dataset is not None and run.dataset.n_rows == 569
@@ -126,7 +126,7 @@ def test_failing_cell_marks_run_failed_and_keeps_partial_notebook(ws: Path) -> N
     assert err["cell_index"] > 0 and any(
         "KFold" in line or "n_splits" in line for line in err["traceback"]
     )
-    store = open_store(f"sqlite:///{ws / 'workbench.db'}")
+    store = open_workspace(ws)[1]
     run = store.get_run(out["run_id"])
     assert [s.status for s in run.stages] == [
         RunStatus.SUCCEEDED,
@@ -165,7 +165,7 @@ def test_ctrl_c_marks_run_cancelled(tmp_path: Path) -> None:
         while time.monotonic() < deadline and not started:
             time.sleep(0.5)
             if (ws / "workbench.db").exists():
-                runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
+                runs = open_workspace(ws)[1].list_runs()
                 started = bool(runs) and any(
                     s.name == "search" and s.status is RunStatus.RUNNING for s in runs[0].stages
                 )
@@ -177,7 +177,7 @@ def test_ctrl_c_marks_run_cancelled(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, stderr
     assert "cancelled" in stderr and "Traceback" not in stderr
-    run = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()[0]
+    run = open_workspace(ws)[1].list_runs()[0]
     assert run.status is RunStatus.CANCELLED
 
 
@@ -203,9 +203,9 @@ def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, mo
             kernel_name="python3",
             progress_bar=False,
         )
-    runs = open_store(f"sqlite:///{ws / 'workbench.db'}").list_runs()
+    runs = open_workspace(ws)[1].list_runs()
     assert len(runs) == 1  # the three notebooks share one lab run
-    run = open_store(f"sqlite:///{ws / 'workbench.db'}").get_run(runs[0].id)
+    run = open_workspace(ws)[1].get_run(runs[0].id)
     assert run.source == "lab" and run.status is RunStatus.SUCCEEDED
     assert all(s.status is RunStatus.SUCCEEDED for s in run.stages)
     assert run.metric("roc_auc", "evaluate").value > 0.9

@@ -23,17 +23,6 @@ from workbench.store.schema import VERSION_TABLE
 _COUNTER = iter(range(10_000))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every contract test runs on SQLite and on a real PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'contract.db'}"
-    from pg import fresh_database
-
-    server = request.getfixturevalue("postgres_url")
-    return fresh_database(server, f"contract_{next(_COUNTER)}")
-
-
 def _new_run(store, run_id: str = "r1", **kw) -> None:
     store.create_run(
         run_id,
@@ -200,3 +189,206 @@ def test_migrations_upgrade_an_existing_database_keeping_its_runs(store_url: str
     assert _migrate.current_revision(store.engine) == _migrate.head_revision()
     assert store.get_run("old").status is RunStatus.SUCCEEDED
     assert "batch_id" in {c["name"] for c in sa.inspect(store.engine).get_columns("wb_runs")}
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+
+def _version(store, run_id: str = "r1"):
+    return store.register_version(
+        run_id,
+        family="logreg",
+        task="classification",
+        dataset_fingerprint="f" * 64,
+        model_path="/m/model.skops",
+        sha256="a" * 64,
+        size=10,
+        metrics={"roc_auc": {"value": 0.9}},
+    )
+
+
+def test_versions_register_once_per_run(store_url: str) -> None:
+    store = open_store(store_url)
+    _new_run(store, "r1")
+    _new_run(store, "r2")
+    v1 = _version(store, "r1")
+    assert _version(store, "r1") == v1  # idempotent per run
+    v2 = _version(store, "r2")
+    assert (v1.version, v2.version) == (1, 2) and v1.ref == "v1"
+    assert [v.version for v in store.list_versions()] == [2, 1]
+    assert store.version_of_run("r2") == v2 and store.get_version(3) is None
+    assert v1.metrics == {"roc_auc": {"value": 0.9}} and v1.created_at.tzinfo is not None
+
+
+def test_alias_moves_through_the_guard_and_are_audited(store_url: str) -> None:
+    store = open_store(store_url)
+    for r in ("r1", "r2"):
+        _new_run(store, r)
+    v1, v2 = _version(store, "r1"), _version(store, "r2")
+    seen = []
+
+    def allow(holder, holder_run, latest):
+        seen.append((holder, holder_run, latest))
+        return "because", holder is not None
+
+    first = store.move_alias("champion", v1, actor="ann", guard=allow)
+    assert first is not None and first.from_version is None and first.to_run == "r1"
+    assert store.alias_run("champion") == "r1"
+    assert store.move_alias("champion", v1, actor="ann", guard=allow) is None  # no change
+
+    def refuse(holder, holder_run, latest):
+        raise RuntimeError("hold")
+
+    with pytest.raises(RuntimeError):
+        store.move_alias("champion", v2, actor="bob", guard=refuse)
+    assert store.alias_run("champion") == "r1"  # the refused move left nothing behind
+
+    moved = store.move_alias("champion", v2, actor="bob", guard=allow)
+    assert moved is not None and moved.forced and (moved.from_run, moved.to_run) == ("r1", "r2")
+    assert seen[-1] == (1, "r1", None)  # the guard saw the holder and no comparison
+    trail = store.audit_trail("champion")
+    assert [(e.from_version, e.to_version, e.actor) for e in trail] == [
+        (None, 1, "ann"),
+        (1, 2, "bob"),
+    ]
+    assert store.list_versions()[0].aliases == ("champion",)
+
+
+# -- evidence ---------------------------------------------------------------------------------
+
+
+def test_comparisons_round_trip_and_feed_the_alias_guard(store_url: str) -> None:
+    from workbench.store import ComparisonRecord
+
+    store = open_store(store_url)
+    for r in ("r1", "r2"):
+        _new_run(store, r)
+    for i, decision in enumerate(("hold", "promote")):
+        store.add_comparison(
+            ComparisonRecord(
+                id=f"cmp-2026010{i}-000000-abcdef",
+                candidate_run="r2",
+                baseline_run="r1",
+                decision=decision,
+                record={"decision": decision, "reasons": ["x"]},
+                created_at=utcnow(),
+            )
+        )
+    latest = store.list_comparisons()[0]
+    assert latest.decision == "promote" and latest.record["reasons"] == ["x"]
+    assert store.get_comparison("cmp-20260100").decision == "hold"
+    with pytest.raises(RunNotFound, match="ambiguous"):
+        store.get_comparison("cmp-2026")
+    store.set_comparison_report(latest.id, "/r/cmp.html")
+    assert store.get_comparison(latest.id).report_path == "/r/cmp.html"
+
+    v1, v2 = _version(store, "r1"), _version(store, "r2")
+    store.move_alias("champion", v1, actor="a", guard=lambda *a: ("first", False))
+    got = []
+    store.move_alias(
+        "champion", v2, actor="a", guard=lambda h, r, c: got.append(c) or ("ok", False)
+    )
+    assert got[0].id == latest.id  # the latest comparison of candidate vs holder
+
+
+def test_releases_round_trip(store_url: str) -> None:
+    from workbench.store import ReleaseRecord
+
+    store = open_store(store_url)
+    rec = ReleaseRecord(
+        id="rel-20260101-000000-abcdef",
+        run_id=None,
+        bundle="/b/bundle",
+        passed=False,
+        record={"bundle": "/b/bundle", "failures": ["p99"]},
+        created_at=utcnow(),
+    )
+    store.add_release(rec)
+    got = store.get_release("rel-")
+    assert (got.bundle, got.passed, got.record["failures"]) == ("/b/bundle", False, ["p99"])
+    store.set_release_report(rec.id, "/r/rel.html")
+    assert store.list_releases(limit=1)[0].report_path == "/r/rel.html"
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+
+def test_batches_lifecycle(store_url: str) -> None:
+    store = open_store(store_url)
+    store.add_batch("batch-1", grid={"name": "g", "runs": [{"run_id": "r1"}]}, executor="local")
+    b = store.get_batch("batch-1")
+    assert b.status is RunStatus.RUNNING and b.run_ids == ["r1"] and b.name == "g"
+    store.beat_batch("batch-1")
+    assert "heartbeat_at" in store.get_batch("batch-1").summary
+    assert store.mark_stale_batches(3600, reason="dead") == []
+    store.finish_batch("batch-1", status=RunStatus.SUCCEEDED, summary={"n": 1}, report_path="/p")
+    done = store.list_batches()[0]
+    assert (done.status, done.summary, done.report_path) == (RunStatus.SUCCEEDED, {"n": 1}, "/p")
+    assert done.finished_at is not None
+
+
+# -- paths and moves ----------------------------------------------------------------------------
+
+
+def _raw(store, sql: str) -> list:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql))]
+
+
+def test_paths_under_the_artifact_root_are_stored_relative(store_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    store = open_store(store_url, root=root)
+    _new_run(store)
+    inside = root / "runs" / "r1" / "model.skops"
+    store.log_artifact("r1", ArtifactRecord("model", "model", str(inside), "a" * 64, 1))
+    store.log_artifact("r1", ArtifactRecord("data", "csv", "/elsewhere/d.csv", "b" * 64, 1))
+    store.start_stage("r1", "explore", output_path=str(root / "runs/r1/01.ipynb"))
+    stored = dict(_raw(store, "SELECT name, path FROM wb_artifacts"))
+    assert stored == {"model": "runs/r1/model.skops", "data": "/elsewhere/d.csv"}
+    assert store.get_run("r1").artifact("model").path == str(inside)
+
+    moved = open_store(store_url, root=tmp_path / "moved")  # the same records, another root
+    run = moved.get_run("r1")
+    assert run.artifact("model").path == str(tmp_path / "moved/runs/r1/model.skops")
+    assert run.artifact("data").path == "/elsewhere/d.csv"
+    assert run.stages[0].output_path == str(tmp_path / "moved/runs/r1/01.ipynb")
+
+
+def test_an_older_workspace_gets_relative_paths_when_opened(tmp_path: Path, monkeypatch) -> None:
+    from workbench.store import open_workspace
+
+    monkeypatch.delenv("WORKBENCH_ARTIFACTS", raising=False)
+    ws, _ = open_workspace(tmp_path / "ws", create=True)
+    old = open_store(ws.db_url)  # as older versions did: no root, absolute paths
+    _new_run(old)
+    old.log_artifact("r1", ArtifactRecord("model", "model", str(ws.runs_dir / "m"), "a" * 64, 1))
+    assert _raw(old, "SELECT path FROM wb_artifacts") == [(str(ws.runs_dir / "m"),)]
+    _, store = open_workspace(ws.root)
+    assert _raw(store, "SELECT path FROM wb_artifacts") == [("runs/m",)]
+    assert store.get_run("r1").artifact("model").path == str(ws.runs_dir / "m")
+
+
+def test_overlong_or_empty_ids_are_refused_cleanly(store_url: str) -> None:
+    store = open_store(store_url)
+    for ref in ("x" * 50_000, "", "   "):
+        with pytest.raises(RunNotFound, match="not a run id"):
+            store.get_run(ref)
+
+
+def _open_new_store(url: str, barrier) -> None:
+    barrier.wait(timeout=60)
+    open_store(url).list_runs()
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_open_new_store, args=(store_url, barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert _migrate.current_revision(open_store(store_url).engine) == _migrate.head_revision()

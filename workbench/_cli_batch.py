@@ -74,10 +74,9 @@ def batch(
     from rich.console import Console
 
     from .batch import get_executor, load_grid
-    from .config import resolve_workspace
     from .exceptions import ConfigError
     from .runner import Runner
-    from .store import open_store
+    from .store import open_workspace
 
     name = executor or ("dask" if scheduler else "local")
     if scheduler and name != "dask":
@@ -86,9 +85,7 @@ def batch(
     if name == "dask":
         options["scheduler"] = scheduler
     batch_executor = get_executor(name, **options)
-    ws = resolve_workspace(workspace)
-    ws.create()
-    store = open_store(ws.db_url)
+    ws, store = open_workspace(workspace, create=True)
     grid = load_grid(grid_file, runner=Runner(ws, store))
     console = Console(stderr=True)
     with _RichBatchProgress(console, grid_name=grid.name) as progress:

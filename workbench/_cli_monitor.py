@@ -103,14 +103,13 @@ def _inputs(func: Any) -> Any:
 def _workspace(workspace: str | None, *, need: bool) -> tuple[Any, Any]:
     """The workspace and store when one exists; required only for reports and retraining."""
     from .config import resolve_workspace
-    from .store import open_store
+    from .store import open_workspace
 
-    ws = resolve_workspace(workspace)
-    if not ws.exists():
+    if not resolve_workspace(workspace).exists():
         if need:
-            ws.require()  # raises the error saying how to create one
+            resolve_workspace(workspace).require()  # raises the error saying how to make one
         return None, None
-    return ws, open_store(ws.db_url)
+    return open_workspace(workspace)
 
 
 def _thresholds(psi_alert: float, alpha: float, correction: str, decay_gate: float) -> Any:

@@ -56,15 +56,9 @@ def _stderr_console() -> Any:
 
 
 def _open(workspace: str | None, *, create: bool = False) -> tuple[Any, Any]:
-    from .config import resolve_workspace
-    from .store import open_store
+    from .store import open_workspace
 
-    ws = resolve_workspace(workspace)
-    if create:
-        ws.create()
-    else:
-        ws.require()
-    return ws, open_store(ws.db_url)
+    return open_workspace(workspace, create=create)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigError, DatasetError, RunNotFound
 from .gates import COST_METRICS, Gate, GateResult
-from .store import RunRecord, RunStatus, Store, utcnow
+from .store import ComparisonRecord, RunRecord, RunStatus, Store, utcnow
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -697,30 +697,20 @@ def _task_of(run: RunRecord, p: _Predictions) -> str:
 
 
 def _save(store: Store, comparison: Comparison) -> None:
-    from .store import schema as t
-
-    record = comparison.to_dict()
-
-    def fn(conn: Any) -> None:
-        conn.execute(
-            t.comparisons.insert().values(
-                id=comparison.id,
-                candidate_run=comparison.candidate.run_id,
-                baseline_run=comparison.baseline.run_id,
-                decision=comparison.decision,
-                record=record,
-                report_path=None,
-                created_at=comparison.created_at,
-            )
+    store.add_comparison(
+        ComparisonRecord(
+            id=comparison.id,
+            candidate_run=comparison.candidate.run_id,
+            baseline_run=comparison.baseline.run_id,
+            decision=comparison.decision,
+            record=comparison.to_dict(),
+            created_at=comparison.created_at,
         )
+    )
 
-    store._write(fn)
 
-
-def _from_row(row: Any) -> Comparison:
-    record = dict(row.record)
-    record["report_path"] = row.report_path
-    return Comparison.from_dict(record)
+def _from_record(rec: ComparisonRecord) -> Comparison:
+    return Comparison.from_dict({**rec.record, "report_path": rec.report_path})
 
 
 def get_comparison(store: Store, ref: str) -> Comparison:
@@ -729,47 +719,12 @@ def get_comparison(store: Store, ref: str) -> Comparison:
     Raises:
         RunNotFound: No comparison matches, or the prefix is ambiguous.
     """
-    from .store import schema as t
-
-    rows = store.rows_by_id_prefix(t.comparisons, ref)
-    if len(rows) == 1:
-        return _from_row(rows[0])
-    if not rows:
-        raise RunNotFound(
-            f"no comparison {ref!r} in the store; `workbench compare CANDIDATE BASELINE` makes "
-            "one and the report index lists them"
-        )
-    raise RunNotFound(
-        f"comparison id prefix {ref!r} is ambiguous ({', '.join(r.id for r in rows)}, ...); "
-        "give more characters"
-    )
+    return _from_record(store.get_comparison(ref))
 
 
 def list_comparisons(store: Store, *, limit: int | None = None) -> list[Comparison]:
     """Stored comparisons, newest first."""
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    c = t.comparisons.c
-    q = sa.select(t.comparisons).order_by(c.created_at.desc(), c.id.desc())
-    if limit:
-        q = q.limit(limit)
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    return [_from_row(r) for r in rows]
-
-
-def _set_report_path(store: Store, comparison_id: str, path: Path) -> None:
-    from .store import schema as t
-
-    store._write(
-        lambda conn: conn.execute(
-            t.comparisons.update()
-            .where(t.comparisons.c.id == comparison_id)
-            .values(report_path=str(path))
-        )
-    )
+    return [_from_record(r) for r in store.list_comparisons(limit=limit)]
 
 
 # -- the report (notebook 04) -------------------------------------------------------------------
@@ -847,7 +802,7 @@ def render_report(
         title=(f"{comparison.id} · {comparison.candidate.run_id} vs {comparison.baseline.run_id}"),
         reviewer=reviewer,
         log_output=log_output,
-        on_export=lambda html: _set_report_path(store, comparison.id, html),
+        on_export=lambda html: store.set_comparison_report(comparison.id, html),
     )
 
 
@@ -967,11 +922,9 @@ def _version_metric(metrics: Mapping[str, Any]) -> str:
 
 def open_workspace(workspace: str = "") -> tuple[Workspace, Store]:
     """The workspace (``""``: ``WORKBENCH_HOME`` or ``./workspace``) and its store."""
-    from .config import resolve_workspace
-    from .store import open_store
+    from .store import open_workspace as open_ws
 
-    ws = resolve_workspace(workspace or None).require()
-    return ws, open_store(ws.db_url)
+    return open_ws(workspace or None)
 
 
 def _comparable_runs(store: Store, fingerprint: str | None) -> list[RunRecord]:

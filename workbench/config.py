@@ -1,6 +1,13 @@
-"""Where things live: the workspace folder and the store URL.
+"""Where things live: the workspace folder, the store URL and the artifact root.
 
 Precedence is flag > ``WORKBENCH_*`` environment variable > default. Nothing happens on import.
+
+* ``WORKBENCH_HOME``: the workspace folder (default ``./workspace``).
+* ``WORKBENCH_DB_URL``: the store (default a SQLite file in the workspace); a team points every
+  member at one PostgreSQL database.
+* ``WORKBENCH_ARTIFACTS``: where runs, reports, exports and logs are written (default the
+  workspace folder); a team sets it to a folder all members share, beside the shared database.
+  The store keeps paths relative to it, so the folder can move.
 """
 
 from __future__ import annotations
@@ -24,22 +31,28 @@ class Workspace:
 
     root: Path
     db_url: str
+    artifacts: Path | None = None
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where large payloads live (``WORKBENCH_ARTIFACTS``, else the workspace folder)."""
+        return self.artifacts or self.root
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / "runs"
+        return self.artifact_root / "runs"
 
     @property
     def reports_dir(self) -> Path:
-        return self.root / "reports"
+        return self.artifact_root / "reports"
 
     @property
     def exports_dir(self) -> Path:
-        return self.root / "exports"
+        return self.artifact_root / "exports"
 
     @property
     def logs_dir(self) -> Path:
-        return self.root / "logs"
+        return self.artifact_root / "logs"
 
     @property
     def index_path(self) -> Path:
@@ -58,6 +71,8 @@ class Workspace:
                 f"workspace path {self.root} exists and is not a folder; pick another"
             )
         for d in (self.root, self.runs_dir, self.reports_dir, self.exports_dir, self.logs_dir):
+            if d.exists() and not d.is_dir():
+                raise ConfigError(f"{d} exists and is not a folder; move it or pick another")
             d.mkdir(parents=True, exist_ok=True)
         (self.root / _MARKER).write_text("workbench workspace\n")
 
@@ -76,4 +91,6 @@ def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
     raw = path or os.environ.get("WORKBENCH_HOME") or DEFAULT_WORKSPACE
     root = Path(raw).expanduser().resolve()
     url = os.environ.get("WORKBENCH_DB_URL") or f"sqlite:///{root / 'workbench.db'}"
-    return Workspace(root=root, db_url=url)
+    shared = os.environ.get("WORKBENCH_ARTIFACTS")
+    artifacts = Path(shared).expanduser().resolve() if shared else None
+    return Workspace(root=root, db_url=url, artifacts=artifacts)

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Workspace, resolve_workspace
+from .config import Workspace
 from .datasets import Dataset, Split, load_dataset, make_split
 from .exceptions import DatasetError, ModelError
 from .provenance import git_commit, package_versions, sha256_file
-from .store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, open_store, utcnow
+from .store import (
+    ArtifactRecord,
+    DatasetRecord,
+    MetricRecord,
+    RunStatus,
+    Store,
+    open_workspace,
+    utcnow,
+)
 
 __all__ = ["STAGES", "RunContext", "new_run_id"]
 
@@ -59,16 +67,14 @@ class RunContext:
         **params: Any,
     ) -> RunContext:
         """Open the run ``run_id`` (batch) or the current lab run (``run_id=""``)."""
-        ws = resolve_workspace(workspace or None)
-        ws.create()
-        store = open_store(ws.db_url)
+        ws, store = open_workspace(workspace or None, create=True)
         if run_id and run_id != "new":
             run_id = store.resolve_run_id(run_id)
             recorded = store.get_run(run_id).params
             merged = {**params, **recorded}
         else:
             run_id = _lab_run(store, params, fresh=run_id == "new")
-            store.start_stage(run_id, stage, output_path="(interactive)")
+            store.start_stage(run_id, stage, output_path=None)
             merged = params
         ctx = cls(workspace=ws, store=store, run_id=run_id, stage=stage, params=merged)
         ctx.run_dir.mkdir(parents=True, exist_ok=True)

@@ -29,12 +29,11 @@ import getpass
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .exceptions import ModelError, RunNotFound, WorkbenchError
-from .store import RunStatus, Store, utcnow
+from .store import AliasEvent, ComparisonRecord, ModelVersion, RunStatus, Store
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -73,103 +72,6 @@ class PromotionRefused(RegistryError):
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    """One registered model.
-
-    Attributes:
-        version: The version number (``v<version>`` in references).
-        run_id: The run that produced the model.
-        family: Model family (logreg, rf, hgb).
-        task: classification or regression.
-        dataset_fingerprint: sha256 of the training data.
-        model_path: The skops file.
-        sha256: Its hash when registered.
-        size: Its size in bytes.
-        metrics: Test metrics when registered, ``{name: {"value", "ci95"?}}``.
-        created_at: When it was registered.
-        aliases: The aliases pointing at it now.
-    """
-
-    version: int
-    run_id: str
-    family: str | None
-    task: str | None
-    dataset_fingerprint: str | None
-    model_path: str
-    sha256: str
-    size: int
-    metrics: dict[str, Any]
-    created_at: datetime
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        return f"v{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "ref": self.ref,
-            "run_id": self.run_id,
-            "family": self.family,
-            "task": self.task,
-            "dataset_fingerprint": self.dataset_fingerprint,
-            "model_path": self.model_path,
-            "sha256": self.sha256,
-            "size": self.size,
-            "metrics": self.metrics,
-            "created_at": self.created_at.isoformat(),
-            "aliases": list(self.aliases),
-        }
-
-
-@dataclass(frozen=True)
-class AliasEvent:
-    """One change of an alias, as kept in the audit trail.
-
-    Attributes:
-        id: Sequence number of the event.
-        alias: The alias that moved.
-        from_version: The previous holder (``None`` for a new alias).
-        to_version: The new holder.
-        from_run: Run id of the previous holder.
-        to_run: Run id of the new holder.
-        actor: Who moved it (the OS user unless given).
-        reason: Why, in the actor's words or the comparison's.
-        forced: Whether ``force`` overrode the evidence (a ``hold`` or a missing comparison).
-        comparison_id: The comparison that justified (or was overridden by) the move.
-        at: When.
-    """
-
-    id: int
-    alias: str
-    from_version: int | None
-    to_version: int | None
-    from_run: str | None
-    to_run: str | None
-    actor: str
-    reason: str
-    forced: bool
-    comparison_id: str | None
-    at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "from_run": self.from_run,
-            "to_run": self.to_run,
-            "actor": self.actor,
-            "reason": self.reason,
-            "forced": self.forced,
-            "comparison_id": self.comparison_id,
-            "at": self.at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
 class Promotion:
     """What :func:`promote` did.
 
@@ -203,12 +105,6 @@ class Promotion:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def check_alias(name: str) -> str:
     """Return ``name`` if it can name an alias.
 
@@ -227,33 +123,6 @@ def check_alias(name: str) -> str:
             "(e.g. champion, challenger, canary)"
         )
     return name
-
-
-def _version_from_row(row: Any, alias_names: tuple[str, ...] = ()) -> ModelVersion:
-    return ModelVersion(
-        version=row.version,
-        run_id=row.run_id,
-        family=row.family,
-        task=row.task,
-        dataset_fingerprint=row.dataset_fingerprint,
-        model_path=row.model_path,
-        sha256=row.sha256,
-        size=int(row.size),
-        metrics=dict(row.metrics or {}),
-        created_at=_aware(row.created_at),
-        aliases=alias_names,
-    )
-
-
-def _alias_map(conn: Any) -> dict[int, tuple[str, ...]]:
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    out: dict[int, list[str]] = {}
-    for row in conn.execute(sa.select(t.aliases).order_by(t.aliases.c.name)):
-        out.setdefault(row.version, []).append(row.name)
-    return {v: tuple(names) for v, names in out.items()}
 
 
 # -- versions -----------------------------------------------------------------------------------
@@ -281,10 +150,7 @@ def register_model(store: Store, ref: str) -> ModelVersion:
         >>> register_model(store, "20261129-2041").ref
         'v1'
     """
-    import sqlalchemy as sa
-
     from .provenance import sha256_file
-    from .store import schema as t
 
     run = store.get_run(resolve_ref(store, ref))
     existing = version_of_run(store, run.id)
@@ -311,46 +177,21 @@ def register_model(store: Store, ref: str) -> ModelVersion:
     task = run.dataset.task if run.dataset else None
     metrics = {m.name: m.to_dict() for m in run.metrics if m.stage == "evaluate"}
 
-    def fn(conn: Any) -> None:
-        # Another process may have registered it since the check above; the unique run_id
-        # constraint would refuse a duplicate, so look again inside the transaction.
-        if conn.execute(
-            sa.select(t.model_versions.c.version).where(t.model_versions.c.run_id == run.id)
-        ).first():
-            return
-        conn.execute(
-            t.model_versions.insert().values(
-                run_id=run.id,
-                family=run.model_family,
-                task=task,
-                dataset_fingerprint=run.dataset_fingerprint,
-                model_path=str(path),
-                sha256=art.sha256,
-                size=int(art.size),
-                metrics=metrics,
-                created_at=utcnow(),
-            )
-        )
-
-    store._write(fn)
-    registered = version_of_run(store, run.id)
-    assert registered is not None
-    return registered
+    return store.register_version(
+        run.id,
+        family=run.model_family,
+        task=task,
+        dataset_fingerprint=run.dataset_fingerprint,
+        model_path=str(path),
+        sha256=art.sha256,
+        size=int(art.size),
+        metrics=metrics,
+    )
 
 
 def version_of_run(store: Store, run_id: str) -> ModelVersion | None:
     """The registered version of ``run_id`` (exact id), or ``None``."""
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(t.model_versions).where(t.model_versions.c.run_id == run_id)
-        ).first()
-        if row is None:
-            return None
-        return _version_from_row(row, _alias_map(conn).get(row.version, ()))
+    return store.version_of_run(run_id)
 
 
 def get_version(store: Store, version: int) -> ModelVersion:
@@ -359,16 +200,9 @@ def get_version(store: Store, version: int) -> ModelVersion:
     Raises:
         RunNotFound: No such version; the message lists the registered ones.
     """
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(t.model_versions).where(t.model_versions.c.version == version)
-        ).first()
-        if row is not None:
-            return _version_from_row(row, _alias_map(conn).get(row.version, ()))
+    found = store.get_version(version)
+    if found is not None:
+        return found
     known = ", ".join(v.ref for v in list_models(store)) or "none yet"
     raise RunNotFound(
         f"no model version v{version}; registered versions: {known} "
@@ -378,16 +212,7 @@ def get_version(store: Store, version: int) -> ModelVersion:
 
 def list_models(store: Store) -> list[ModelVersion]:
     """Every registered version, newest first, with the aliases pointing at each."""
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    with store.engine.connect() as conn:
-        names = _alias_map(conn)
-        rows = conn.execute(
-            sa.select(t.model_versions).order_by(t.model_versions.c.version.desc())
-        ).all()
-    return [_version_from_row(r, names.get(r.version, ())) for r in rows]
+    return store.list_versions()
 
 
 def aliases(store: Store) -> dict[str, ModelVersion]:
@@ -416,19 +241,10 @@ def resolve_ref(store: Store, ref: str) -> str:
         >>> resolve_ref(store, "champion")
         '20261129-204416-3c5b1c'
     """
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
     ref = str(ref).strip()
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(t.model_versions.c.run_id)
-            .select_from(t.aliases.join(t.model_versions))
-            .where(t.aliases.c.name == ref)
-        ).first()
-    if row is not None:
-        return row[0]
+    holder = store.alias_run(ref) if ALIAS_PATTERN.fullmatch(ref) else None
+    if holder is not None:
+        return holder
     match = _VERSION_REF.fullmatch(ref)
     if match:
         return get_version(store, int(match.group(1))).run_id
@@ -447,21 +263,6 @@ def resolve_ref(store: Store, ref: str) -> str:
 
 
 # -- promotion ----------------------------------------------------------------------------------
-
-
-def _latest_comparison(conn: Any, candidate: str, baseline: str) -> Any:
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    c = t.comparisons.c
-    return conn.execute(
-        sa.select(t.comparisons)
-        .where(c.candidate_run == candidate)
-        .where(c.baseline_run == baseline)
-        .order_by(c.created_at.desc(), c.id.desc())
-        .limit(1)
-    ).first()
 
 
 def _hold_reasons(record: Mapping[str, Any] | None) -> str:
@@ -507,97 +308,40 @@ def promote(
         >>> promote(store, "20261129-2041", "champion", reason="beats v1 on AUC").message
         'champion: v1 → v2'
     """
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
     check_alias(alias)
     version = register_model(store, run_id)
-    who = actor or _current_user()
 
-    def fn(conn: Any) -> Promotion:
-        # FOR UPDATE (PostgreSQL; SQLite locks the whole database on write anyway): a concurrent
-        # promotion of the same alias waits, then sees this one's result.
-        current = conn.execute(
-            sa.select(t.aliases).where(t.aliases.c.name == alias).with_for_update()
-        ).first()
-        if current is not None and current.version == version.version:
-            return Promotion(
-                alias, version.version, version.run_id, False, None,
-                f"{alias} already points at {version.ref} (run {version.run_id}); nothing changed",
-            )  # fmt: skip
-        holder_run = latest = comparison_id = None
-        why = reason
-        if current is not None:
-            holder_run = conn.execute(
-                sa.select(t.model_versions.c.run_id).where(
-                    t.model_versions.c.version == current.version
-                )
-            ).scalar_one()
-            latest = _latest_comparison(conn, version.run_id, holder_run)
-            comparison_id = latest.id if latest is not None else None
-            _check_evidence(latest, version, alias, current.version, holder_run, force)
-            if not why:
-                why = (
-                    f"comparison {latest.id} decided {latest.decision}"
-                    if latest is not None
-                    else "forced without a comparison"
-                )
-        elif not why:
-            why = f"first holder of {alias}"
-        # "forced" means the evidence was overridden: not for a new alias, nor when the latest
-        # comparison said promote anyway.
-        force_recorded = (
-            force and current is not None and (latest is None or latest.decision != "promote")
+    def guard(
+        holder: int | None, holder_run: str | None, latest: ComparisonRecord | None
+    ) -> tuple[str, bool]:
+        if holder is None:
+            return reason or f"first holder of {alias}", False
+        _check_evidence(latest, version, alias, holder, str(holder_run), force)
+        why = reason or (
+            f"comparison {latest.id} decided {latest.decision}"
+            if latest is not None
+            else "forced without a comparison"
         )
-        now = utcnow()
-        if current is None:
-            conn.execute(
-                t.aliases.insert().values(name=alias, version=version.version, updated_at=now)
-            )
-        else:
-            conn.execute(
-                t.aliases.update()
-                .where(t.aliases.c.name == alias)
-                .values(version=version.version, updated_at=now)
-            )
-        event_id = conn.execute(
-            t.alias_events.insert().values(
-                alias=alias,
-                from_version=current.version if current is not None else None,
-                to_version=version.version,
-                actor=who,
-                reason=why,
-                forced=force_recorded,
-                comparison_id=comparison_id,
-                at=now,
-            )
-        ).inserted_primary_key[0]
-        event = AliasEvent(
-            id=int(event_id),
-            alias=alias,
-            from_version=current.version if current is not None else None,
-            to_version=version.version,
-            from_run=holder_run,
-            to_run=version.run_id,
-            actor=who,
-            reason=why,
-            forced=force_recorded,
-            comparison_id=comparison_id,
-            at=now,
-        )
-        before = f"v{current.version}" if current is not None else "(unset)"
-        note = " (forced)" if force_recorded else ""
+        # "forced" means the evidence was overridden: not when the latest comparison said
+        # promote anyway.
+        return why, force and (latest is None or latest.decision != "promote")
+
+    event = store.move_alias(alias, version, actor=actor or _current_user(), guard=guard)
+    if event is None:
         return Promotion(
-            alias, version.version, version.run_id, True, event,
-            f"{alias}: {before} → {version.ref} (run {version.run_id}){note}",
+            alias, version.version, version.run_id, False, None,
+            f"{alias} already points at {version.ref} (run {version.run_id}); nothing changed",
         )  # fmt: skip
-
-    return store._write(fn)
+    before = f"v{event.from_version}" if event.from_version is not None else "(unset)"
+    note = " (forced)" if event.forced else ""
+    return Promotion(
+        alias, version.version, version.run_id, True, event,
+        f"{alias}: {before} → {version.ref} (run {version.run_id}){note}",
+    )  # fmt: skip
 
 
 def _check_evidence(
-    latest: Any,
+    latest: ComparisonRecord | None,
     candidate: ModelVersion,
     alias: str,
     holder_version: int,
@@ -632,32 +376,4 @@ def _current_user() -> str:
 
 def audit_trail(store: Store, alias: str | None = None) -> list[AliasEvent]:
     """Alias changes, oldest first (the order they happened), optionally for one alias."""
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    e = t.alias_events
-    q = sa.select(e).order_by(e.c.at, e.c.id)
-    if alias is not None:
-        q = q.where(e.c.alias == alias)
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).all()
-        runs = dict(
-            conn.execute(sa.select(t.model_versions.c.version, t.model_versions.c.run_id)).all()
-        )
-    return [
-        AliasEvent(
-            id=r.id,
-            alias=r.alias,
-            from_version=r.from_version,
-            to_version=r.to_version,
-            from_run=runs.get(r.from_version),
-            to_run=runs.get(r.to_version),
-            actor=r.actor,
-            reason=r.reason,
-            forced=bool(r.forced),
-            comparison_id=r.comparison_id,
-            at=_aware(r.at),
-        )
-        for r in rows
-    ]
+    return store.audit_trail(alias)

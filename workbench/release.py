@@ -48,9 +48,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ConfigError, ModelError, RunNotFound, WorkbenchError
+from .exceptions import ConfigError, ModelError, WorkbenchError
 from .gates import Gate, GateError, GateResult
-from .store import RunStatus, utcnow
+from .store import ReleaseRecord, RunStatus, utcnow
 
 if TYPE_CHECKING:
     import httpx
@@ -1250,26 +1250,22 @@ def release_check(
 
 
 def _save(store: Store, report: ReleaseReport) -> None:
-    from .store import schema as t
-
     record = report.to_dict()
     record.pop("report_path", None)  # kept in its own column, set once the page exists
+    store.add_release(
+        ReleaseRecord(
+            id=report.id,
+            run_id=report.run_id,
+            bundle=report.bundle,
+            passed=report.passed,
+            record=record,
+            created_at=report.created_at,
+        )
+    )
 
-    def fn(conn: Any) -> None:
-        conn.execute(
-            t.releases.insert().values(
-                id=report.id, run_id=report.run_id, bundle=report.bundle, passed=report.passed,
-                record=record, report_path=None, created_at=report.created_at,
-            )
-        )  # fmt: skip
 
-    store._write(fn)
-
-
-def _from_row(row: Any) -> ReleaseReport:
-    record = dict(row.record)
-    record["report_path"] = row.report_path
-    return ReleaseReport.from_dict(record)
+def _from_record(rec: ReleaseRecord) -> ReleaseReport:
+    return ReleaseReport.from_dict({**rec.record, "report_path": rec.report_path})
 
 
 def get_release(store: Store, ref: str) -> ReleaseReport:
@@ -1278,43 +1274,12 @@ def get_release(store: Store, ref: str) -> ReleaseReport:
     Raises:
         RunNotFound: No release matches, or the prefix is ambiguous.
     """
-    from .store import schema as t
-
-    rows = store.rows_by_id_prefix(t.releases, ref)
-    if len(rows) == 1:
-        return _from_row(rows[0])
-    if not rows:
-        raise RunNotFound(
-            f"no release check {ref!r} in the store; `workbench release-check BUNDLE` makes one "
-            "and the report index lists them"
-        )
-    raise RunNotFound(
-        f"release id prefix {ref!r} is ambiguous ({', '.join(r.id for r in rows)}, ...); "
-        "give more characters"
-    )
+    return _from_record(store.get_release(ref))
 
 
 def list_releases(store: Store, *, limit: int | None = None) -> list[ReleaseReport]:
     """Stored release checks, newest first."""
-    import sqlalchemy as sa
-
-    from .store import schema as t
-
-    q = sa.select(t.releases).order_by(t.releases.c.created_at.desc(), t.releases.c.id.desc())
-    if limit is not None:
-        q = q.limit(limit)
-    with store.engine.connect() as conn:
-        return [_from_row(r) for r in conn.execute(q).all()]
-
-
-def _set_report_path(store: Store, release_id: str, path: Path) -> None:
-    from .store import schema as t
-
-    store._write(
-        lambda conn: conn.execute(
-            t.releases.update().where(t.releases.c.id == release_id).values(report_path=str(path))
-        )
-    )
+    return [_from_record(r) for r in store.list_releases(limit=limit)]
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -1396,7 +1361,7 @@ def render_report(
 
 
 def _finish_report(store: Store, release_id: str, html: Path) -> None:
-    _set_report_path(store, release_id, html)
+    store.set_release_report(release_id, html)
     _write_evidence(get_release(store, release_id))  # now with its report_path
 
 
@@ -1598,8 +1563,6 @@ def release_stage(
 
 def open_workspace(workspace: str = "") -> tuple[Workspace, Store]:
     """The workspace (``""``: ``WORKBENCH_HOME`` or ``./workspace``) and its store."""
-    from .config import resolve_workspace
-    from .store import open_store
+    from .store import open_workspace as open_ws
 
-    ws = resolve_workspace(workspace or None).require()
-    return ws, open_store(ws.db_url)
+    return open_ws(workspace or None)

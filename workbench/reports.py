@@ -348,7 +348,7 @@ def build_index(
 
     Example::
 
-        build_index(ws, open_store(ws.db_url))
+        build_index(*open_workspace(create=True))
     """
     if extra_sections is None:
         extra_sections = default_sections(workspace, store)

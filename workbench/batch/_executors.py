@@ -95,6 +95,7 @@ class RunTask:
     workspace_root: str
     db_url: str
     threads: int = 1
+    artifact_root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,9 @@ def execute_task(task: RunTask) -> RunSummary:
     from ..store import open_store
 
     _limit_threads(task.threads)
-    ws = Workspace(root=Path(task.workspace_root), db_url=task.db_url)
-    store = open_store(task.db_url)
+    artifacts = Path(task.artifact_root) if task.artifact_root else None
+    ws = Workspace(root=Path(task.workspace_root), db_url=task.db_url, artifacts=artifacts)
+    store = open_store(task.db_url, root=ws.artifact_root)
     t0 = time.perf_counter()
     error: str | None = None
     try:
@@ -452,6 +454,7 @@ class BatchExecutor(ABC):
             workspace_root=str(workspace.root),
             db_url=workspace.db_url,
             threads=self.threads_per_run(),
+            artifact_root=str(workspace.artifact_root),
         )
 
     def _skipped(self, p: PlannedRun, grid: Grid) -> RunSummary:
@@ -580,19 +583,7 @@ class _StageTicker:
             beat_batch(self.store, self.batch_id)
 
     def _count(self) -> int:
-        import sqlalchemy as sa
-
-        from ..store import schema as t
-
-        finished = [s.value for s in RunStatus if s.is_finished()]
-        q = (
-            sa.select(sa.func.count())
-            .select_from(t.stages)
-            .where(t.stages.c.run_id.in_(self.run_ids))
-            .where(t.stages.c.status.in_(finished))
-        )
-        with self.store.engine.connect() as conn:
-            return int(conn.execute(q).scalar() or 0)
+        return self.store.count_finished_stages(self.run_ids)
 
 
 # -- local processes ----------------------------------------------------------------------------

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from ..exceptions import RunNotFound
-from ..store import RunRecord, RunStatus, Store, utcnow
-from ..store import schema as t
+from ..store import (
+    BatchRecord,
+    RunRecord,
+    RunStatus,
+    Store,
+    close_interrupted_trials,
+    prepare_optuna_storage,
+)
 from ._grid import Grid, GridRun, run_key
 
 __all__ = [
@@ -38,39 +40,6 @@ STALE_AFTER_S = 90.0
 STALE_REASON = "stale heartbeat: process died"
 #: The batch process records a heartbeat in its row this often while it runs.
 BATCH_HEARTBEAT_S = 10.0
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """A batch as recorded; a frozen snapshot.
-
-    Attributes:
-        id: The batch id (``batch-<utc time>-<hex>``).
-        name: The grid's name.
-        grid: ``{"name", "source", "spec", "varying", "runs": [{"key", "run_id", ...}]}``.
-        executor: e.g. ``"local (2 workers)"``.
-        status: ``running``, ``succeeded`` (no run failed), ``failed`` or ``cancelled``.
-        summary: Counts, wall time and one entry per run; while running only the batch
-            process's heartbeat (``{"heartbeat_at": ...}``).
-        report_path: The batch page, once written.
-    """
-
-    id: str
-    grid: dict[str, Any]
-    executor: str
-    status: RunStatus
-    summary: dict[str, Any] | None
-    report_path: str | None
-    created_at: datetime
-    finished_at: datetime | None
-
-    @property
-    def name(self) -> str:
-        return str(self.grid.get("name", self.id))
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [r["run_id"] for r in self.grid.get("runs", [])]
 
 
 @dataclass(frozen=True)
@@ -130,16 +99,7 @@ def record_batch(
             for p in plan
         ],
     }
-    with store.transaction() as conn:
-        conn.execute(
-            t.batches.insert().values(
-                id=batch_id,
-                grid=record,
-                executor=executor,
-                status=RunStatus.RUNNING.value,
-                created_at=utcnow(),
-            )
-        )
+    store.add_batch(batch_id, grid=record, executor=executor)
 
 
 def finish_batch(
@@ -151,29 +111,16 @@ def finish_batch(
     report_path: str | None = None,
 ) -> None:
     """Record the batch's final status and summary."""
-    values: dict[str, Any] = {"status": status.value, "summary": summary, "finished_at": utcnow()}
-    if report_path is not None:
-        values["report_path"] = report_path
-    with store.transaction() as conn:
-        conn.execute(t.batches.update().where(t.batches.c.id == batch_id).values(**values))
+    store.finish_batch(batch_id, status=status, summary=summary, report_path=report_path)
 
 
 def beat_batch(store: Store, batch_id: str) -> None:
     """Record that the batch process is alive (kept in ``summary`` until the batch ends)."""
-    with store.transaction() as conn:
-        conn.execute(
-            t.batches.update()
-            .where(t.batches.c.id == batch_id)
-            .where(t.batches.c.status == RunStatus.RUNNING.value)
-            .values(summary={"heartbeat_at": utcnow().isoformat()})
-        )
+    store.beat_batch(batch_id)
 
 
 def set_batch_report(store: Store, batch_id: str, report_path: str) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            t.batches.update().where(t.batches.c.id == batch_id).values(report_path=report_path)
-        )
+    store.set_batch_report(batch_id, report_path)
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -185,42 +132,12 @@ def get_batch(store: Store, ref: str) -> BatchRecord:
     Raises:
         RunNotFound: No batch, or several, match ``ref``.
     """
-    rows = store.rows_by_id_prefix(t.batches, ref)
-    if len(rows) == 1:
-        return _batch_from_row(rows[0])
-    if not rows:
-        raise RunNotFound(f"no batch {ref!r} in the store; batch ids start with 'batch-'")
-    listed = ", ".join(r.id for r in rows[:5])
-    raise RunNotFound(f"batch id prefix {ref!r} is ambiguous ({listed}, ...); give more")
+    return store.get_batch(ref)
 
 
 def list_batches(store: Store, *, limit: int | None = None) -> list[BatchRecord]:
     """Batches, newest first."""
-    q = sa.select(t.batches).order_by(t.batches.c.created_at.desc(), t.batches.c.id.desc())
-    if limit:
-        q = q.limit(limit)
-    with store.engine.connect() as conn:
-        return [_batch_from_row(r) for r in conn.execute(q).all()]
-
-
-def _batch_from_row(row: Any) -> BatchRecord:
-    return BatchRecord(
-        id=row.id,
-        grid=dict(row.grid or {}),
-        executor=row.executor,
-        status=RunStatus(row.status),
-        summary=row.summary,
-        report_path=row.report_path,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        finished_at=_aware(row.finished_at),
-    )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything written is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    return store.list_batches(limit=limit)
 
 
 # -- stale runs -------------------------------------------------------------------------------
@@ -249,32 +166,8 @@ def mark_stale_runs(store: Store, older_than_s: float = STALE_AFTER_S) -> list[s
         ['20261129-204751-6c2e81']
     """
     marked = store.mark_stale_runs(older_than_s, reason=STALE_REASON)
-    _mark_stale_batches(store, older_than_s)
+    store.mark_stale_batches(older_than_s, reason=STALE_REASON)
     return marked
-
-
-def _mark_stale_batches(store: Store, older_than_s: float) -> None:
-    """A batch whose process died stays ``running``; its heartbeat tells."""
-    now = utcnow()
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(t.batches.c.id, t.batches.c.summary, t.batches.c.created_at).where(
-                t.batches.c.status == RunStatus.RUNNING.value
-            )
-        ).all()
-    for batch_id, summary, created in rows:
-        beat = (summary or {}).get("heartbeat_at")
-        last = datetime.fromisoformat(beat) if beat else _aware(created)
-        if last is None or (now - last).total_seconds() <= older_than_s:
-            continue
-        error = {"error": STALE_REASON, "heartbeat_at": last.isoformat()}
-        with store.transaction() as conn:
-            conn.execute(
-                t.batches.update()
-                .where(t.batches.c.id == batch_id)
-                .where(t.batches.c.status == RunStatus.RUNNING.value)
-                .values(status=RunStatus.FAILED.value, summary=error, finished_at=now)
-            )
 
 
 # -- resume -----------------------------------------------------------------------------------
@@ -345,51 +238,3 @@ def _family(name: str | None) -> str | None:
         return get_family(name).name
     except Exception:  # an unknown family recorded by someone else: no match, no failure
         return name
-
-
-def prepare_optuna_storage(storage_url: str) -> None:
-    """Create optuna's tables once, before parallel runs race to create them.
-
-    Every search stage opens the storage; on a fresh database, two workers doing that at the
-    same moment both try ``CREATE TABLE`` and one fails (PostgreSQL reports a duplicate type).
-    """
-    storage = _optuna_storage(storage_url)
-    storage.engine.dispose()
-
-
-def _optuna_storage(storage_url: str) -> Any:
-    import optuna
-
-    kwargs: dict[str, Any] = {}
-    if storage_url.startswith("sqlite"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 30}}
-    return optuna.storages.RDBStorage(storage_url, **kwargs)
-
-
-def close_interrupted_trials(storage_url: str, study_name: str) -> int:
-    """Mark ``FAIL`` the trials a killed run left ``RUNNING`` in its optuna study.
-
-    A trial interrupted by SIGKILL stays ``RUNNING`` forever; when the study is continued,
-    marking it failed keeps the study honest (samplers ignore failed trials) and does not
-    change the number of finished trials the search counts.
-
-    Returns:
-        How many trials were marked; 0 when the study does not exist.
-    """
-    import optuna
-
-    storage = _optuna_storage(storage_url)
-    try:
-        try:
-            study_id = storage.get_study_id_from_name(study_name)
-        except KeyError:
-            return 0
-        running = storage.get_all_trials(
-            study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        )
-        for trial in running:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-        return len(running)
-    finally:
-        storage.engine.dispose()

@@ -1,22 +1,17 @@
-"""The run store on any SQLAlchemy URL (SQLite by default, PostgreSQL for a team).
-
-Contract: every public write is one transaction (all or nothing); methods are safe to call from
-several threads and processes; returned records are frozen snapshots.
-"""
+"""Runs and what belongs to them: stages, parameters, metrics, artifacts, datasets."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from ..exceptions import RunNotFound, StoreError
+from ..exceptions import RunNotFound
 from . import schema as t
+from ._base import StoreBase, aware, insert_ignore, utcnow
 from .records import (
     ArtifactRecord,
     DatasetRecord,
@@ -26,97 +21,28 @@ from .records import (
     StageRecord,
 )
 
-__all__ = ["Store", "utcnow"]
-
-_RETRIES = 8
+__all__ = ["RunsMixin"]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we write is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _is_transient(exc: sa.exc.DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return any(
-        s in text
-        for s in ("database is locked", "deadlock detected", "could not serialize", "busy")
-    )
-
-
-def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
-    """INSERT that does nothing when the primary key exists (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
-
-
-class Store:
-    """Runs, stages, params, metrics, artifacts and datasets in one database.
-
-    Use :func:`workbench.store.open_store` to get one with the schema migrated.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @property
-    def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=False)
-
-    # -- transactions -------------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction; database errors become :class:`StoreError`."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
-
-    def _write(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(conn, *args)`` in a transaction, retrying while another writer holds a lock."""
-        delay = 0.02
-        for attempt in range(_RETRIES):
-            try:
-                with self.engine.begin() as conn:
-                    return fn(conn, *args)
-            except sa.exc.OperationalError as e:
-                if attempt == _RETRIES - 1 or not _is_transient(e):
-                    raise StoreError(
-                        f"the store at {self.engine.url!r} refused a write: {e}"
-                    ) from e
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-            except sa.exc.SQLAlchemyError as e:
-                raise StoreError(f"the store at {self.engine.url!r} refused a write: {e}") from e
-        raise AssertionError("unreachable")
+class RunsMixin(StoreBase):
+    """Runs, stages, params, metrics, artifacts and datasets."""
 
     # -- datasets -----------------------------------------------------------------------------
 
     def record_dataset(self, ds: DatasetRecord) -> None:
         # Runs of one dataset start together (batches): a check-then-insert would race, so the
         # insert itself ignores a row another writer added first.
-        self._write(lambda conn: _insert_ignore(conn, t.datasets, ds.__dict__))
+        self._write(lambda conn: insert_ignore(conn, t.datasets, ds.__dict__))
 
     def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(t.datasets).where(t.datasets.c.fingerprint == fingerprint)
             ).first()
         if row is None:
             return None
         d = row._asdict()
-        d["created_at"] = _aware(d["created_at"])
+        d["created_at"] = aware(d["created_at"])
         return DatasetRecord(**d)
 
     # -- runs ---------------------------------------------------------------------------------
@@ -219,7 +145,7 @@ class Store:
             rows = conn.execute(sa.select(t.runs.c.id, last_seen).where(stale)).all()
             marked = []
             for run_id, seen in rows:
-                error = {"reason": reason, "last_heartbeat": _aware(seen).isoformat()}
+                error = {"reason": reason, "last_heartbeat": aware(seen).isoformat()}
                 res = conn.execute(
                     t.runs.update()
                     .where(stale & (t.runs.c.id == run_id))
@@ -279,7 +205,10 @@ class Store:
 
     # -- stages -------------------------------------------------------------------------------
 
-    def start_stage(self, run_id: str, stage: str, *, output_path: str) -> None:
+    def start_stage(self, run_id: str, stage: str, *, output_path: str | None) -> None:
+        """Mark a stage running; ``output_path`` is its executed notebook (``None`` while a
+        notebook runs interactively and is not saved yet)."""
+        stored = self._to_stored(output_path)
         now = utcnow()
 
         def fn(conn: Connection) -> None:
@@ -287,7 +216,7 @@ class Store:
                 t.stages.update()
                 .where(t.stages.c.run_id == run_id)
                 .where(t.stages.c.name == stage)
-                .values(status=RunStatus.RUNNING.value, started_at=now, output_path=output_path)
+                .values(status=RunStatus.RUNNING.value, started_at=now, output_path=stored)
             )
             self._update_run_in(conn, run_id, heartbeat_at=now)
 
@@ -307,7 +236,7 @@ class Store:
         if error is not None:
             values["error"] = dict(error)
         if report_path is not None:
-            values["report_path"] = report_path
+            values["report_path"] = self._to_stored(report_path)
 
         def fn(conn: Connection) -> None:
             conn.execute(
@@ -326,7 +255,7 @@ class Store:
                 t.stages.update()
                 .where(t.stages.c.run_id == run_id)
                 .where(t.stages.c.name == stage)
-                .values(report_path=report_path)
+                .values(report_path=self._to_stored(report_path))
             )
 
         self._write(fn)
@@ -383,50 +312,33 @@ class Store:
                 .where(t.artifacts.c.run_id == run_id)
                 .where(t.artifacts.c.name == artifact.name)
             )
-            conn.execute(t.artifacts.insert().values(run_id=run_id, **artifact.__dict__))
+            values = {**artifact.__dict__, "path": self._to_stored(artifact.path)}
+            conn.execute(t.artifacts.insert().values(run_id=run_id, **values))
 
         self._write(fn)
 
     # -- reads --------------------------------------------------------------------------------
 
-    def rows_by_id_prefix(self, table: sa.Table, ref: str, *, limit: int = 5) -> list[Any]:
-        """Rows of ``table`` whose ``id`` equals ``ref``, else up to ``limit`` whose id starts
-        with it (``%`` and ``_`` in ``ref`` match literally)."""
-        id_col = table.c.id
-        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        with self.engine.connect() as conn:
-            exact = conn.execute(sa.select(table).where(id_col == ref)).first()
-            if exact:
-                return [exact]
-            return list(
-                conn.execute(
-                    sa.select(table).where(id_col.like(like, escape="\\")).limit(limit)
-                ).all()
-            )
-
     def resolve_run_id(self, ref: str) -> str:
-        """Accept a full run id or a unique prefix of one."""
-        rows = self.rows_by_id_prefix(t.runs, ref)
-        if len(rows) == 1:
-            return rows[0].id
-        if not rows:
-            raise RunNotFound(f"no run {ref!r} in the store; `workbench runs` lists the runs")
-        listed = ", ".join(r.id for r in rows)
-        raise RunNotFound(
-            f"run id prefix {ref!r} is ambiguous ({listed}, ...); give more characters"
-        )
+        """Accept a full run id or a unique prefix of one.
+
+        Raises:
+            RunNotFound: no run matches, several do, or ``ref`` cannot be an id.
+        """
+        hint = "`workbench runs` lists the runs"
+        return str(self._one_by_prefix(t.runs, ref, what="run", hint=hint).id)
 
     def get_run(self, ref: str) -> RunRecord:
         """The full record of one run (params, metrics, stages, artifacts, dataset)."""
         run_id = self.resolve_run_id(ref)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).one()
             params = {
                 r.name: r.value
                 for r in conn.execute(sa.select(t.params).where(t.params.c.run_id == run_id))
             }
             metrics = [
-                MetricRecord(r.stage, r.name, r.value, r.ci_low, r.ci_high)
+                self._metric(r)
                 for r in conn.execute(
                     sa.select(t.metrics)
                     .where(t.metrics.c.run_id == run_id)
@@ -434,17 +346,7 @@ class Store:
                 )
             ]
             stages = [
-                StageRecord(
-                    name=r.name,
-                    position=r.position,
-                    notebook=r.notebook,
-                    status=RunStatus(r.status),
-                    output_path=r.output_path,
-                    report_path=r.report_path,
-                    error=r.error,
-                    started_at=_aware(r.started_at),
-                    finished_at=_aware(r.finished_at),
-                )
+                self._stage(r)
                 for r in conn.execute(
                     sa.select(t.stages)
                     .where(t.stages.c.run_id == run_id)
@@ -452,7 +354,9 @@ class Store:
                 )
             ]
             artifacts = [
-                ArtifactRecord(r.name, r.kind, r.path, r.sha256, r.size, r.stage)
+                ArtifactRecord(
+                    r.name, r.kind, self._from_stored(r.path) or "", r.sha256, r.size, r.stage
+                )
                 for r in conn.execute(
                     sa.select(t.artifacts)
                     .where(t.artifacts.c.run_id == run_id)
@@ -465,8 +369,8 @@ class Store:
         )
 
     def list_runs(self, *, limit: int | None = None, with_metrics: bool = True) -> list[RunRecord]:
-        """Runs, newest first, with their metrics (no stages or artifacts)."""
-        with self.engine.connect() as conn:
+        """Runs, newest first, with their metrics and stages (no params or artifacts)."""
+        with self._read() as conn:
             q = sa.select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id.desc())
             if limit:
                 q = q.limit(limit)
@@ -476,31 +380,48 @@ class Store:
             if with_metrics and rows:
                 ids = [r.id for r in rows]
                 for r in conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id.in_(ids))):
-                    metrics.setdefault(r.run_id, []).append(
-                        MetricRecord(r.stage, r.name, r.value, r.ci_low, r.ci_high)
-                    )
+                    metrics.setdefault(r.run_id, []).append(self._metric(r))
                 for r in conn.execute(
                     sa.select(t.stages)
                     .where(t.stages.c.run_id.in_(ids))
                     .order_by(t.stages.c.position)
                 ):
-                    stages.setdefault(r.run_id, []).append(
-                        StageRecord(
-                            r.name,
-                            r.position,
-                            r.notebook,
-                            RunStatus(r.status),
-                            r.output_path,
-                            r.report_path,
-                            r.error,
-                            _aware(r.started_at),
-                            _aware(r.finished_at),
-                        )
-                    )
+                    stages.setdefault(r.run_id, []).append(self._stage(r))
         return [
             self._run_from_row(r, metrics=metrics.get(r.id, []), stages=stages.get(r.id, []))
             for r in rows
         ]
+
+    def count_finished_stages(self, run_ids: Sequence[str]) -> int:
+        """How many stages of these runs have finished (a batch's progress)."""
+        if not run_ids:
+            return 0
+        finished = [s.value for s in RunStatus if s.is_finished()]
+        q = (
+            sa.select(sa.func.count())
+            .select_from(t.stages)
+            .where(t.stages.c.run_id.in_(list(run_ids)))
+            .where(t.stages.c.status.in_(finished))
+        )
+        with self._read() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    @staticmethod
+    def _metric(r: Any) -> MetricRecord:
+        return MetricRecord(r.stage, r.name, r.value, r.ci_low, r.ci_high)
+
+    def _stage(self, r: Any) -> StageRecord:
+        return StageRecord(
+            name=r.name,
+            position=r.position,
+            notebook=r.notebook,
+            status=RunStatus(r.status),
+            output_path=self._from_stored(r.output_path),
+            report_path=self._from_stored(r.report_path),
+            error=r.error,
+            started_at=aware(r.started_at),
+            finished_at=aware(r.finished_at),
+        )
 
     @staticmethod
     def _run_from_row(row: Any, **extra: Any) -> RunRecord:
@@ -516,8 +437,8 @@ class Store:
             git_commit=row.git_commit,
             versions=dict(row.versions or {}),
             error=row.error,
-            created_at=_aware(row.created_at),  # type: ignore[arg-type]
-            finished_at=_aware(row.finished_at),
-            heartbeat_at=_aware(row.heartbeat_at),
+            created_at=aware(row.created_at),  # type: ignore[arg-type]
+            finished_at=aware(row.finished_at),
+            heartbeat_at=aware(row.heartbeat_at),
             **extra,
         )
