@@ -514,7 +514,7 @@ def test_cli_batch_reads_a_csv_next_to_the_grid_from_another_folder(
     result = invoke_batch("../grids/grid.yaml", "--workers", "1", "--workspace", "ws", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    store = open_store(f"sqlite:///{elsewhere / 'ws' / 'workbench.db'}")
+    store = open_workspace(elsewhere / "ws")[1]
     run = store.get_run(out["runs"][0]["run_id"])
     assert run.status is RunStatus.SUCCEEDED
     assert run.params["dataset"] == str(grids / "data.csv")

@@ -139,7 +139,7 @@ def test_run_with_a_relative_csv_from_another_folder(
     )  # fmt: skip
     assert code == 0, out
     run_id = json.loads(out[out.index("{") :])["run_id"]
-    run = open_store(f"sqlite:///{tmp_path / 'ws' / 'workbench.db'}").get_run(run_id)
+    run = open_workspace(tmp_path / "ws")[1].get_run(run_id)
     csv = str((tmp_path / "data.csv").resolve())
     assert run.status is RunStatus.SUCCEEDED
     assert run.params["dataset"] == csv and run.dataset_name == csv
@@ -157,4 +157,4 @@ def test_a_missing_relative_csv_names_the_folder_and_records_nothing(
     code, out = invoke("run", "--dataset", "nope.csv", "--target", "y", "--workspace", "../ws")
     assert code == 2 and "Traceback" not in out
     assert "'nope.csv' not found in" in out and str(here.resolve()) in out
-    assert open_store(f"sqlite:///{tmp_path / 'ws' / 'workbench.db'}").list_runs() == []
+    assert open_workspace(tmp_path / "ws")[1].list_runs() == []

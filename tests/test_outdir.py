@@ -25,7 +25,7 @@ from workbench.datasets import Dataset, load_dataset
 from workbench.exceptions import ConfigError
 from workbench.inventory import EDGE_KIND
 from workbench.registry import version_of_run
-from workbench.store import open_store
+from workbench.store import open_workspace
 
 RUN_ID = "20260101-000000-aaaaaa"
 
@@ -47,7 +47,7 @@ def ws(tmp_path: Path, data: Any) -> Workspace:
     cancer, rows, pipe = data
     workspace = resolve_workspace(tmp_path / "parent" / "ws")
     workspace.create()
-    _real_run(workspace, open_store(workspace.db_url), RUN_ID, pipe, cancer, rows)
+    _real_run(workspace, open_workspace(workspace.root)[1], RUN_ID, pipe, cancer, rows)
     (workspace.reports_dir / "index.html").write_text("<html>index</html>")
     return workspace
 
@@ -98,7 +98,7 @@ def test_export_onto_the_workspace_is_refused_and_nothing_is_deleted(ws: Workspa
     _refused(_export(ws, "--out", str(link), "--overwrite"), "the workspace")
     assert _hashes(ws.root) == before
     # Refused before registering: no version was made for the refused export.
-    assert version_of_run(open_store(ws.db_url), RUN_ID) is None
+    assert version_of_run(open_workspace(ws.root)[1], RUN_ID) is None
 
 
 def test_export_onto_an_ancestor_of_the_workspace_is_refused(ws: Workspace) -> None:
