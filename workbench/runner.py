@@ -143,6 +143,9 @@ class Runner:
         get_family(req.model)
         if req.trials < 1:
             raise ConfigError(f"--trials must be at least 1, got {req.trials}")
+        # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
+        dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
+        load_dataset(dataset, target=req.params.get("target", req.target) or None)
         nb_dir = notebooks_dir()
         stages = [(s, nb_dir / STAGES[s]) for s in STAGES if s in req.stages]
         specs: dict[str, Any] = {}
@@ -154,9 +157,7 @@ class Runner:
         base = req.base_params()
         declared = {k: v for k, v in base.items() if k in specs}
         params = {**base, **check_params({**declared, **req.params}, specs, where=where)}
-        # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
-        params["dataset"] = resolve_dataset_ref(str(params["dataset"]))
-        load_dataset(params["dataset"], target=params["target"] or None)
+        params["dataset"] = dataset
         get_family(params["model"])
         return stages, params
 
