@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from workbench._files import new_id
 from workbench.config import resolve_workspace
-from workbench.context import STAGES, new_run_id
+from workbench.context import STAGES
 from workbench.params import notebooks_dir
 from workbench.runner import Runner, RunRequest
 from workbench.store import open_workspace
@@ -29,7 +30,7 @@ DATASET, MODEL = "breast_cancer", "logreg"
 def plain_papermill(ws, store, trials: int) -> dict[str, float]:
     import papermill
 
-    run_id = new_run_id()
+    run_id = new_id()
     params = {"dataset": DATASET, "target": "", "model": MODEL, "trials": trials, "seed": 42}
     store.create_run(
         run_id,
@@ -77,7 +78,7 @@ def optuna_overhead(url: str, trials: int) -> tuple[float, float]:
     split = make_split(ds, seed=42)
     objective = make_objective(ds, split, MODEL, seed=42)
     study = optuna.create_study(
-        study_name=f"plain-{new_run_id()}",
+        study_name=f"plain-{new_id()}",
         storage=url,
         direction=direction_for(ds.task),
         sampler=optuna.samplers.TPESampler(seed=42),
@@ -93,7 +94,7 @@ def optuna_overhead(url: str, trials: int) -> tuple[float, float]:
         trials=trials,
         seed=42,
         storage_url=url,
-        study_name=f"wb-{new_run_id()}",
+        study_name=f"wb-{new_id()}",
     )
     return plain, result.seconds / trials
 

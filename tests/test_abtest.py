@@ -530,7 +530,7 @@ def _real_run(
             }
         )
     )
-    from workbench.provenance import sha256_file
+    from workbench._files import sha256_file
 
     store.log_artifact(
         run_id,

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 
 from workbench import compare as cmp
 from workbench import registry
+from workbench._files import sha256_file
 from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, RunNotFound
-from workbench.provenance import sha256_file
 from workbench.stats import paired_proportion_delta
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
 

@@ -200,7 +200,7 @@ def test_report_path(tmp_path: Path) -> None:
 def test_report_path_refuses_names_leaving_the_reports_folder(
     tmp_path: Path, run_id: str, stage: str
 ) -> None:
-    with pytest.raises(ConfigError, match="cannot name a report file"):
+    with pytest.raises(ConfigError, match="cannot name a file"):
         report_path(_workspace(tmp_path), run_id, stage)
 
 

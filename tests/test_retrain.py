@@ -19,13 +19,13 @@ from sklearn.preprocessing import StandardScaler
 
 from workbench import monitor as mon
 from workbench import retrain as rt
+from workbench._files import sha256_file
 from workbench.compare import compare_runs
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.exceptions import ConfigError
 from workbench.modelio import save_model
 from workbench.profile import reference_profile
-from workbench.provenance import sha256_file
 from workbench.registry import promote
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
 from workbench.traffic import CovariateDrift, synthetic_stream

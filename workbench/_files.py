@@ -1,5 +1,12 @@
-"""Files and folders the workbench writes: the one place that decides whether a folder the user
-named may be written, and swaps new content in without losing the old on failure.
+"""Files, folders and ids: one helper per job.
+
+* :func:`atomic_write_bytes` / :func:`atomic_write_text` / :func:`atomic_write_json`: a reader
+  never sees half a file (a unique temporary file in the same folder, then a rename);
+* :func:`sha256_file`: the hash every recorded file carries;
+* :func:`new_id` and :func:`child_path`: sortable unique ids, and the one check that an id (or
+  any recorded name) can name a file without leaving its folder;
+* :func:`write_output_dir`: the one place that decides whether a folder the user named may be
+  written, and swaps new content in without losing the old on failure.
 
 Bottom layer: imports only :mod:`workbench.exceptions` and the standard library.
 
@@ -19,17 +26,115 @@ same kind (its marker file is JSON whose ``format`` is the kind's format).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .exceptions import ConfigError
 
-__all__ = ["FolderKind", "check_output_dir", "replace_dir", "write_output_dir"]
+__all__ = [
+    "FolderKind",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_name",
+    "check_output_dir",
+    "child_path",
+    "new_id",
+    "replace_dir",
+    "sha256_file",
+    "write_output_dir",
+]
+
+#: A name that can be a file name on every platform and never leaves its folder: ids, stage
+#: names, aliases. Longer than any id the workbench makes, shorter than any path limit.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+# -- ids ------------------------------------------------------------------------------------------
+
+
+def new_id(prefix: str = "") -> str:
+    """A sortable, unique id: ``<prefix>YYYYMMDD-HHMMSS-xxxxxx`` (UTC time, 3 random bytes).
+
+    Example:
+        >>> new_id("cmp-")  # doctest: +SKIP
+        'cmp-20261201-004512-3c5b1c'
+    """
+    return f"{prefix}{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def check_name(value: str, *, what: str) -> str:
+    """Return ``value`` if it can name a file or folder: letters, digits, ``.``, ``_``, ``-``,
+    not starting with a dot, at most 128 characters.
+
+    Raises:
+        ConfigError: it cannot (empty, a separator, ``..``, too long), naming ``what`` it is.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
+        shown = value if len(str(value)) <= 60 else f"{str(value)[:57]}..."
+        raise ConfigError(
+            f"{what} {shown!r} cannot name a file; use letters, digits, '.', '_' and '-' "
+            "(at most 128, not starting with '.'), as the ids the workbench makes do"
+        )
+    return value
+
+
+def child_path(folder: Path, name: str, *, what: str, suffix: str = "") -> Path:
+    """``folder / (name + suffix)`` after :func:`check_name`: never outside ``folder``."""
+    return Path(folder) / f"{check_name(name, what=what)}{suffix}"
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``path`` through a unique temporary file in the same folder and a
+    rename: readers see the old file or the new one, never half; parents are created.
+
+    ``mode`` defaults to world-readable: records, reports and bundles are meant to be shared.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """:func:`atomic_write_bytes` of ``text`` as UTF-8."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> Path:
+    """:func:`atomic_write_text` of ``obj`` as JSON (dates and paths as strings)."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=str))
 
 
 @dataclass(frozen=True)

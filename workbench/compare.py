@@ -29,13 +29,13 @@ import contextlib
 import json
 import math
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import child_path, new_id
 from .exceptions import ConfigError, DatasetError, RunNotFound
 from .gates import COST_METRICS, Gate, GateResult
 from .store import ComparisonRecord, RunRecord, RunStatus, Store, utcnow
@@ -592,7 +592,7 @@ def _resolve_gates(gates: str | Path | Sequence[Gate | Any] | None) -> tuple[lis
 
 
 def _new_id() -> str:
-    return "cmp-" + utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return new_id("cmp-")
 
 
 def _side(store: Store, run: RunRecord, ref: str) -> Side:
@@ -732,28 +732,13 @@ def list_comparisons(store: Store, *, limit: int | None = None) -> list[Comparis
 
 def comparison_dir(ws: Workspace, comparison_id: str) -> Path:
     """Where the executed notebook of a comparison lives: ``<workspace>/comparisons/<id>/``."""
-    _check_id(comparison_id)
-    return ws.root / "comparisons" / comparison_id
+    return child_path(ws.artifact_root / "comparisons", comparison_id, what="comparison id")
 
 
 def comparison_report_path(ws: Workspace, comparison_id: str) -> Path:
     """The HTML report of a comparison: ``<workspace>/reports/comparisons/<id>.html``."""
-    _check_id(comparison_id)
-    return ws.reports_dir / "comparisons" / f"{comparison_id}.html"
-
-
-def _check_id(comparison_id: str) -> None:
-    if (
-        not comparison_id
-        or "/" in comparison_id
-        or "\\" in comparison_id
-        or comparison_id
-        in {
-            ".",
-            "..",
-        }
-    ):
-        raise ConfigError(f"comparison id {comparison_id!r} cannot name a file")
+    folder = ws.reports_dir / "comparisons"
+    return child_path(folder, comparison_id, what="comparison id", suffix=".html")
 
 
 def render_report(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._files import atomic_write_json, new_id, sha256_file
 from .config import Workspace
 from .datasets import Dataset, Split, load_dataset, make_split
 from .exceptions import DatasetError, ModelError
-from .provenance import git_commit, package_versions, sha256_file
+from .provenance import git_commit, package_versions
 from .store import (
     ArtifactRecord,
     DatasetRecord,
@@ -27,7 +28,7 @@ from .store import (
     utcnow,
 )
 
-__all__ = ["STAGES", "RunContext", "new_run_id"]
+__all__ = ["STAGES", "RunContext"]
 
 # stage name -> notebook file, in lifecycle order
 STAGES: dict[str, str] = {
@@ -38,13 +39,6 @@ STAGES: dict[str, str] = {
 
 SPLIT_FILE = "split.json"
 MODEL_FILE = "model.skops"
-
-
-def new_run_id() -> str:
-    """Sortable and unique: UTC time to the second plus 6 random hex digits."""
-    import secrets
-
-    return utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 @dataclass
@@ -139,10 +133,7 @@ class RunContext:
         self.store.log_params(self.run_id, values)
 
     def save_json(self, name: str, obj: Any, *, kind: str = "json") -> Path:
-        path = self.run_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=1, default=str))
-        tmp.replace(path)
+        path = atomic_write_json(self.run_dir / name, obj)
         self._record_artifact(name, path, kind)
         return path
 
@@ -244,7 +235,7 @@ def _lab_run(store: Store, params: dict[str, Any], *, fresh: bool) -> str:
                 full = store.get_run(run.id)
                 if {k: full.params.get(k) for k in key} == key:
                     return run.id
-    run_id = new_run_id()
+    run_id = new_id()
     store.create_run(
         run_id,
         dataset_name=str(params.get("dataset")),

@@ -15,14 +15,13 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from workbench._files import atomic_write_bytes
 from workbench.exceptions import ConfigError, ModelError
 from workbench.serving import translated_errors
 from workbench.serving._model import (
@@ -72,17 +71,7 @@ def save_model(pipe: Any, path: str | Path) -> str:
     data = sio.dumps(pipe)
     with translated_errors():
         check_skops_types(data, where=f"pipeline {type(pipe).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename: a reader never sees a half-written model.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)  # a reader never sees a half-written model
     return sha256_bytes(data)
 
 

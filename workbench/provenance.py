@@ -8,7 +8,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["git_commit", "package_versions", "sha256_file"]
+__all__ = ["git_commit", "package_versions"]
 
 TRACKED_PACKAGES = (
     "workbench",
@@ -54,13 +54,3 @@ def git_commit(path: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}+dirty" if dirty else head
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -150,7 +150,7 @@ def register_model(store: Store, ref: str) -> ModelVersion:
         >>> register_model(store, "20261129-2041").ref
         'v1'
     """
-    from .provenance import sha256_file
+    from ._files import sha256_file
 
     run = store.get_run(resolve_ref(store, ref))
     existing = version_of_run(store, run.id)

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -48,6 +47,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import atomic_write_text, child_path, new_id
 from .exceptions import ConfigError, ModelError, WorkbenchError
 from .gates import Gate, GateError, GateResult
 from .store import ReleaseRecord, RunStatus, utcnow
@@ -1059,7 +1059,7 @@ def _second_instance(
 
 
 def _new_id() -> str:
-    return "rel-" + utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return new_id("rel-")
 
 
 def _gate_values(manifest: Manifest, perf: Mapping[str, Any]) -> dict[str, float | None]:
@@ -1285,42 +1285,25 @@ def list_releases(store: Store, *, limit: int | None = None) -> list[ReleaseRepo
 # -- files --------------------------------------------------------------------------------------
 
 
-def _check_id(release_id: str) -> None:
-    if not release_id or "/" in release_id or "\\" in release_id or release_id in {".", ".."}:
-        raise ConfigError(f"release id {release_id!r} cannot name a file")
-
-
 def release_dir(ws: Workspace, release_id: str) -> Path:
     """Where the executed notebook of a release check lives: ``<workspace>/releases/<id>/``."""
-    _check_id(release_id)
-    return ws.root / "releases" / release_id
+    return child_path(ws.artifact_root / "releases", release_id, what="release id")
 
 
 def release_report_path(ws: Workspace, release_id: str) -> Path:
     """The HTML report of a release check: ``<workspace>/reports/releases/<id>.html``."""
-    _check_id(release_id)
-    return ws.reports_dir / "releases" / f"{release_id}.html"
+    return child_path(ws.reports_dir / "releases", release_id, what="release id", suffix=".html")
 
 
 def evidence_path(ws: Workspace, release_id: str) -> Path:
     """The JSON evidence of a release check: ``<workspace>/reports/releases/<id>.json``."""
-    _check_id(release_id)
-    return ws.reports_dir / "releases" / f"{release_id}.json"
+    return child_path(ws.reports_dir / "releases", release_id, what="release id", suffix=".json")
 
 
 def _write_evidence(report: ReleaseReport) -> Path:
     """Write the record as JSON beside the report, atomically (a reader never sees half)."""
-    path = Path(report.evidence_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(report.to_dict(), f, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(report.to_dict(), indent=1, allow_nan=False)
+    return atomic_write_text(report.evidence_path, text)
 
 
 # -- the report (notebook 05) -------------------------------------------------------------------

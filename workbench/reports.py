@@ -26,7 +26,6 @@ import contextlib
 import functools
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from ._files import atomic_write_text, child_path
 from .exceptions import ConfigError, WorkbenchError
 from .plots import PLOTLY_MIME
 
@@ -87,14 +87,9 @@ def report_path(workspace: Workspace, run_id: str, stage: str) -> Path:
         >>> report_path(ws, "20261129-ab12", "evaluate")  # doctest: +SKIP
         PosixPath('.../workspace/reports/20261129-ab12/evaluate.html')
     """
-    for what, value in (("run id", run_id), ("stage name", stage)):
-        # Both come from the store, but a path separator here would write outside reports/.
-        if not value or value in {".", ".."} or "/" in value or "\\" in value:
-            raise ConfigError(
-                f"{what} {value!r} cannot name a report file; use a name without '/', '\\' "
-                "and other than '.' or '..'"
-            )
-    return workspace.reports_dir / run_id / f"{stage}.html"
+    # Both come from the store, but a path separator here would write outside reports/.
+    folder = child_path(workspace.reports_dir, run_id, what="run id")
+    return child_path(folder, stage, what="stage name", suffix=".html")
 
 
 # -- notebook export ----------------------------------------------------------------------------
@@ -133,7 +128,7 @@ def export_notebook(
         nb.metadata["title"] = title  # the lab template prefers this over resources' name
     resources = {"metadata": {"name": title or notebook.stem, "path": str(notebook.parent)}}
     body, _ = _html_exporter(reviewer=reviewer).from_notebook_node(nb, resources=resources)
-    _write_atomic(html, body)
+    atomic_write_text(html, body)
     return html
 
 
@@ -221,21 +216,6 @@ def _drop_widget_view(data: dict[str, Any]) -> None:
     del data[WIDGET_VIEW_MIME]
     if not data:
         data["text/plain"] = _WIDGET_PLACEHOLDER
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -369,7 +349,7 @@ def build_index(
             is_link=lambda cell: isinstance(cell, IndexLink),
         )
     )
-    _write_atomic(workspace.index_path, page)
+    atomic_write_text(workspace.index_path, page)
     return workspace.index_path
 
 
@@ -440,7 +420,9 @@ def _stage_report(workspace: Workspace, run_id: str, stage: StageRecord) -> Path
     if stage.report_path:
         recorded = Path(stage.report_path)
         # A relative recorded path is relative to the workspace ("reports/<id>/<stage>.html").
-        candidates.append(recorded if recorded.is_absolute() else workspace.root / recorded)
+        candidates.append(
+            recorded if recorded.is_absolute() else workspace.artifact_root / recorded
+        )
     with contextlib.suppress(ConfigError):
         candidates.append(report_path(workspace, run_id, stage.name))
     return next((c for c in candidates if c.is_file()), None)

@@ -751,11 +751,12 @@ def evaluate_champion_on(
         RunNotFound: No such champion.
         ModelError: The champion's model file is missing or changed since it was saved.
     """
-    from .context import RunContext, new_run_id
+    from ._files import new_id, sha256_file
+    from .context import RunContext
     from .evaluate import evaluate_pipeline, measure_latency, model_size_bytes
     from .exceptions import ModelError
     from .modelio import load_model
-    from .provenance import package_versions, sha256_file
+    from .provenance import package_versions
     from .registry import resolve_ref
     from .store import ArtifactRecord, RunStatus
 
@@ -763,7 +764,7 @@ def evaluate_champion_on(
     art = champ.artifact("model")
     if art is None or not Path(art.path).is_file():
         raise ModelError(f"the champion run {champ.id} has no model file to evaluate")
-    run_id = new_run_id()
+    run_id = new_id()
     params = {
         "dataset": str(csv),
         "target": target,
@@ -874,7 +875,7 @@ def retrain_now(
         stream,
         labels,
         profile or {},
-        ws.root / "retrain" / report.id / f"recent-{report.id}.csv",
+        ws.artifact_root / "retrain" / report.id / f"recent-{report.id}.csv",
         min_rows=min_rows,
     )
     target = stream.target

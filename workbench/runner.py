@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ._files import new_id, sha256_file
 from .config import Workspace
-from .context import STAGES, new_run_id
+from .context import STAGES
 from .exceptions import CellError, ConfigError, RunCancelled, StageFailed
 from .params import check_params, notebook_parameters, notebooks_dir
-from .provenance import git_commit, package_versions, sha256_file
+from .provenance import git_commit, package_versions
 from .store import ArtifactRecord, MetricRecord, RunStatus, Store
 
 __all__ = ["ProgressSink", "RunOutcome", "RunRequest", "Runner"]
@@ -178,7 +179,7 @@ class Runner:
         """
         stages, params = self.prepare(req)
         self.ws.create()
-        run_id = run_id or new_run_id()
+        run_id = run_id or new_id()
         run_dir = self.ws.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.store.create_run(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._files import new_id
 from ..store import (
     BatchRecord,
     RunRecord,
@@ -72,9 +73,7 @@ class PlannedRun:
 
 def new_batch_id() -> str:
     """Sortable and unique, like run ids: ``batch-20261129-204751-6c2e81``."""
-    from ..context import new_run_id
-
-    return f"batch-{new_run_id()}"
+    return new_id("batch-")
 
 
 def record_batch(
@@ -182,8 +181,6 @@ def plan_runs(grid: Grid, store: Store, *, resume: bool) -> list[PlannedRun]:
     its optuna study (named after the run id) is continued rather than restarted; one still
     running elsewhere (fresh heartbeat) is skipped.
     """
-    from ..context import new_run_id
-
     earlier = _runs_by_key(grid, store) if resume else {}
     plan = []
     for run in grid.runs:
@@ -200,7 +197,7 @@ def plan_runs(grid: Grid, store: Store, *, resume: bool) -> list[PlannedRun]:
             latest = previous[0]
             plan.append(PlannedRun(run, latest.id, reused=True, earlier=latest))
         else:
-            plan.append(PlannedRun(run, new_run_id()))
+            plan.append(PlannedRun(run, new_id()))
     return plan
 
 

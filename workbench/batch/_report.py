@@ -87,9 +87,9 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         source=Path(batch.grid["source"]).name if batch.grid.get("source") else "",
         index_href=_href(workspace.index_path, page.parent),
     )
-    from ..reports import _write_atomic  # one atomic writer for every report page
+    from .._files import atomic_write_text
 
-    _write_atomic(page, html)
+    atomic_write_text(page, html)
     return page
 
 
