@@ -16,10 +16,11 @@ Example:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import ConfigError, DatasetError
+from .exceptions import ConfigError, DatasetError, ModelError, RunNotFound
 
 if TYPE_CHECKING:
     from .bundle import Manifest
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
     from .datasets import Dataset, Split
     from .store import RunRecord, Store
 
-__all__ = ["EVALUATE_STAGE", "default_out", "export_run", "run_data"]
+__all__ = [
+    "EVALUATE_STAGE",
+    "BundleSource",
+    "bundle_for_ref",
+    "default_out",
+    "export_run",
+    "run_data",
+]
 
 #: The stage whose metrics (measured on the test split) go into the manifest.
 EVALUATE_STAGE = "evaluate"
@@ -161,3 +169,112 @@ def _evaluate_metrics(run: RunRecord) -> dict[str, float]:
             "metrics for its release gates"
         )
     return metrics
+
+
+# -- a verified bundle for a reference (A/B tests, edge exports, retraining) ---------------------
+
+# Bundles of a run the test may reuse, in order of preference: the release's, an export's, the
+# A/B test's own. All serve the registry version (v3); the monitor's bundle serves sha-..., so
+# it is left out to keep the versions in reports and the inventory one vocabulary.
+_REUSABLE = ("load", "image", "abtest")
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """A verified bundle to serve, and where it came from.
+
+    Attributes:
+        ref: What the user asked for (alias, version, run id or bundle folder).
+        bundle: The bundle folder.
+        model_version: What its stub serves as ``model_version``.
+        run_id: The run that produced the model (``None`` when unknown).
+        reused: An existing bundle was reused (else it was exported for this test).
+        model_uri: Where a ``load``-mode bundle's stub reads its model.
+    """
+
+    ref: str
+    bundle: Path
+    model_version: str
+    run_id: str | None
+    reused: bool
+    model_uri: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "bundle": str(self.bundle),
+            "model_version": self.model_version,
+            "run_id": self.run_id,
+            "reused": self.reused,
+        }
+
+
+def _verified(bundle: Path, run: RunRecord | None = None) -> Manifest | None:
+    """The bundle's manifest when every file matches it (and the run's model), else ``None``."""
+    from .bundle import Manifest, model_source, verify_bundle
+
+    if not (bundle / "manifest.json").is_file():
+        return None
+    try:
+        manifest = Manifest.read(bundle)
+        verify_bundle(bundle, model_uri=model_source(bundle))
+    except (ConfigError, ModelError):
+        return None
+    if run is not None:
+        art = run.artifact("model")
+        skops = manifest.model_files.get("model.skops", {})
+        if (
+            manifest.data.get("run_id") != run.id
+            or art is None
+            or skops.get("sha256") != art.sha256
+        ):
+            return None
+    return manifest
+
+
+def bundle_for_ref(ws: Workspace | None, store: Store | None, ref: str) -> BundleSource:
+    """The bundle to serve for a reference: a bundle folder, or a run's verified bundle.
+
+    A folder holding ``manifest.json`` is used as it is (after verifying its files). Otherwise
+    ``ref`` is resolved in the registry (alias, ``vN``, run id) and the run's bundles under
+    ``exports/`` are tried (``<run>-load``, ``-image``, ``-abtest``): the first whose
+    files and model hash still match is reused; else the run is exported into
+    ``exports/<run>-abtest`` (``image`` mode).
+
+    Raises:
+        ConfigError: A bundle folder does not match its manifest, or no workspace was given for
+            a registry reference.
+        RunNotFound: ``ref`` is neither a bundle folder nor a known run, version or alias.
+    """
+    from .bundle import model_source
+
+    path = Path(ref).expanduser()
+    if (path / "manifest.json").is_file():
+        path = path.resolve()  # recorded with the test: valid from any folder
+        manifest = _verified(path)
+        if manifest is None:
+            raise ConfigError(
+                f"bundle {path} does not match its manifest (`workbench release-check` shows "
+                "which file); re-export it"
+            )
+        return BundleSource(
+            ref, path, manifest.model_version, manifest.data.get("run_id"), True, model_source(path)
+        )
+    if ws is None or store is None:
+        raise ConfigError(f"{ref!r} is not a bundle folder; give one, or a workspace to resolve it")
+    from .registry import resolve_ref
+
+    try:
+        run = store.get_run(resolve_ref(store, ref))
+    except RunNotFound as e:
+        raise RunNotFound(f"{e} (or give a bundle folder holding manifest.json)") from None
+    for suffix in _REUSABLE:
+        folder = ws.exports_dir / f"{run.id}-{suffix}"
+        manifest = _verified(folder, run)
+        if manifest is not None:
+            return BundleSource(
+                ref, folder, manifest.model_version, run.id, True, model_source(folder)
+            )
+    out = ws.exports_dir / f"{run.id}-abtest"
+    manifest = export_run(ws, store, ref, mode="image", out=out, overwrite=True)
+    return BundleSource(ref, out, manifest.model_version, run.id, False, None)

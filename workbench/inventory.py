@@ -770,7 +770,7 @@ def export_edge(
 ) -> EdgePackage:
     """Write the ONNX model of ``ref`` with its manifest for on-device runtimes.
 
-    The model comes from the run's verified bundle (see :func:`workbench.abtest.bundle_for_ref`;
+    The model comes from the run's verified bundle (see :func:`workbench.export.bundle_for_ref`;
     exported if there is none), so it is the very file the stub serves and the release check
     tested. The folder holds ``model.onnx``, ``edge-manifest.json`` and a ``README.md``; the
     export is recorded in the inventory so update plans point at it.
@@ -790,8 +790,8 @@ def export_edge(
             or it is the workspace, the home folder, ``/`` or a folder holding one of them.
         ModelError: The bundle's model no longer matches its manifest.
     """
-    from .abtest import bundle_for_ref
     from .bundle import Manifest, model_source
+    from .export import bundle_for_ref
     from .serving import translated_errors
     from .serving._model import fetch_model_file, sha256_bytes
 

@@ -75,7 +75,7 @@ from ._routing import (
     assign_variant,
     route_stream,
 )
-from ._run import MAX_REQUESTS, VariantSource, abtest_stage, bundle_for_ref, run_abtest
+from ._run import MAX_REQUESTS, abtest_stage, run_abtest
 from ._users import UserModel, unit_hash
 
 __all__ = [
@@ -96,7 +96,6 @@ __all__ = [
     "RouteResult",
     "Router",
     "UserModel",
-    "VariantSource",
     "VariantSummary",
     "abtest_stage",
     "acceptance_figure",
@@ -104,7 +103,6 @@ __all__ = [
     "annotate",
     "answers_frame",
     "assign_variant",
-    "bundle_for_ref",
     "deltas_frame",
     "index_sections",
     "latency_figure",

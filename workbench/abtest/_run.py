@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.exceptions import ConfigError, ModelError, RunNotFound
+from workbench.exceptions import ConfigError, RunNotFound
+from workbench.export import BundleSource, bundle_for_ref
 
 from ._analysis import Guardrails, analyze
 from ._records import (
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from workbench.store import RunRecord, Store
     from workbench.traffic import Stream
 
-__all__ = ["MAX_REQUESTS", "VariantSource", "abtest_stage", "bundle_for_ref", "run_abtest"]
+__all__ = ["MAX_REQUESTS", "abtest_stage", "run_abtest"]
 
 #: Upper bound of requests in one test (the replay is sequential; this keeps it finite).
 MAX_REQUESTS = 100_000
@@ -41,112 +41,6 @@ MAX_REQUESTS = 100_000
 MAX_SECONDS = 3600.0
 #: Below this many held-out rows shared by both runs, the stream uses A's test rows only.
 _MIN_SHARED_ROWS = 30
-# Bundles of a run the test may reuse, in order of preference: the release's, an export's, the
-# A/B test's own. All serve the registry version (v3); the monitor's bundle serves sha-..., so
-# it is left out to keep the versions in reports and the inventory one vocabulary.
-_REUSABLE = ("load", "image", "abtest")
-
-
-@dataclass(frozen=True)
-class VariantSource:
-    """The bundle a variant is served from.
-
-    Attributes:
-        ref: What the user asked for (alias, version, run id or bundle folder).
-        bundle: The bundle folder.
-        model_version: What its stub serves as ``model_version``.
-        run_id: The run that produced the model (``None`` when unknown).
-        reused: An existing bundle was reused (else it was exported for this test).
-        model_uri: Where a ``load``-mode bundle's stub reads its model.
-    """
-
-    ref: str
-    bundle: Path
-    model_version: str
-    run_id: str | None
-    reused: bool
-    model_uri: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "bundle": str(self.bundle),
-            "model_version": self.model_version,
-            "run_id": self.run_id,
-            "reused": self.reused,
-        }
-
-
-def _verified(bundle: Path, run: RunRecord | None = None) -> Manifest | None:
-    """The bundle's manifest when every file matches it (and the run's model), else ``None``."""
-    from workbench.bundle import Manifest, model_source, verify_bundle
-
-    if not (bundle / "manifest.json").is_file():
-        return None
-    try:
-        manifest = Manifest.read(bundle)
-        verify_bundle(bundle, model_uri=model_source(bundle))
-    except (ConfigError, ModelError):
-        return None
-    if run is not None:
-        art = run.artifact("model")
-        skops = manifest.model_files.get("model.skops", {})
-        if (
-            manifest.data.get("run_id") != run.id
-            or art is None
-            or skops.get("sha256") != art.sha256
-        ):
-            return None
-    return manifest
-
-
-def bundle_for_ref(ws: Workspace | None, store: Store | None, ref: str) -> VariantSource:
-    """The bundle to serve for a reference: a bundle folder, or a run's verified bundle.
-
-    A folder holding ``manifest.json`` is used as it is (after verifying its files). Otherwise
-    ``ref`` is resolved in the registry (alias, ``vN``, run id) and the run's bundles under
-    ``exports/`` are tried (``<run>-load``, ``-image``, ``-abtest``): the first whose
-    files and model hash still match is reused; else the run is exported into
-    ``exports/<run>-abtest`` (``image`` mode).
-
-    Raises:
-        ConfigError: A bundle folder does not match its manifest, or no workspace was given for
-            a registry reference.
-        RunNotFound: ``ref`` is neither a bundle folder nor a known run, version or alias.
-    """
-    from workbench.bundle import model_source
-
-    path = Path(ref).expanduser()
-    if (path / "manifest.json").is_file():
-        path = path.resolve()  # recorded with the test: valid from any folder
-        manifest = _verified(path)
-        if manifest is None:
-            raise ConfigError(
-                f"bundle {path} does not match its manifest (`workbench release-check` shows "
-                "which file); re-export it"
-            )
-        return VariantSource(
-            ref, path, manifest.model_version, manifest.data.get("run_id"), True, model_source(path)
-        )
-    if ws is None or store is None:
-        raise ConfigError(f"{ref!r} is not a bundle folder; give one, or a workspace to resolve it")
-    from workbench.export import export_run
-    from workbench.registry import resolve_ref
-
-    try:
-        run = store.get_run(resolve_ref(store, ref))
-    except RunNotFound as e:
-        raise RunNotFound(f"{e} (or give a bundle folder holding manifest.json)") from None
-    for suffix in _REUSABLE:
-        folder = ws.exports_dir / f"{run.id}-{suffix}"
-        manifest = _verified(folder, run)
-        if manifest is not None:
-            return VariantSource(
-                ref, folder, manifest.model_version, run.id, True, model_source(folder)
-            )
-    out = ws.exports_dir / f"{run.id}-abtest"
-    manifest = export_run(ws, store, ref, mode="image", out=out, overwrite=True)
-    return VariantSource(ref, out, manifest.model_version, run.id, False, None)
 
 
 def _check_compatible(a: Manifest, b: Manifest) -> None:
@@ -186,8 +80,8 @@ def _test_rows(ws: Workspace, run: RunRecord) -> tuple[Any, np.ndarray, np.ndarr
 def default_stream(
     ws: Workspace | None,
     store: Store | None,
-    a: VariantSource,
-    b: VariantSource,
+    a: BundleSource,
+    b: BundleSource,
     *,
     n: int,
     seed: int,
