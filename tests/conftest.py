@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 
@@ -24,6 +25,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home-workspace"))
     # Kernels started by papermill inherit this; keep them off the user's Jupyter config.
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+
+
+@pytest.fixture
+def cli() -> click.Group:
+    """The whole ``workbench`` command group, as the console script runs it."""
+    from workbench.cli import cli as group
+
+    return group
 
 
 @pytest.fixture

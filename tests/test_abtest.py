@@ -10,11 +10,11 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,9 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from workbench import abtest as ab
-from workbench._cli_abtest import register_commands
 from workbench.bundle import export_bundle
-from workbench.cli import _Group
 from workbench.config import Workspace, resolve_workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.exceptions import ConfigError
@@ -543,15 +541,8 @@ def _real_run(
     return run_id
 
 
-@pytest.fixture
-def cli() -> Iterator[_Group]:
-    group = _Group(name="workbench")
-    register_commands(group)
-    yield group
-
-
 def test_cli_runs_an_aa_test_on_a_registered_run_and_reuses_its_bundle(
-    workspace: Workspace, store: Store, cancer: Dataset, rows: Any, cli: _Group
+    workspace: Workspace, store: Store, cancer: Dataset, rows: Any, cli: click.Group
 ) -> None:
     run_id = _real_run(
         workspace,

@@ -43,12 +43,9 @@ def write_grid(path: Path, spec: dict[str, Any]) -> Path:
 
 
 def invoke_batch(*args: str) -> Any:
-    """`workbench batch ...` through the real group (registered here until cli.py does it)."""
-    from workbench._cli_batch import batch
+    """`workbench batch ...` through the real group."""
     from workbench.cli import cli
 
-    if "batch" not in cli.commands:
-        cli.add_command(batch)
     return CliRunner().invoke(cli, ["batch", *args])
 
 

@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from workbench import compare as cmp
 from workbench import registry
 from workbench._files import sha256_file
-from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, RunNotFound
 from workbench.stats import paired_proportion_delta
@@ -339,7 +338,6 @@ def test_picker_compares_on_click(
 def test_index_sections_list_comparisons_and_registry(
     workspace: Workspace, store: Store, pair: tuple[str, str]
 ) -> None:
-    from workbench._cli_compare import comparison_sections
     from workbench.reports import build_index
 
     cand, base = pair
@@ -349,7 +347,7 @@ def test_index_sections_list_comparisons_and_registry(
     html.parent.mkdir(parents=True)
     html.write_text("<p>report</p>")
     store.set_comparison_report(c.id, html)
-    comparisons, models, audit = comparison_sections(workspace, store)
+    comparisons, models, audit = cmp.index_sections(workspace, store)
     row = comparisons.rows[0]
     assert row[0] == c.id and row[4] == "promote"
     assert row[5].href == f"comparisons/{c.id}.html"
@@ -359,15 +357,6 @@ def test_index_sections_list_comparisons_and_registry(
 
 
 # -- CLI ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    from workbench._cli_compare import register_commands
-
-    group = _Group(name="workbench")
-    register_commands(group)
-    return group
 
 
 def test_cli_compare_json_equals_stored_record(

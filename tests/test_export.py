@@ -17,7 +17,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from workbench.bundle import MODEL_STORE, Manifest, verify_bundle
-from workbench.cli import _Group
 from workbench.config import Workspace, resolve_workspace
 from workbench.datasets import Dataset, Split
 from workbench.exceptions import ConfigError, DatasetError, ModelError
@@ -54,15 +53,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, St
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Store, str]:
     return trained_run(tmp_path_factory)
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    from workbench._cli_release import register_commands
-
-    group = _Group(name="workbench")
-    register_commands(group)
-    return group
 
 
 def _split(ws: Workspace, run_id: str) -> Split:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -21,9 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from test_compare import binary_case, make_run
 
 from workbench import inventory as inv
-from workbench._cli_abtest import register_commands
 from workbench.bundle import Manifest, export_bundle
-from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, ModelError, RunNotFound
 from workbench.registry import promote, register_model
@@ -274,20 +273,13 @@ def test_index_section_and_demo_stage(
     assert pilot[4] == "outdated" and pilot[5] == "wave 1"
 
 
-@pytest.fixture
-def cli() -> _Group:
-    group = _Group(name="workbench")
-    register_commands(group)
-    return group
-
-
 def test_cli_records_devices_shows_the_plan_and_exports(
     workspace: Workspace,
     store: Store,
     versions: list[str],
     cancer: Any,
     tmp_path: Path,
-    cli: _Group,
+    cli: click.Group,
 ) -> None:
     w = ["-w", str(workspace.root)]
     run = CliRunner().invoke

@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from workbench._cli_release import loadtest, serve
 from workbench.bundle import export_bundle
+from workbench.cli._release import loadtest, serve
 from workbench.exceptions import ConfigError, ModelError
 from workbench.loadtest import LoadResult, example_rows, run_loadtest
 from workbench.serving import background_server

@@ -21,9 +21,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from workbench import monitor as mon
-from workbench._cli_monitor import register_commands
 from workbench.bundle import Manifest, export_bundle
-from workbench.cli import _Group
+from workbench.cli import cli as workbench_cli
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.profile import export_profile
@@ -279,12 +278,6 @@ def test_report_round_trips_and_is_listed_in_the_index(
     assert f"monitor/{report.id}.html" in index
 
 
-def _cli() -> _Group:
-    group = _Group()
-    register_commands(group)
-    return group
-
-
 def test_monitor_cli_prints_json_without_a_workspace(
     served: tuple[Stream, Path, Path], bundle: Path, tmp_path: Path
 ) -> None:
@@ -304,11 +297,11 @@ def test_monitor_cli_prints_json_without_a_workspace(
         "-w",
         str(tmp_path / "none"),
     ]
-    result = CliRunner().invoke(_cli(), args)
+    result = CliRunner().invoke(workbench_cli, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["decision"]["action"] == "retrain" and out["report"]["windows"][-1]["n"] == 120
-    text = CliRunner().invoke(_cli(), [*args[:-3], "-w", str(tmp_path / "none")])
+    text = CliRunner().invoke(workbench_cli, [*args[:-3], "-w", str(tmp_path / "none")])
     assert "decision: retrain" in text.output and "alert" in text.output
 
 
@@ -320,7 +313,7 @@ def test_monitor_cli_records_relative_paths_as_absolute(
     rel_bundle = os.path.relpath(bundle, log.parent)
     args = ["monitor", "--log", log.name, "--bundle", rel_bundle, "--labels", labels.name,
             "--window", "240", "--no-report", "--json", "-w", "no-workspace"]  # fmt: skip
-    result = CliRunner().invoke(_cli(), args)
+    result = CliRunner().invoke(workbench_cli, args)
     assert result.exit_code == 0, result.output
     source = json.loads(result.output)["report"]["source"]
     assert (source["log"], source["bundle"], source["labels"]) == (
@@ -344,14 +337,18 @@ def test_retrain_check_cli_exit_code_and_user_errors(
         "-w",
         str(tmp_path / "none"),
     ]
-    result = CliRunner().invoke(_cli(), [*base, "--fail-on-retrain", "--schedule", "monthly"])
+    result = CliRunner().invoke(
+        workbench_cli, [*base, "--fail-on-retrain", "--schedule", "monthly"]
+    )
     assert result.exit_code == 1 and "decision: retrain" in result.output
-    missing = CliRunner().invoke(_cli(), [*base[:2], str(tmp_path / "nope.jsonl"), *base[3:]])
+    missing = CliRunner().invoke(
+        workbench_cli, [*base[:2], str(tmp_path / "nope.jsonl"), *base[3:]]
+    )
     assert missing.exit_code == 2 and "not found" in missing.output
     assert "Traceback" not in missing.output
-    bad = CliRunner().invoke(_cli(), [*base, "--schedule", "sometimes"])
+    bad = CliRunner().invoke(workbench_cli, [*base, "--schedule", "sometimes"])
     assert bad.exit_code == 2 and "weekly, monthly" in bad.output
-    late = CliRunner().invoke(_cli(), [*base, "--as-of", "soon"])
+    late = CliRunner().invoke(workbench_cli, [*base, "--as-of", "soon"])
     assert late.exit_code == 2 and "'soon' is not a time" in late.output
-    no_ws = CliRunner().invoke(_cli(), [*base, "--auto"])
+    no_ws = CliRunner().invoke(workbench_cli, [*base, "--auto"])
     assert no_ws.exit_code == 2 and "workbench init" in no_ws.output

@@ -11,7 +11,6 @@ from test_compare import ALWAYS, N_BOOT, binary_case, make_run
 
 from workbench import compare as cmp
 from workbench import registry as reg
-from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.exceptions import ModelError, RunNotFound
 from workbench.store import RunStatus, Store
@@ -182,15 +181,6 @@ def test_registry_and_comparisons_on_postgresql(workspace: Workspace, postgres_u
 
 
 # -- CLI ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    from workbench._cli_compare import register_commands
-
-    group = _Group(name="workbench")
-    register_commands(group)
-    return group
 
 
 def test_cli_promote_models_and_audit(

@@ -19,7 +19,6 @@ from test_export import trained_run
 from workbench import release as rel
 from workbench import reports
 from workbench.bundle import MODEL_STORE
-from workbench.cli import _Group
 from workbench.config import Workspace
 from workbench.gates import GateError
 from workbench.registry import promote
@@ -43,15 +42,6 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Store
             )
         report = rel.release_stage(ws, store, "champion", fast=True, gates=LENIENT, console=console)
     return ws, store, report, console.file.getvalue()
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    from workbench._cli_release import register_commands
-
-    group = _Group(name="workbench")
-    register_commands(group)
-    return group
 
 
 def test_good_model_passes_every_check(released: tuple[Workspace, Store, Any, str]) -> None:

@@ -133,12 +133,8 @@ def test_interrupted_trials_are_closed_when_a_study_continues(tmp_path: Path) ->
 
 # -- kill and resume, end to end (slow) ----------------------------------------------------------
 
-# `workbench batch` as its own process, as a user would start it; the group registers the
-# command here so this works before and after cli.py does.
-_LAUNCH = (
-    "import sys; from workbench.cli import cli, main; from workbench._cli_batch import batch; "
-    "cli.commands.setdefault('batch', batch); main(sys.argv[1:])"
-)
+# `workbench batch` as its own process, as a user would start it.
+_LAUNCH = "import sys; from workbench.cli import main; main(sys.argv[1:])"
 
 
 def _finished_trials(url: str, study_name: str) -> dict[str, int]:
@@ -187,7 +183,6 @@ def _wait_until_gone(pgid: int, timeout: float = 30.0) -> bool:
 def test_sigkilled_batch_is_swept_then_resumed_without_lost_or_duplicate_trials(
     tmp_path: Path,
 ) -> None:
-    from workbench._cli_batch import batch
     from workbench.cli import cli
 
     trials = 6
@@ -230,8 +225,6 @@ def test_sigkilled_batch_is_swept_then_resumed_without_lost_or_duplicate_trials(
     (killed,) = list_batches(store)
     assert killed.status is RunStatus.FAILED  # the batch's own heartbeat went stale too
 
-    if "batch" not in cli.commands:
-        cli.add_command(batch)
     args = ["batch", str(grid), "--resume", "--workers", "1", "-w", str(ws), "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -45,7 +45,7 @@ def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = 
 
 
 def _train(ws: Workspace, store: Store, family: str, *, fast: bool, console: Any) -> str:
-    from ._progress import RichProgress
+    from .progress import RichProgress
     from .runner import Runner, RunRequest
 
     request = RunRequest(

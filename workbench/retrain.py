@@ -1097,7 +1097,7 @@ def _retrain_for_demo(
 
     progress: Any = nullcontext()
     if console is not None:
-        from ._progress import RichProgress
+        from .progress import RichProgress
 
         progress = RichProgress(console, label="retrain")
     with progress as sink:

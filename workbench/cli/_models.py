@@ -12,53 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._cli_paths import AbsolutePath
+from ._common import cli, json_option, open_ws, out_console, print_json, workspace_option
+from ._paths import AbsolutePath
 
 if TYPE_CHECKING:
-    from .config import Workspace
-    from .reports import IndexSection
-    from .store import Store
+    pass
 
 __all__ = [
     "COMMANDS",
     "compare_cmd",
-    "comparison_sections",
     "models_cmd",
     "promote_cmd",
     "register_cmd",
-    "register_commands",
 ]
-
-# The same options as workbench.cli's (that module imports this one, so they are not shared).
-_workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=AbsolutePath(file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
-)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _open(workspace: str | None) -> tuple[Any, Any]:
-    from .cli import _open as open_workspace
-
-    return open_workspace(workspace)
-
-
-def _print_json(obj: Any) -> None:
-    from .cli import _print_json as print_json
-
-    print_json(obj)
-
-
-def comparison_sections(ws: Workspace, store: Store) -> list[IndexSection]:
-    """Index sections: comparisons (with report links), the registry and the audit trail."""
-    from .compare import index_sections
-
-    return index_sections(ws, store)
-
 
 # -- compare ------------------------------------------------------------------------------------
 
@@ -78,8 +44,8 @@ def comparison_sections(ws: Workspace, store: Store) -> list[IndexSection]:
 @click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
 @click.option("--no-report", is_flag=True, help="Record the comparison without the HTML report.")
 @click.option("--fail-on-hold", is_flag=True, help="Exit 1 when the decision is hold (for CI).")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def compare_cmd(
     candidate: str,
     baseline: str,
@@ -101,9 +67,9 @@ def compare_cmd(
     result and the decision (promote / hold). The report is notebook 04 executed into
     comparisons/<id>/ and exported to reports/comparisons/<id>.html.
     """
-    from .compare import compare_and_report, compare_runs, get_comparison
+    from ..compare import compare_and_report, compare_runs, get_comparison
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     if no_report:
         comparison = compare_runs(
             ws, store, candidate, baseline, gates=gates_file, n_boot=n_boot, seed=seed
@@ -115,7 +81,7 @@ def compare_cmd(
         )  # fmt: skip
     comparison = get_comparison(store, comparison.id)
     if as_json:
-        _print_json(comparison.to_dict())
+        print_json(comparison.to_dict())
     else:
         _render_comparison(comparison)
     if fail_on_hold and comparison.decision != "promote":
@@ -123,12 +89,9 @@ def compare_cmd(
 
 
 def _render_comparison(c: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=120)  # piped output: no wrapping of the CI column at 80
+    console = out_console()
     console.print(
         f"comparison [bold]{c.id}[/]: candidate {c.candidate.label()} vs baseline "
         f"{c.baseline.label()} on {c.dataset['name']} ({c.n_test} test rows)"
@@ -176,16 +139,16 @@ def _num(x: float | None) -> str:
 
 @click.command("register")
 @click.argument("run_id")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def register_cmd(run_id: str, workspace: str | None, as_json: bool) -> None:
     """Register the model of RUN_ID as a new model version (idempotent)."""
-    from .registry import register_model
+    from ..registry import register_model
 
-    _, store = _open(workspace)
+    _, store = open_ws(workspace)
     version = register_model(store, run_id)
     if as_json:
-        _print_json(version.to_dict())
+        print_json(version.to_dict())
     else:
         click.echo(f"{version.ref}: run {version.run_id} ({version.family}, {version.task})")
 
@@ -193,33 +156,32 @@ def register_cmd(run_id: str, workspace: str | None, as_json: bool) -> None:
 @click.command("models")
 @click.option("--audit", is_flag=True, help="Show the alias audit trail instead.")
 @click.option("--alias", default=None, help="With --audit: only this alias.")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def models_cmd(audit: bool, alias: str | None, workspace: str | None, as_json: bool) -> None:
     """List model versions and their aliases (--audit: every alias change, oldest first)."""
-    from .registry import audit_trail, list_models
+    from ..registry import audit_trail, list_models
 
-    _, store = _open(workspace)
+    _, store = open_ws(workspace)
     if audit:
         events = audit_trail(store, alias=alias)
         if as_json:
-            _print_json([e.to_dict() for e in events])
+            print_json([e.to_dict() for e in events])
         else:
             _render_audit(events)
         return
     models = list_models(store)
     if as_json:
-        _print_json([v.to_dict() for v in models])
+        print_json([v.to_dict() for v in models])
     else:
         _render_models(models)
 
 
 def _render_models(models: list[Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     if not models:
-        Console().print("no model versions yet; `workbench register RUN_ID` adds one")
+        out_console().print("no model versions yet; `workbench register RUN_ID` adds one")
         return
     table = Table(box=None, header_style="bold")
     for col in ("version", "aliases", "run", "family", "task", "metric", "size", "registered"):
@@ -233,15 +195,16 @@ def _render_models(models: list[Any]) -> None:
             v.ref, ", ".join(v.aliases) or "-", v.run_id, v.family or "-", v.task or "-",
             metric, f"{v.size / 1e6:.2f} MB", v.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
-    Console().print(table)
+    out_console().print(table)
 
 
 def _render_audit(events: list[Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     if not events:
-        Console().print("no alias changes yet; `workbench promote RUN_ID --alias NAME` makes one")
+        out_console().print(
+            "no alias changes yet; `workbench promote RUN_ID --alias NAME` makes one"
+        )
         return
     table = Table(box=None, header_style="bold")
     for col in ("when", "alias", "from", "to", "who", "forced", "why", "comparison"):
@@ -253,7 +216,7 @@ def _render_audit(events: list[Any]) -> None:
             f"v{e.to_version}" if e.to_version is not None else "-",
             e.actor, "yes" if e.forced else "no", e.reason, e.comparison_id or "-",
         )  # fmt: skip
-    Console().print(table)
+    out_console().print(table)
 
 
 @click.command("promote")
@@ -262,8 +225,8 @@ def _render_audit(events: list[Any]) -> None:
 @click.option("--force", is_flag=True, help="Promote even when the comparison says hold.")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
 @click.option("--actor", default=None, help="Who is promoting [default: the OS user].")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def promote_cmd(
     run_id: str,
     alias: str,
@@ -279,20 +242,17 @@ def promote_cmd(
     needs a comparison of RUN_ID against the current holder that decided promote
     (`workbench compare RUN_ID ALIAS`); --force overrides a hold and is recorded as forced.
     """
-    from .registry import promote
+    from ..registry import promote
 
-    _, store = _open(workspace)
+    _, store = open_ws(workspace)
     result = promote(store, run_id, alias, force=force, actor=actor, reason=reason)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     else:
         click.echo(result.message)
 
 
 COMMANDS: tuple[click.Command, ...] = (compare_cmd, models_cmd, promote_cmd, register_cmd)
 
-
-def register_commands(group: click.Group) -> None:
-    """Add the comparison and registry commands to ``group`` (the ``workbench`` CLI)."""
-    for command in COMMANDS:
-        group.add_command(command)
+for _command in COMMANDS:
+    cli.add_command(_command)

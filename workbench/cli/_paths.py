@@ -47,8 +47,8 @@ class DatasetRef(click.ParamType):
     name = "dataset"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from .datasets import resolve_dataset_ref
-        from .exceptions import DatasetError
+        from ..datasets import resolve_dataset_ref
+        from ..exceptions import DatasetError
 
         try:
             return resolve_dataset_ref(str(value))

@@ -13,20 +13,12 @@ from typing import Any
 
 import click
 
-from ._cli_paths import AbsolutePath
+from ._common import cli, err_console, json_option, out_console, print_json, workspace_option
+from ._paths import AbsolutePath
 
-__all__ = ["COMMANDS", "monitor_cmd", "register_commands", "retrain_check_cmd"]
+__all__ = ["COMMANDS", "monitor_cmd", "retrain_check_cmd"]
 
 # The same options as workbench.cli's (that module imports this one, so they are not shared).
-_workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=AbsolutePath(file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
-)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 _PATH = AbsolutePath(dir_okay=False, path_type=Path)
 
 
@@ -92,8 +84,8 @@ def _inputs(func: Any) -> Any:
         ),
         click.option("--no-report", is_flag=True, help="Skip the HTML report (notebook 07)."),
         click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report."),
-        _workspace_option,
-        _json_option,
+        workspace_option,
+        json_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -102,8 +94,8 @@ def _inputs(func: Any) -> Any:
 
 def _workspace(workspace: str | None, *, need: bool) -> tuple[Any, Any]:
     """The workspace and store when one exists; required only for reports and retraining."""
-    from .config import resolve_workspace
-    from .store import open_workspace
+    from ..config import resolve_workspace
+    from ..store import open_workspace
 
     if not resolve_workspace(workspace).exists():
         if need:
@@ -113,7 +105,7 @@ def _workspace(workspace: str | None, *, need: bool) -> tuple[Any, Any]:
 
 
 def _thresholds(psi_alert: float, alpha: float, correction: str, decay_gate: float) -> Any:
-    from .monitor import Thresholds
+    from ..monitor import Thresholds
 
     return Thresholds(
         psi_warn=min(0.1, psi_alert),
@@ -125,7 +117,7 @@ def _thresholds(psi_alert: float, alpha: float, correction: str, decay_gate: flo
 
 
 def _run_monitor(ws: Any, opts: dict[str, Any]) -> tuple[Any, Any]:
-    from .monitor import load_inputs, monitor_inputs
+    from ..monitor import load_inputs, monitor_inputs
 
     inputs = load_inputs(log=opts["log"], bundle=opts["bundle"], labels=opts["labels"], ws=ws)
     thresholds = _thresholds(
@@ -139,7 +131,7 @@ def _run_monitor(ws: Any, opts: dict[str, Any]) -> tuple[Any, Any]:
 
 def _publish(ws: Any, store: Any, report: Any, decision: Any, opts: dict[str, Any]) -> Any:
     """Save the report (and decision), render it and rebuild the index; returns the report."""
-    from .monitor import load_report, rebuild_index, render_report, save_report
+    from ..monitor import load_report, rebuild_index, render_report, save_report
 
     if ws is None:
         return report
@@ -165,14 +157,14 @@ def monitor_cmd(**opts: Any) -> None:
     the HTML report reports/monitor/<id>.html (notebook 07), and prints the retrain
     recommendation (`workbench retrain-check` adds a schedule and --auto).
     """
-    from .retrain import retrain_decision
+    from ..retrain import retrain_decision
 
     ws, store = _workspace(opts["workspace"], need=not opts["no_report"])
     _, report = _run_monitor(ws, opts)
     decision = retrain_decision(report, store=store)
     report = _publish(ws, store, report, decision, opts)
     if opts["as_json"]:
-        _print_json({"report": report.to_dict(), "decision": decision.to_dict()})
+        print_json({"report": report.to_dict(), "decision": decision.to_dict()})
         return
     _render_report(report)
     _render_decision(decision)
@@ -233,7 +225,7 @@ def retrain_check_cmd(**opts: Any) -> None:
     traffic (written to retrain/<report id>/) and compares it with the champion's model on the
     same rows (reports/comparisons/).
     """
-    from .retrain import retrain_decision
+    from ..retrain import retrain_decision
 
     need = opts["auto"] or not opts["no_report"]
     ws, store = _workspace(opts["workspace"], need=need)
@@ -249,13 +241,13 @@ def retrain_check_cmd(**opts: Any) -> None:
         cost_budget_s=opts["cost_budget"],
     )
     if ws is not None:
-        from .monitor import save_report
+        from ..monitor import save_report
 
         save_report(ws, report, decision=decision)
     outcome = _auto(ws, store, report, inputs, decision, opts) if opts["auto"] else None
     report = _publish(ws, store, report, decision, opts)
     if opts["as_json"]:
-        _print_json(
+        print_json(
             {
                 "decision": decision.to_dict(),
                 "report_id": report.id,
@@ -274,15 +266,14 @@ def retrain_check_cmd(**opts: Any) -> None:
 
 
 def _auto(ws: Any, store: Any, report: Any, inputs: Any, decision: Any, opts: dict) -> Any:
-    from .monitor import attach_record
-    from .retrain import retrain_now
+    from ..monitor import attach_record
+    from ..retrain import retrain_now
 
     if not decision.retrain:
         return None
-    from ._progress import RichProgress
-    from .cli import _stderr_console
+    from ..progress import RichProgress
 
-    with RichProgress(_stderr_console(), label="retrain") as progress:
+    with RichProgress(err_console(), label="retrain") as progress:
         outcome = retrain_now(
             ws,
             store,
@@ -300,7 +291,7 @@ def _auto(ws: Any, store: Any, report: Any, inputs: Any, decision: Any, opts: di
 def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    from .exceptions import ConfigError
+    from ..exceptions import ConfigError
 
     try:
         return datetime.fromisoformat(value)
@@ -313,23 +304,10 @@ def _parse_time(value: str | None) -> datetime | None:
 # -- output -------------------------------------------------------------------------------------
 
 
-def _print_json(obj: Any) -> None:
-    from .cli import _print_json as print_json
-
-    print_json(obj)
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
-
-
 def _render_report(report: Any) -> None:
     from rich.table import Table
 
-    console = _console()
+    console = out_console()
     console.print(f"monitor report [bold]{report.id}[/]", highlight=False)
     for line in report.summary_lines():
         console.print(f"  {line}", highlight=False)
@@ -362,7 +340,7 @@ def _render_report(report: Any) -> None:
 
 
 def _render_decision(decision: Any) -> None:
-    console = _console()
+    console = out_console()
     color = "yellow" if decision.retrain else "green"
     console.print(f"decision: [bold {color}]{decision.action}[/]")
     for reason in decision.reasons:
@@ -374,7 +352,7 @@ def _render_decision(decision: Any) -> None:
 
 
 def _render_outcome(outcome: Any) -> None:
-    console = _console()
+    console = out_console()
     c = outcome.comparison
     console.print(
         f"retrained: run {outcome.run_id} on {outcome.rows} recent rows ({outcome.csv}); "
@@ -389,8 +367,5 @@ def _render_outcome(outcome: Any) -> None:
 
 COMMANDS: tuple[click.Command, ...] = (monitor_cmd, retrain_check_cmd)
 
-
-def register_commands(group: click.Group) -> None:
-    """Add ``monitor`` and ``retrain-check`` to ``group`` (the ``workbench`` CLI)."""
-    for command in COMMANDS:
-        group.add_command(command)
+for _command in COMMANDS:
+    cli.add_command(_command)

@@ -1,86 +1,31 @@
-"""The ``workbench`` command line. It only parses and delegates; heavy imports stay inside the
-commands so ``workbench --help`` answers at once."""
+"""Runs: ``init``, ``run``, ``runs``, ``show``, ``report``, ``demo``, ``lab``."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
-from ._cli_paths import AbsolutePath, DatasetRef
-from .exceptions import WorkbenchError
-
-__all__ = ["cli", "main"]
-
-
-class _UserError(click.ClickException):
-    """A WorkbenchError shown as one clean line (no traceback) with its own exit code."""
-
-    def __init__(self, error: WorkbenchError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.secho(f"error: {self.message}", err=True, fg="red")
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except WorkbenchError as e:
-            raise _UserError(e) from e
-
-
-workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=AbsolutePath(file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
+from ._common import (
+    cli,
+    err_console,
+    json_option,
+    open_ws,
+    out_console,
+    print_json,
+    workspace_option,
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+from ._paths import AbsolutePath, DatasetRef
 
-
-def _print_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _open(workspace: str | None, *, create: bool = False) -> tuple[Any, Any]:
-    from .store import open_workspace
-
-    return open_workspace(workspace, create=create)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="workbench")
-def cli() -> None:
-    """Workbench: run parameterized notebooks, record every run, compare, export and watch models.
-
-    \b
-    Start with:
-      workbench demo                 the whole lifecycle on a builtin dataset
-      workbench run --dataset iris   one run: explore, search, evaluate
-      workbench runs                 what has been recorded
-    Every command takes --workspace DIR (default $WORKBENCH_HOME or ./workspace); the store is a
-    SQLite file there unless WORKBENCH_DB_URL names another SQLAlchemy URL (e.g. PostgreSQL).
-    """
+__all__: list[str] = []  # commands register themselves on the group
 
 
 @cli.command()
 @click.argument("directory", required=False, type=AbsolutePath(file_okay=False))
 def init(directory: str | None) -> None:
     """Create a workspace (default $WORKBENCH_HOME or ./workspace) and its store."""
-    ws, store = _open(directory, create=True)
+    ws, store = open_ws(directory, create=True)
     click.echo(f"workspace ready at {ws.root} (store: {store.engine.url.drivername})")
 
 
@@ -155,8 +100,8 @@ def run(
     it cancelled (exit 130). The executed notebooks stay under runs/<run_id>/ and their HTML
     reports under reports/<run_id>/.
     """
-    from .params import parse_assignment
-    from .runner import RunRequest
+    from ..params import parse_assignment
+    from ..runner import RunRequest
 
     params = dict(parse_assignment(a) for a in assignments)
     request = RunRequest(
@@ -177,7 +122,7 @@ def run(
         as_json=as_json,
     )
     if as_json:
-        _print_json(outcome.to_json())
+        print_json(outcome.to_json())
     else:
         _print_outcome(outcome)
 
@@ -185,12 +130,12 @@ def run(
 def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -> Any:
     import logging
 
-    from ._progress import RichProgress
-    from .exceptions import RunCancelled, StageFailed
-    from .runner import Runner
+    from ..exceptions import RunCancelled, StageFailed
+    from ..progress import RichProgress
+    from ..runner import Runner
 
-    ws, store = _open(workspace, create=True)
-    console = _stderr_console()
+    ws, store = open_ws(workspace, create=True)
+    console = err_console()
     if kw.get("log_output"):
         from rich.logging import RichHandler
 
@@ -203,7 +148,7 @@ def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -
             return runner.run(request)
         except StageFailed as e:
             if as_json:
-                _print_json(runner.outcome(e.run_id).to_json())
+                print_json(runner.outcome(e.run_id).to_json())
             _print_traceback(console, e)
             raise
         except RunCancelled:
@@ -232,7 +177,7 @@ def _print_outcome(outcome: Any) -> None:
 
 def _sweep_stale(store: Any) -> None:
     """A run whose process died (SIGKILL, power loss) stops beating: show it as failed."""
-    from .batch import mark_stale_runs
+    from ..batch import mark_stale_runs
 
     mark_stale_runs(store)
 
@@ -243,15 +188,14 @@ def _sweep_stale(store: Any) -> None:
 @json_option
 def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
     """List runs, newest first: id, status, dataset, model, headline metric, duration."""
-    from .views import run_summaries
+    from ..views import run_summaries
 
-    _, store = _open(workspace)
+    _, store = open_ws(workspace)
     _sweep_stale(store)
     rows = run_summaries(store.list_runs(limit=limit))
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -268,7 +212,7 @@ def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
             f"{metric['name']} {metric['value']:.4f}" if metric else "-",
             f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-",
         )
-    Console().print(table if rows else "no runs yet; start one with `workbench run`")
+    out_console().print(table if rows else "no runs yet; start one with `workbench run`")
 
 
 @cli.command()
@@ -277,17 +221,15 @@ def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
 @json_option
 def show(run_id: str, workspace: str | None, as_json: bool) -> None:
     """Everything recorded about one run (a unique prefix of the id is enough)."""
-    from .views import render_run, run_detail
+    from ..views import render_run, run_detail
 
-    _, store = _open(workspace)
+    _, store = open_ws(workspace)
     _sweep_stale(store)
     detail = run_detail(store.get_run(run_id))
     if as_json:
-        _print_json(detail)
+        print_json(detail)
     else:
-        from rich.console import Console
-
-        render_run(Console(), detail)
+        render_run(out_console(), detail)
 
 
 @cli.command()
@@ -296,9 +238,9 @@ def show(run_id: str, workspace: str | None, as_json: bool) -> None:
 @workspace_option
 def report(run_id: str | None, reviewer: bool, workspace: str | None) -> None:
     """Re-export the HTML reports of one run (or all) and rebuild reports/index.html."""
-    from .reports import rebuild_reports
+    from ..reports import rebuild_reports
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     index = rebuild_reports(ws, store, run_id=run_id, reviewer=reviewer)
     click.echo(f"index: {index}")
 
@@ -308,10 +250,10 @@ def report(run_id: str | None, reviewer: bool, workspace: str | None) -> None:
 @workspace_option
 def demo(fast: bool, workspace: str | None) -> None:
     """The whole lifecycle on breast_cancer: explore, search two model families, evaluate."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
-    ws, store = _open(workspace, create=True)
-    index = run_demo(ws, store, fast=fast, console=_stderr_console())
+    ws, store = open_ws(workspace, create=True)
+    index = run_demo(ws, store, fast=fast, console=err_console())
     click.echo(f"report index: {index}")
 
 
@@ -323,9 +265,9 @@ def lab(workspace: str | None, port: int) -> None:
     import os
     import subprocess
 
-    from .params import notebooks_dir
+    from ..params import notebooks_dir
 
-    ws, _ = _open(workspace, create=True)
+    ws, _ = open_ws(workspace, create=True)
     env = {**os.environ, "WORKBENCH_HOME": str(ws.root)}
     cmd = [
         sys.executable,
@@ -339,23 +281,3 @@ def lab(workspace: str | None, port: int) -> None:
         str(notebooks_dir()),
     ]
     raise SystemExit(subprocess.call(cmd, env=env))
-
-
-def _register_plugins() -> None:
-    # Each module imports only click at top level, so `--help` stays fast.
-    from . import _cli_abtest, _cli_batch, _cli_compare, _cli_monitor, _cli_release
-
-    for module in (_cli_compare, _cli_release, _cli_abtest, _cli_monitor):
-        module.register_commands(cli)
-    cli.add_command(_cli_batch.batch)
-
-
-_register_plugins()
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="workbench")
-
-
-if __name__ == "__main__":
-    main()

@@ -14,40 +14,13 @@ from typing import Any
 
 import click
 
-from ._cli_paths import AbsolutePath, DatasetRef
+from ._common import cli, json_option, open_ws, out_console, print_json, workspace_option
+from ._paths import AbsolutePath, DatasetRef
 
-__all__ = ["COMMANDS", "abtest_cmd", "abtests_cmd", "inventory_group", "register_commands"]
+__all__ = ["COMMANDS", "abtest_cmd", "abtests_cmd", "inventory_group"]
 
 # The same options as workbench.cli's (that module imports this one, so they are not shared).
-_workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=AbsolutePath(file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
-)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 _PROBABILITY = click.FloatRange(0, 1)
-
-
-def _open(workspace: str | None) -> tuple[Any, Any]:
-    from .cli import _open as open_workspace
-
-    return open_workspace(workspace)
-
-
-def _print_json(obj: Any) -> None:
-    from .cli import _print_json as print_json
-
-    print_json(obj)
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
 
 
 # -- abtest ---------------------------------------------------------------------------------------
@@ -153,8 +126,8 @@ def _console() -> Any:
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (notebook 06).")
 @click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
 @click.option("--fail-on-keep-a", is_flag=True, help="Exit 1 when the decision is keep_a (CI).")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def abtest_cmd(**opts: Any) -> None:
     """A/B-test two models on real stubs: quality, latency and simulated users; a decision.
 
@@ -168,9 +141,9 @@ def abtest_cmd(**opts: Any) -> None:
     effect; and SHIP_B, KEEP_A or INCONCLUSIVE with the reasons. Saves abtests/<id>/ and
     reports/abtests/<id>.html.
     """
-    from .abtest import UserModel, run_abtest
+    from ..abtest import UserModel, run_abtest
 
-    ws, store = _open(opts["workspace"])
+    ws, store = open_ws(opts["workspace"])
     users = UserModel(
         p_right=opts["p_right"],
         p_wrong=opts["p_wrong"],
@@ -198,7 +171,7 @@ def abtest_cmd(**opts: Any) -> None:
         reviewer=opts["reviewer"],
     )
     if opts["as_json"]:
-        _print_json(test.to_dict())
+        print_json(test.to_dict())
     else:
         _render_test(test)
     if opts["fail_on_keep_a"] and test.decision.action == "keep_a":
@@ -206,7 +179,7 @@ def abtest_cmd(**opts: Any) -> None:
 
 
 def _render_test(test: Any) -> None:
-    console = _console()
+    console = out_console()
     colour = {"ship_b": "green", "keep_a": "red"}.get(test.decision.action, "yellow")
     for line in test.summary_lines():
         if line.strip().startswith("decision:"):
@@ -218,18 +191,18 @@ def _render_test(test: Any) -> None:
 
 
 @click.command("abtests")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def abtests_cmd(workspace: str | None, as_json: bool) -> None:
     """List the stored A/B tests, newest first."""
     from rich.table import Table
 
-    from .abtest import list_abtests
+    from ..abtest import list_abtests
 
-    ws, _ = _open(workspace)
+    ws, _ = open_ws(workspace)
     tests = list_abtests(ws)
     if as_json:
-        _print_json([t.to_dict() for t in tests])
+        print_json([t.to_dict() for t in tests])
         return
     if not tests:
         click.echo("no A/B tests yet; `workbench abtest --a REF --b REF` runs one")
@@ -242,7 +215,7 @@ def abtests_cmd(workspace: str | None, as_json: bool) -> None:
         table.add_row(
             t.id, mode, t.label("A"), t.label("B"), str(t.traffic.get("sent")), t.decision.action
         )
-    _console().print(table)
+    out_console().print(table)
 
 
 # -- inventory ------------------------------------------------------------------------------------
@@ -270,8 +243,8 @@ def inventory_group() -> None:
 )
 @click.option("--hold", is_flag=True, help="Keep it on its version; plans skip it.")
 @click.option("--note", default="", help="Why (kept in the device's history).")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def add_device_cmd(
     name: str,
     group: str,
@@ -282,12 +255,12 @@ def add_device_cmd(
     as_json: bool,
 ) -> None:
     """Add a device (or a stand-in for identical devices) to the inventory."""
-    from .inventory import add_device
+    from ..inventory import add_device
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     device = add_device(ws, store, name, group=group, model=model, hold=hold, note=note)
     if as_json:
-        _print_json(device.to_dict())
+        print_json(device.to_dict())
         return
     runs = device.model.ref if device.model else "no model recorded"
     click.echo(f"added {device.name} (group {device.group}): {runs}")
@@ -299,8 +272,8 @@ def add_device_cmd(
 @click.option("--model", "-m", "model", required=True, help="The version it now runs.")
 @click.option("--hold/--no-hold", default=None, help="Put on hold, or release the hold.")
 @click.option("--note", default="", help="Why (kept in each device's history).")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def set_cmd(
     name: str | None,
     group: str | None,
@@ -311,12 +284,12 @@ def set_cmd(
     as_json: bool,
 ) -> None:
     """Record that a device (or every device of --group) now runs --model."""
-    from .inventory import set_model
+    from ..inventory import set_model
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     changed = set_model(ws, store, model=model, name=name, group=group, hold=hold, note=note)
     if as_json:
-        _print_json([d.to_dict() for d in changed])
+        print_json([d.to_dict() for d in changed])
         return
     for d in changed:
         hold_text = " (on hold)" if d.hold else ""
@@ -327,12 +300,12 @@ def set_cmd(
 
 @inventory_group.command("remove")
 @click.argument("name")
-@_workspace_option
+@workspace_option
 def remove_cmd(name: str, workspace: str | None) -> None:
     """Remove a retired device from the inventory."""
-    from .inventory import remove_device
+    from ..inventory import remove_device
 
-    ws, _ = _open(workspace)
+    ws, _ = open_ws(workspace)
     device = remove_device(ws, name)
     click.echo(f"removed {device.name} (group {device.group})")
 
@@ -347,20 +320,20 @@ def remove_cmd(name: str, workspace: str | None) -> None:
     default=None,
     help="At most this many devices per wave.",
 )
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_json: bool) -> None:
     """Devices, their version, outdated ones against the champion, and the update plan."""
     from rich.table import Table
 
-    from .inventory import inventory_view
+    from ..inventory import inventory_view
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     view = inventory_view(ws, store, champion=champion, wave_size=wave_size)
     if as_json:
-        _print_json(view.to_dict())
+        print_json(view.to_dict())
         return
-    console = _console()
+    console = out_console()
     if not view.devices:
         console.print("no devices yet; `workbench inventory add-device NAME --model REF` adds one")
         return
@@ -391,8 +364,8 @@ def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_jso
     help="Folder for model.onnx and edge-manifest.json.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing edge package at --out.")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def export_edge_cmd(
     ref: str, out: Path, overwrite: bool, workspace: str | None, as_json: bool
 ) -> None:
@@ -404,12 +377,12 @@ def export_edge_cmd(
     the exported file is checked against the bundle's evidence rows. A model without an ONNX
     copy is refused with the reason recorded in its bundle.
     """
-    from .inventory import export_edge
+    from ..inventory import export_edge
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     package = export_edge(ws, store, ref, out=out, overwrite=overwrite)
     if as_json:
-        _print_json({"path": str(package.path), **package.manifest})
+        print_json({"path": str(package.path), **package.manifest})
         return
     check = package.manifest["parity"]["edge_file"]
     parity = (
@@ -425,7 +398,7 @@ def export_edge_cmd(
 @click.argument("folder", type=AbsolutePath(file_okay=False, path_type=Path))
 def verify_edge_cmd(folder: Path) -> None:
     """Check an edge package's model against the sha256 in its manifest (exit 2 if it differs)."""
-    from .inventory import verify_edge
+    from ..inventory import verify_edge
 
     data = verify_edge(folder)
     click.echo(
@@ -435,8 +408,5 @@ def verify_edge_cmd(folder: Path) -> None:
 
 COMMANDS: tuple[click.Command, ...] = (abtest_cmd, abtests_cmd, inventory_group)
 
-
-def register_commands(group: click.Group) -> None:
-    """Add ``abtest``, ``abtests`` and ``inventory`` to ``group`` (the ``workbench`` CLI)."""
-    for command in COMMANDS:
-        group.add_command(command)
+for _command in COMMANDS:
+    cli.add_command(_command)

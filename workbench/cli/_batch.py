@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from ._cli_paths import AbsolutePath
+from ._common import cli, err_console, out_console
+from ._paths import AbsolutePath
 
 __all__ = ["batch"]
 
@@ -71,12 +72,11 @@ def batch(
     reports/batches/<batch_id>.html, linked from reports/index.html. See templates/grid.yaml
     for the grid format.
     """
-    from rich.console import Console
 
-    from .batch import get_executor, load_grid
-    from .exceptions import ConfigError
-    from .runner import Runner
-    from .store import open_workspace
+    from ..batch import get_executor, load_grid
+    from ..exceptions import ConfigError
+    from ..runner import Runner
+    from ..store import open_workspace
 
     name = executor or ("dask" if scheduler else "local")
     if scheduler and name != "dask":
@@ -87,7 +87,7 @@ def batch(
     batch_executor = get_executor(name, **options)
     ws, store = open_workspace(workspace, create=True)
     grid = load_grid(grid_file, runner=Runner(ws, store))
-    console = Console(stderr=True)
+    console = err_console()
     with _RichBatchProgress(console, grid_name=grid.name) as progress:
         result = batch_executor.run(grid, ws, store, resume=resume, progress=progress)
     if as_json:
@@ -174,7 +174,6 @@ def _metric_text(headline: dict[str, Any] | None) -> str:
 
 
 def _print_summary(result: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -200,7 +199,10 @@ def _print_summary(result: Any) -> None:
             f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
         )
         table.add_row(*(Text(c) for c in cells))  # Text: labels are user text, not markup
-    console = Console()
+    console = out_console()
     console.print(table)
     console.print(f"batch page: {result.page}")
     console.print(f"index:      {result.index}")
+
+
+cli.add_command(batch)

@@ -9,38 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ._cli_paths import AbsolutePath, ModelUri
+from ._common import cli, json_option, open_ws, workspace_option
+from ._paths import AbsolutePath, ModelUri
 
 __all__ = [
     "COMMANDS",
     "export_cmd",
     "loadtest",
-    "register_commands",
     "release_check_cmd",
     "serve",
 ]
-
-# The same options as workbench.cli's (that module imports this one, so they are not shared).
-_workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=AbsolutePath(file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
-)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _open(workspace: str | None) -> tuple[Any, Any]:
-    from .cli import _open as open_workspace
-
-    return open_workspace(workspace)
-
 
 # -- export -------------------------------------------------------------------------------------
 
@@ -62,8 +43,8 @@ def _open(workspace: str | None) -> tuple[Any, Any]:
     help="Bundle folder [default: <workspace>/exports/<run_id>-<mode>].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --out.")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def export_cmd(
     ref: str, mode: str, out: Path | None, overwrite: bool, workspace: str | None, as_json: bool
 ) -> None:
@@ -75,9 +56,9 @@ def export_cmd(
     (sha256 of every file, input signature, test metrics, dataset fingerprint, versions),
     requirements.txt, a Dockerfile, the stub's code and the run's test rows as evidence.
     """
-    from .export import export_run
+    from ..export import export_run
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     manifest = export_run(ws, store, ref, mode=mode, out=out, overwrite=overwrite)  # type: ignore[arg-type]
     data = manifest.data
     if as_json:
@@ -247,8 +228,8 @@ def loadtest(
     help="Where a load-mode bundle's model files are [default: $MODEL_URI or BUNDLE/model-store].",
 )
 @click.option("--no-report", is_flag=True, help="Record the evidence without the HTML report.")
-@_workspace_option
-@_json_option
+@workspace_option
+@json_option
 def release_check_cmd(
     bundle: Path,
     gates_file: str | None,
@@ -271,9 +252,9 @@ def release_check_cmd(
     The evidence is stored, written to reports/releases/<id>.json and rendered (notebook 05)
     to reports/releases/<id>.html, linked from reports/index.html.
     """
-    from .release import ReleaseFailed, get_release, release_check
+    from ..release import ReleaseFailed, get_release, release_check
 
-    ws, store = _open(workspace)
+    ws, store = open_ws(workspace)
     report = release_check(
         ws, store, bundle, gates=gates_file, duration_s=duration, concurrency=concurrency,
         model_uri=model_uri, report=not no_report,
@@ -293,8 +274,5 @@ def release_check_cmd(
 
 COMMANDS = (export_cmd, serve, loadtest, release_check_cmd)
 
-
-def register_commands(group: click.Group) -> None:
-    """Add ``export``, ``serve``, ``loadtest`` and ``release-check`` to ``group``."""
-    for command in COMMANDS:
-        group.add_command(command)
+for _command in COMMANDS:
+    cli.add_command(_command)
