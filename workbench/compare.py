@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from ._files import child_path, new_id
 from .exceptions import ConfigError, DatasetError, RunNotFound
 from .gates import COST_METRICS, Gate, GateResult
+from .safehtml import md, md_code
 from .store import ComparisonRecord, RunRecord, RunStatus, Store, utcnow
 
 if TYPE_CHECKING:
@@ -323,15 +324,16 @@ class Comparison:
     def summary_markdown(self) -> str:
         """A few lines for the top of the report: who vs whom, the decision and why."""
         head = self.metric(self.headline) if self.headline in self._names() else None
+        # Labels, the dataset name and the reasons (quoting gate names) are user text.
         lines = [
-            f"**Comparison `{self.id}`**: candidate `{self.candidate.label()}` vs baseline "
-            f"`{self.baseline.label()}` on "
-            f"{self.dataset.get('name')} ({self.n_test} test rows, fingerprint "
-            f"`{self.fingerprint[:12]}`).",
+            f"**Comparison {md_code(self.id)}**: candidate {md_code(self.candidate.label())} "
+            f"vs baseline {md_code(self.baseline.label())} on "
+            f"{md(self.dataset.get('name'))} ({self.n_test} test rows, fingerprint "
+            f"{md_code(self.fingerprint[:12])}).",
             "",
-            f"**Decision: {self.decision.upper()}**",
+            f"**Decision: {md(self.decision.upper())}**",
             "",
-            *[f"- {r}" for r in self.reasons],
+            *[f"- {md(r)}" for r in self.reasons],
         ]
         if head is not None:
             lines += ["", _headline_sentence(head, self.confidence)]

@@ -22,7 +22,6 @@ Conventions:
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from workbench.exceptions import ConfigError, DatasetError, ModelError
+from workbench.safehtml import escape
 from workbench.stats import (
     HEADLINE,
     Estimate,
@@ -381,7 +381,7 @@ def roc_figure(
     for c, is_c, s in entries:
         fpr, tpr, _ = roc_curve(is_c, s)
         auc = roc_auc_score(is_c, s)
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{c} (AUC {auc:.3f})"))
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{escape(c)} (AUC {auc:.3f})"))
     fig.add_trace(
         go.Scatter(
             x=[0, 1], y=[0, 1], mode="lines", name="chance",
@@ -415,7 +415,7 @@ def pr_figure(
         ap = average_precision_score(is_c, s)
         fig.add_trace(
             go.Scatter(x=recall, y=precision, mode="lines", line_shape="hv",
-                       name=f"{c} (AP {ap:.3f})")
+                       name=f"{escape(c)} (AP {ap:.3f})")
         )  # fmt: skip
     if len(entries) == 1:
         prevalence = float(entries[0][1].mean())
@@ -468,13 +468,13 @@ def calibration_figure(
             is_c.astype(int), s, pos_label=1, n_bins=n_bins, strategy=strategy
         )
         fig.add_trace(
-            go.Scatter(x=mean_pred, y=frac, mode="lines+markers", name=str(c),
+            go.Scatter(x=mean_pred, y=frac, mode="lines+markers", name=escape(c),
                        legendgroup=str(c), line={"color": color}),
             row=1, col=1,
         )  # fmt: skip
         fig.add_trace(
             go.Histogram(x=s, xbins={"start": 0, "end": 1, "size": 1 / n_bins},
-                         name=str(c), legendgroup=str(c), showlegend=False,
+                         name=escape(c), legendgroup=str(c), showlegend=False,
                          marker={"color": color}, opacity=0.6),
             row=2, col=1,
         )  # fmt: skip
@@ -525,7 +525,7 @@ def confusion_figure(
             [[f"{c}<br>{v:.1%}" for c, v in zip(cr, zr, strict=True)]
              for cr, zr in zip(counts, z, strict=True)]
         )  # fmt: skip
-    names = [str(c) for c in lab]
+    names = [escape(c) for c in lab]  # class labels are user text; plotly reads tags
     fig = go.Figure(
         go.Heatmap(
             z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
@@ -725,7 +725,7 @@ def _threshold_html(truth: np.ndarray, proba: np.ndarray, t: float) -> str:
         f"<table><tr><th></th><th {cell}>predicted +</th><th {cell}>predicted −</th></tr>"
         f"<tr><th>actual +</th><td {cell}>TP {tp}</td><td {cell}>FN {fn}</td></tr>"
         f"<tr><th>actual −</th><td {cell}>FP {fp}</td><td {cell}>TN {tn}</td></tr></table>"
-        f"<p>threshold {html.escape(f'{t:.3f}')} · precision {precision:.3f} · "
+        f"<p>threshold {escape(f'{t:.3f}')} · precision {precision:.3f} · "
         f"recall {recall:.3f} · F1 {f1:.3f} · accuracy {accuracy:.3f}</p>"
     )
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import Dataset, Split
+from .safehtml import escape
 
 __all__ = [
     "correlation_figure",
@@ -84,14 +85,19 @@ def target_figure(ds: Dataset) -> Any:
 
     if ds.task == "classification":
         counts = ds.y.value_counts().reindex(ds.labels)
-        fig = go.Figure(go.Bar(x=[str(k) for k in counts.index], y=counts.to_numpy()))
+        # Class labels, column names and the target name are user text: plotly reads tags.
+        fig = go.Figure(go.Bar(x=[escape(k) for k in counts.index], y=counts.to_numpy()))
         fig.update_layout(
-            title=f"Class balance of {ds.target!r}", xaxis_title="class", yaxis_title="rows"
+            title=f"Class balance of {escape(repr(ds.target))}",
+            xaxis_title="class",
+            yaxis_title="rows",
         )
     else:
         fig = go.Figure(go.Histogram(x=ds.y.to_numpy(), nbinsx=40))
         fig.update_layout(
-            title=f"Distribution of {ds.target!r}", xaxis_title=ds.target, yaxis_title="rows"
+            title=f"Distribution of {escape(repr(ds.target))}",
+            xaxis_title=escape(ds.target),
+            yaxis_title="rows",
         )
     return fig.update_layout(height=380, margin={"t": 50, "l": 50, "r": 20, "b": 50})
 
@@ -102,7 +108,7 @@ def missing_figure(ds: Dataset) -> Any:
 
     share = ds.X.isna().mean()
     share = share[share > 0].sort_values(ascending=False)
-    fig = go.Figure(go.Bar(x=list(share.index), y=(100 * share).to_numpy()))
+    fig = go.Figure(go.Bar(x=[escape(c) for c in share.index], y=(100 * share).to_numpy()))
     title = "Missing values per feature (%)" if len(share) else "No missing values"
     return fig.update_layout(title=title, yaxis_title="% missing", height=340)
 
@@ -122,8 +128,8 @@ def correlation_figure(ds: Dataset) -> Any:
     fig = go.Figure(
         go.Heatmap(
             z=corr.to_numpy(),
-            x=list(corr.columns),
-            y=list(corr.index),
+            x=[escape(c) for c in corr.columns],
+            y=[escape(c) for c in corr.index],
             zmin=-1,
             zmax=1,
             colorscale="RdBu",

@@ -65,6 +65,7 @@ import pandas as pd
 
 from .exceptions import ConfigError, DatasetError, RunNotFound
 from .profile import label_index, reference_profile
+from .safehtml import escape, md, md_code
 from .stats import (
     CORRECTIONS,
     HEADLINE,
@@ -388,9 +389,11 @@ class MonitorReport:
 
     def summary_markdown(self) -> str:
         """The summary as Markdown for the report's first cell."""
-        head = f"**Monitor report `{self.id}`** ({self.created_at:%Y-%m-%d %H:%M UTC})"
-        notes = [f"- note: {n}" for n in self.notes]
-        return "\n".join([head, "", *[f"- {line}" for line in self.summary_lines()], *notes])
+        head = f"**Monitor report {md_code(self.id)}** ({self.created_at:%Y-%m-%d %H:%M UTC})"
+        # The lines name features (column names of the traffic): user text.
+        notes = [f"- note: {md(n)}" for n in self.notes]
+        lines = [f"- {md(line)}" for line in self.summary_lines()]
+        return "\n".join([head, "", *lines, *notes])
 
     # -- records -----------------------------------------------------------------------------
 
@@ -1131,7 +1134,7 @@ def drift_heatmap(report: MonitorReport, *, max_features: int = 60) -> go.Figure
     spans = [f"{_ts(a)} → {_ts(b)}" for a, b in zip(w["start_ts"], w["end_ts"], strict=True)]
     hover = [
         [
-            f"{f} · {cols[j]} ({spans[j]})<br>PSI {z.iloc[i, j]:.3f} · "
+            f"{escape(f)} · {cols[j]} ({spans[j]})<br>PSI {z.iloc[i, j]:.3f} · "
             f"p_adj {p_adj.iloc[i, j]:.2g}<br>{status.iloc[i, j]}"
             for j in range(z.shape[1])
         ]
@@ -1143,7 +1146,7 @@ def drift_heatmap(report: MonitorReport, *, max_features: int = 60) -> go.Figure
         go.Heatmap(
             z=z.to_numpy(),
             x=cols,
-            y=order,
+            y=[escape(f) for f in order],  # feature names are user text
             zmin=0,
             zmax=top,
             text=marks,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigError
+from .safehtml import escape
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,11 +207,13 @@ def _marker_sizes(points: Sequence[ParetoPoint]) -> list[float]:
 
 
 def _hover(p: ParetoPoint, label: str) -> str:
+    # plotly reads tags in hover text: the markup is ours, every value in it is escaped.
     status = "non-dominated" if p.on_front else "dominated by " + ", ".join(p.dominated_by)
-    extra = f"<br><b>{label}</b>" if label else ""
+    extra = f"<br><b>{escape(label)}</b>" if label else ""
     return (
-        f"run {p.run_id} ({p.family or '?'}){extra}<br>{p.metric} {p.quality:.4f}"
-        f"<br>p99 {p.latency_ms:.3f} ms<br>size {p.size_bytes / 1e6:.2f} MB<br>{status}"
+        f"run {escape(p.run_id)} ({escape(p.family or '?')}){extra}<br>{escape(p.metric)} "
+        f"{p.quality:.4f}<br>p99 {p.latency_ms:.3f} ms<br>size {p.size_bytes / 1e6:.2f} MB"
+        f"<br>{escape(status)}"
     )
 
 
@@ -263,7 +266,7 @@ def pareto_figure(
             # Annotations on a log axis take log10 coordinates.
             x = math.log10(p.latency_ms) if log_x else p.latency_ms
             fig.add_annotation(
-                x=x, y=p.quality, text=label, showarrow=True, arrowhead=2, ax=25, ay=-25
+                x=x, y=p.quality, text=escape(label), showarrow=True, arrowhead=2, ax=25, ay=-25
             )
     metric = points[0].metric
     direction = "higher" if points[0].higher_is_better else "lower"

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from ._files import atomic_write_text, child_path, new_id
 from .exceptions import ConfigError, ModelError, WorkbenchError
 from .gates import Gate, GateError, GateResult
+from .safehtml import md, md_code
 from .store import ReleaseRecord, RunStatus, utcnow
 
 if TYPE_CHECKING:
@@ -304,15 +305,17 @@ class ReleaseReport:
     def summary_markdown(self) -> str:
         """The verdict and what it rests on, as Markdown for the notebook."""
         verdict = "**PASSED**" if self.passed else "**FAILED**"
+        # Paths, versions and failures (which quote column and gate names) are user text.
         parts = [
-            f"### Release check {self.id}: {verdict}",
-            f"Model **{self.model_version}** (run `{self.run_id or '?'}`), bundle "
-            f"`{self.bundle}` in **{self.mode}** mode, served by the **{self.backend}** backend.",
+            f"### Release check {md(self.id)}: {verdict}",
+            f"Model **{md(self.model_version)}** (run {md_code(self.run_id or '?')}), bundle "
+            f"{md_code(self.bundle)} in **{md(self.mode)}** mode, served by the "
+            f"**{md(self.backend)}** backend.",
             f"{sum(c.passed for c in self.checks)} of {len(self.checks)} checks passed; "
-            f"gates from {self.gates_source}.",
+            f"gates from {md(self.gates_source)}.",
         ]
         if self.failures:
-            parts.append("Failures:\n\n" + "\n".join(f"- {f}" for f in self.failures))
+            parts.append("Failures:\n\n" + "\n".join(f"- {md(f)}" for f in self.failures))
         return "\n\n".join(parts)
 
     def checks_frame(self) -> pd.DataFrame:

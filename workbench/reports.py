@@ -26,6 +26,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from urllib.parse import quote, urlsplit
 from ._files import atomic_write_text, child_path
 from .exceptions import ConfigError, WorkbenchError
 from .plots import PLOTLY_MIME
+from .safehtml import content_security_policy, script_hash
 
 if TYPE_CHECKING:
     from .config import Workspace
@@ -62,6 +64,9 @@ _NBCONVERT_TEMPLATES = _TEMPLATES / "nbconvert"
 _NBCONVERT_TEMPLATE_NAME = "workbench"
 _INDEX_TEMPLATE = "report_index.html.j2"
 _WIDGET_PLACEHOLDER = "[interactive widget: open the notebook in JupyterLab to use it]"
+#: Where the preprocessor leaves the page's policy for the template (``resources[...]``).
+_CSP_RESOURCE = "workbench_csp"  # read by templates/nbconvert/workbench/index.html.j2
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _MAX_EVALUE = 300
 
 
@@ -102,8 +107,11 @@ def export_notebook(
 
     Plotly figures (displayed as the plotly mimetype by :func:`workbench.plots.show`) become
     inline HTML with plotly.js included once, in the first figure; the page loads nothing from
-    a network, so it renders from ``file://`` offline. Widget views, which need a live kernel,
-    fall back to their static representation. Cells that raised show their traceback.
+    a network, so it renders from ``file://`` offline. A Content-Security-Policy lets the page
+    run only the scripts written here (plotly.js and each figure's call, by hash), so markup
+    that slipped into an output with user data still cannot run. Widget views, which need a
+    live kernel, fall back to their static representation. Cells that raised show their
+    traceback.
 
     Args:
         notebook: The executed ``.ipynb``.
@@ -172,9 +180,14 @@ def _offline_outputs_preprocessor() -> type:
         def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             # One exporter run is one page: plotly.js goes into its first figure only.
             self.plotlyjs_included = False
+            # The hashes of the scripts this preprocessor writes, and only those: the page's
+            # policy runs them and nothing else (not a script that came in with user data).
+            self.script_hashes: list[str] = []
             # Widget state only feeds the CDN widget manager, which offline pages cannot load.
             nb.metadata.pop("widgets", None)
-            return super().preprocess(nb, resources)
+            nb, resources = super().preprocess(nb, resources)
+            resources[_CSP_RESOURCE] = content_security_policy(self.script_hashes)
+            return nb, resources
 
         def preprocess_cell(
             self, cell: Any, resources: dict[str, Any], index: int
@@ -185,7 +198,9 @@ def _offline_outputs_preprocessor() -> type:
                     continue
                 if PLOTLY_MIME in data:
                     figure = data.pop(PLOTLY_MIME)
-                    data["text/html"] = _plotly_html(figure, with_js=not self.plotlyjs_included)
+                    html, scripts = _plotly_html(figure, with_js=not self.plotlyjs_included)
+                    data["text/html"] = html
+                    self.script_hashes.extend(script_hash(js) for js in scripts)
                     self.plotlyjs_included = True
                 if WIDGET_VIEW_MIME in data:
                     _drop_widget_view(data)
@@ -194,21 +209,35 @@ def _offline_outputs_preprocessor() -> type:
     return OfflineOutputsPreprocessor
 
 
-def _plotly_html(figure: Any, *, with_js: bool) -> str:
-    """A figure as an HTML fragment; ``with_js`` inlines plotly.js (≈ 4 MB) before it."""
+def _plotly_html(figure: Any, *, with_js: bool) -> tuple[str, list[str]]:
+    """A figure as an HTML fragment, and the text of each ``<script>`` in it.
+
+    ``with_js`` inlines plotly.js (≈ 4 MB) before the figure. plotly writes the figure's data as
+    JSON with ``<``, ``>`` and ``/`` escaped, so no label can close the script early: the
+    fragment holds exactly plotly's own scripts, which is checked before they are trusted.
+    """
     import plotly.io as pio
 
     if isinstance(figure, str):  # nbformat stores +json mimetypes parsed; be lenient anyway
         figure = json.loads(figure)
     # validate=False: the figure was valid when the notebook made it; a newer plotly.py here
     # must not refuse an older figure, plotly.js still draws it.
-    return pio.to_html(
+    html = pio.to_html(
         dict(figure),
         full_html=False,
         include_plotlyjs=with_js,
         include_mathjax=False,
         validate=False,
     )
+    scripts = _SCRIPT.findall(html)
+    # plotly's window config and plotly.js, then the figure's own call.
+    expected = 3 if with_js else 1
+    if len(scripts) != expected or html.lower().count("<script") != expected:
+        raise WorkbenchError(
+            f"plotly wrote {len(scripts)} scripts for one figure where {expected} were expected; "
+            "this plotly version lays out figures differently: update workbench.reports"
+        )
+    return html, scripts
 
 
 def _drop_widget_view(data: dict[str, Any]) -> None:
@@ -315,7 +344,8 @@ def build_index(
 ) -> Path:
     """Write ``reports/index.html``: every run, newest first, linking its stage reports.
 
-    The page is self-contained (inline CSS, no scripts) and uses relative links only.
+    The page is self-contained (inline CSS, no scripts, a policy forbidding any) and uses
+    relative links only.
 
     Args:
         workspace: The workspace whose ``reports/`` folder receives the page.
@@ -346,6 +376,7 @@ def build_index(
             sections=list(extra_sections),
             generated=_format_time(datetime.now(UTC)),
             workspace=workspace.root.name,  # not the full path: the page is shared
+            csp=content_security_policy(),
             is_link=lambda cell: isinstance(cell, IndexLink),
         )
     )

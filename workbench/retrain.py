@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ConfigError, RunNotFound
+from .safehtml import md, md_code
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -255,12 +256,13 @@ class Decision:
 
     def summary_markdown(self) -> str:
         """The decision, its reasons and the training cost, as Markdown."""
-        lines = [f"**Recommendation: {self.action.upper()}**", ""]
-        lines += [f"- {r}" for r in self.reasons]
+        # Reasons and notes name features and aliases: user text.
+        lines = [f"**Recommendation: {md(self.action.upper())}**", ""]
+        lines += [f"- {md(r)}" for r in self.reasons]
         if self.cost is not None:
-            note = f" ({self.cost.note})" if self.cost.note else ""
-            lines += ["", f"Cost of the last training: {self.cost.describe()}{note}."]
-        lines += [f"\n_note: {n}_" for n in self.notes]
+            note = f" ({md(self.cost.note)})" if self.cost.note else ""
+            lines += ["", f"Cost of the last training: {md(self.cost.describe())}{note}."]
+        lines += [f"\n_note: {md(n)}_" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -641,14 +643,16 @@ class RetrainOutcome:
 
 def outcome_markdown(record: Mapping[str, Any]) -> str:
     """A stored :meth:`RetrainOutcome.to_dict` record as Markdown (notebook 07 shows it)."""
+    # A stored record is a file: every value in it is user text here.
     lines = [
-        f"**Retrained**: run `{record['run_id']}` on {record['rows']} recent labelled rows, "
-        f"compared with the champion's model on the same rows (`{record['baseline_run_id']}`): "
-        f"comparison `{record['comparison_id']}` decided **{record['decision']}**.",
+        f"**Retrained**: run {md_code(record['run_id'])} on {md(record['rows'])} recent "
+        "labelled rows, compared with the champion's model on the same rows "
+        f"({md_code(record['baseline_run_id'])}): comparison {md_code(record['comparison_id'])} "
+        f"decided **{md(record['decision'])}**.",
         "",
-        *[f"- {r}" for r in record.get("reasons") or ()],
+        *[f"- {md(r)}" for r in record.get("reasons") or ()],
         "",
-        f"_{record.get('note', '')}_",
+        f"_{md(record.get('note', ''))}_",
     ]
     return "\n".join(lines)
 

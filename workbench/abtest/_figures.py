@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.safehtml import escape
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -72,7 +74,7 @@ def acceptance_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
                 x=n,
                 y=rate,
                 mode="lines",
-                name=test.label(v),
+                name=escape(test.label(v)),
                 line={"color": color},
                 hovertemplate="%{x} reactions: %{y:.3f}<extra>" + v + "</extra>",
             )
@@ -100,7 +102,7 @@ def latency_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
                 x=lat,
                 y=share,
                 mode="lines",
-                name=f"{test.label(v)} [{role}]: p50 {summary.p50_ms:.2f}, p99 "
+                name=f"{escape(test.label(v))} [{role}]: p50 {summary.p50_ms:.2f}, p99 "
                 f"{summary.p99_ms:.2f} ms",
                 line={"color": COLORS[v], "shape": "hv"},
                 hovertemplate="%{x:.2f} ms: %{y:.1%} of requests<extra>" + v + "</extra>",
@@ -142,7 +144,7 @@ def quality_figure(test: ABTest) -> go.Figure:
         if q is not None:
             fig.add_trace(
                 go.Scatter(
-                    x=[test.label(v)],
+                    x=[escape(test.label(v))],
                     y=[q["value"]],
                     error_y={
                         "type": "data",
@@ -152,7 +154,7 @@ def quality_figure(test: ABTest) -> go.Figure:
                     },
                     mode="markers",
                     marker={"color": COLORS[v], "size": 12},
-                    name=test.label(v),
+                    name=escape(test.label(v)),
                     showlegend=False,
                 ),
                 row=1,
@@ -162,7 +164,7 @@ def quality_figure(test: ABTest) -> go.Figure:
         if math.isfinite(s.acceptance_rate):
             fig.add_trace(
                 go.Scatter(
-                    x=[test.label(v)],
+                    x=[escape(test.label(v))],
                     y=[s.acceptance_rate],
                     error_y={
                         "type": "data",
@@ -172,7 +174,7 @@ def quality_figure(test: ABTest) -> go.Figure:
                     },
                     mode="markers",
                     marker={"color": COLORS[v], "size": 12, "symbol": "diamond"},
-                    name=test.label(v),
+                    name=escape(test.label(v)),
                     showlegend=False,
                 ),
                 row=1,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import ConfigError, RunNotFound
+from workbench.safehtml import md
 
 from ._analysis import Analysis, Decision, deltas_frame, variants_frame
 from ._users import UserModel
@@ -163,14 +164,16 @@ class ABTest:
     def summary_markdown(self) -> str:
         """The headline of the report: the decision and its reasons."""
         colour = {"ship_b": "green", "keep_a": "firebrick"}.get(self.decision.action, "darkorange")
+        # Labels carry the model refs given on the command line (bundle paths, aliases).
         head = (
-            f"**{self.id}** · {self.label('A')} vs {self.label('B')} · mode **{self.mode}**"
+            f"**{md(self.id)}** · {md(self.label('A'))} vs {md(self.label('B'))} · "
+            f"mode **{md(self.mode)}**"
             + (f" (split {self.split:.0%} to B)" if self.mode == "online" else "")
             + f"\n\n### Decision: <span style='color:{colour}'>"
-            f"{self.decision.action.replace('_', ' ').upper()}</span>\n"
+            f"{md(self.decision.action.replace('_', ' ').upper())}</span>\n"
         )
-        reasons = "\n".join(f"- {r}" for r in self.decision.reasons)
-        notes = "\n".join(f"- *{n}*" for n in (*self.decision.notes, *self.notes))
+        reasons = "\n".join(f"- {md(r)}" for r in self.decision.reasons)
+        notes = "\n".join(f"- *{md(n)}*" for n in (*self.decision.notes, *self.notes))
         return head + "\n" + reasons + ("\n\n**Notes**\n\n" + notes if notes else "")
 
     def to_dict(self) -> dict[str, Any]:

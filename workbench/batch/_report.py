@@ -2,8 +2,8 @@
 
 The page compares the grid's results: one row per run with its parameters, status, headline
 metric and 95% CI, linking the run's evaluate report; the best run per dataset is marked.
-Like every report it is self-contained (inline CSS, no scripts, relative links), so the reports
-folder still works when zipped or mailed.
+Like every report it is self-contained (inline CSS, no scripts and a policy allowing none,
+relative links), so the reports folder still works when zipped or mailed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..safehtml import content_security_policy
 from ..store import RunRecord, RunStatus, Store
 from ._records import BatchRecord, get_batch, list_batches
 
@@ -86,6 +87,7 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         grid_text=_grid_text(batch.grid.get("spec", {})),
         source=Path(batch.grid["source"]).name if batch.grid.get("source") else "",
         index_href=_href(workspace.index_path, page.parent),
+        csp=content_security_policy(),
     )
     from .._files import atomic_write_text
 
@@ -321,6 +323,7 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Batch {{ name }} · {{ batch.id }}</title>
 <style>
