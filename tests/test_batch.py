@@ -18,7 +18,6 @@ from workbench.batch import (
     LocalExecutor,
     RunSummary,
     RunTask,
-    batch_sections,
     execute_task,
     get_batch,
     get_executor,
@@ -30,7 +29,8 @@ from workbench.batch import (
 from workbench.config import Workspace
 from workbench.context import STAGES
 from workbench.exceptions import CellError, ConfigError, RunCancelled, StageFailed
-from workbench.reports import build_index
+from workbench.reports import build_index, publish_batch
+from workbench.reports._batch import batch_sections
 from workbench.runner import Runner, RunRequest
 from workbench.store import MetricRecord, RunStatus, Store, open_store, open_workspace
 
@@ -313,6 +313,8 @@ def test_template_records_batch_isolates_failures_and_links_the_page(
             events.append(("run", summary.status))
 
     result = InlineExecutor().run(grid, workspace, store, progress=Sink())
+    assert result.page is None  # pages are the report layer's: published by the caller
+    result = publish_batch(workspace, store, result)
     assert result.status is RunStatus.FAILED  # some runs failed; the others still ran
     assert [r.status for r in result.runs] == ["succeeded", "failed", "failed"] * 2
     assert result.counts == {"succeeded": 2, "failed": 4}
@@ -360,7 +362,7 @@ def test_template_records_batch_isolates_failures_and_links_the_page(
 @pytest.mark.usefixtures("fake_runs")
 def test_batch_sections_escape_user_text(workspace: Workspace, store: Store) -> None:
     grid = _grid(workspace, store, name="<b>grid</b>")
-    result = InlineExecutor().run(grid, workspace, store)
+    result = publish_batch(workspace, store, InlineExecutor().run(grid, workspace, store))
     assert "<b>grid</b>" not in Path(result.page).read_text()
     sections = batch_sections(workspace, store)
     assert sections[0].title == "Batches"

@@ -423,7 +423,7 @@ def test_two_real_runs_compared_through_the_cli(tmp_path: Path, cli: click.Group
     for family in ("logreg", "rf"):
         request = RunRequest(dataset="breast_cancer", model=family, trials=2,
                              params={"n_boot": 200}, stages=("search", "evaluate"))  # fmt: skip
-        ids[family] = Runner(ws, store, build_index=False).run(request).run_id
+        ids[family] = Runner(ws, store).run(request).run_id
     w = ["-w", str(ws.root)]
     assert (
         CliRunner().invoke(cli, ["promote", ids["logreg"], "--alias", "champion", *w]).exit_code

@@ -43,7 +43,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, St
             params={"n_boot": 100},
             stages=("search", "evaluate"),
         )
-        outcome = Runner(ws, open_workspace(ws.root)[1], build_index=False).run(request)
+        outcome = Runner(ws, open_workspace(ws.root)[1]).run(request)
         assert outcome.status is RunStatus.SUCCEEDED, outcome.error
         _SHARED["run"] = (ws, outcome.run_id)
     ws, run_id = _SHARED["run"]

@@ -16,14 +16,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, WorkbenchError
+from workbench.pages import export_notebook, report_path
 from workbench.plots import PLOTLY_MIME
-from workbench.reports import (
-    IndexLink,
-    IndexSection,
-    build_index,
-    export_notebook,
-    report_path,
-)
+from workbench.reports import IndexLink, IndexSection, build_index
 from workbench.store import MetricRecord, RunStatus, open_workspace
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -32,8 +32,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from test_reports import CHROMIUM, CHROMIUM_ARGS
 
 from workbench.cli import cli
+from workbench.pages import export_notebook
 from workbench.plots import PLOTLY_MIME
-from workbench.reports import export_notebook
 from workbench.safehtml import content_security_policy, escape, md, md_code, styled
 
 # Distinct numbers say where a dialog came from.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Workspace
+from .reports import build_index
 from .store import Store
 
 __all__ = ["DEMO_DATASET", "DEMO_FAMILIES", "run_demo"]
@@ -41,7 +42,7 @@ def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = 
     _abtest(ws, store, fast=fast, console=console)
     _inventory(ws, store, console=console)
     _monitor(ws, store, bundle, fast=fast, console=console)
-    return ws.index_path
+    return build_index(ws, store)
 
 
 def _train(ws: Workspace, store: Store, family: str, *, fast: bool, console: Any) -> str:

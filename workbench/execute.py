@@ -160,8 +160,8 @@ def render_report(
     ``on_export(html)`` runs after every export, also of a partial notebook when a cell fails,
     so the caller can record where the page is before :class:`StageFailed` propagates.
     """
+    from .pages import export_notebook
     from .params import notebooks_dir
-    from .reports import export_notebook
 
     notebook = notebooks_dir() / notebook_name
     if not notebook.is_file():

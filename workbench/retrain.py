@@ -893,7 +893,7 @@ def retrain_now(
         seed=seed,
         params={"n_boot": min(n_boot, 1000)},
     )
-    outcome = Runner(ws, store, progress=progress, build_index=False).run(request)
+    outcome = Runner(ws, store, progress=progress).run(request)
     baseline = evaluate_champion_on(
         ws, store, champ.id, csv, target=target, seed=seed, n_boot=min(n_boot, 1000)
     )

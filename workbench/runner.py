@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,6 +103,8 @@ class Runner:
         log_output: stream cell outputs to the ``papermill`` logger.
         reviewer: export HTML without code cells.
         cell_timeout: seconds a single cell may run (None: no limit).
+        on_finished: called once a run has finished and its pages are written, whatever its
+            status (the CLI rebuilds the report index there).
     """
 
     def __init__(
@@ -114,7 +116,7 @@ class Runner:
         log_output: bool = False,
         reviewer: bool = False,
         cell_timeout: float | None = None,
-        build_index: bool = True,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
         self.ws = workspace
         self.store = store
@@ -122,7 +124,7 @@ class Runner:
         self.log_output = log_output
         self.reviewer = reviewer
         self.cell_timeout = cell_timeout
-        self.build_index = build_index
+        self.on_finished = on_finished
 
     # -- validation (no kernel, nothing recorded) ---------------------------------------------
 
@@ -307,7 +309,7 @@ class Runner:
                 self.store.heartbeat(run_id)
 
     def _export(self, run_id: str, stage: str, notebook: Path) -> None:
-        from .reports import export_notebook, report_path
+        from .pages import export_notebook, report_path
 
         if not notebook.exists():
             return
@@ -316,10 +318,8 @@ class Runner:
         self.store.set_report(run_id, stage, str(html))
 
     def _settle(self, exports: list[Future[Any]]) -> None:
-        """Wait for the HTML exports, then rebuild the index. Export errors surface here."""
+        """Wait for the HTML exports, then call ``on_finished``. Export errors surface here."""
         for f in exports:
             f.result()
-        if self.build_index:
-            from .reports import build_index
-
-            build_index(self.ws, self.store)
+        if self.on_finished is not None:
+            self.on_finished()

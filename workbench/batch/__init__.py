@@ -39,7 +39,6 @@ from ._records import (
     mark_stale_runs,
     plan_runs,
 )
-from ._report import batch_page_path, batch_sections, write_batch_page
 
 __all__ = [
     "STALE_AFTER_S",
@@ -55,8 +54,6 @@ __all__ = [
     "PlannedRun",
     "RunSummary",
     "RunTask",
-    "batch_page_path",
-    "batch_sections",
     "execute_task",
     "executor_names",
     "get_batch",
@@ -69,5 +66,4 @@ __all__ = [
     "register_executor",
     "run_key",
     "stable_key",
-    "write_batch_page",
 ]

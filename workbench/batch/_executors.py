@@ -3,11 +3,12 @@
 Template method (papermill's ``Engine`` is the model): :class:`BatchExecutor` does everything
 that is the same for every backend: sweep stale runs, plan run ids up front (and what
 ``--resume`` skips or continues), record the batch, time it, count stage progress, isolate
-failures, cancel on Ctrl-C, summarize, write the batch page and rebuild the index once.
+failures, cancel on Ctrl-C, summarize. The batch page and the index are the report layer's
+(:func:`workbench.reports.publish_batch`), written by the caller once a batch returns.
 A subclass implements one method, :meth:`BatchExecutor._execute`, which runs
 :func:`execute_task` for every task somewhere and reports each summary as it arrives.
 
-Each task runs ``Runner(ws, store, build_index=False).run(request, run_id=...)`` in its worker
+Each task runs ``Runner(ws, store).run(request, run_id=...)`` in its worker
 and returns a small picklable :class:`RunSummary`; a failing run becomes a failed summary, never
 an exception, so one bad run cannot stop the others.
 """
@@ -40,7 +41,6 @@ from ._records import (
     plan_runs,
     prepare_optuna_storage,
     record_batch,
-    set_batch_report,
 )
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ class BatchResult:
         executor: e.g. ``"local (2 workers)"``.
         runs: One summary per grid run, in grid order.
         wall_s: Wall time of the execution, seconds.
-        page: The batch page (``reports/batches/<id>.html``).
-        index: ``reports/index.html``.
+        page: The batch page (``reports/batches/<id>.html``), once published.
+        index: ``reports/index.html``, once published.
     """
 
     batch_id: str
@@ -213,9 +213,7 @@ def execute_task(task: RunTask) -> RunSummary:
     t0 = time.perf_counter()
     error: str | None = None
     try:
-        Runner(ws, store, build_index=False).run(
-            task.request, run_id=task.run_id, batch_id=task.batch_id, reopen=True
-        )
+        Runner(ws, store).run(task.request, run_id=task.run_id, batch_id=task.batch_id, reopen=True)
     except StageFailed as e:
         error = e.cell.summary()
     except Exception as e:  # a failing run is reported, never raised: the batch goes on
@@ -508,9 +506,6 @@ class BatchExecutor(ABC):
         workspace: Workspace,
         store: Store,
     ) -> BatchResult:
-        from ..reports import build_index
-        from ._report import write_batch_page
-
         wall = time.perf_counter() - t0
         runs = tuple(summaries[p.run_id] for p in plan if p.run_id in summaries)
         counts = dict(Counter(r.status for r in runs))
@@ -524,17 +519,12 @@ class BatchExecutor(ABC):
             "runs": [r.to_json() for r in runs],
         }
         finish_batch(store, batch_id, status=status, summary=summary)
-        page = write_batch_page(workspace, store, batch_id)
-        set_batch_report(store, batch_id, str(page))
-        index = build_index(workspace, store)
         return BatchResult(
             batch_id=batch_id,
             status=status,
             executor=self.describe(),
             runs=runs,
             wall_s=wall,
-            page=str(page),
-            index=str(index),
             counts=counts,
         )
 

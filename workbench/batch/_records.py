@@ -118,10 +118,6 @@ def beat_batch(store: Store, batch_id: str) -> None:
     store.beat_batch(batch_id)
 
 
-def set_batch_report(store: Store, batch_id: str, report_path: str) -> None:
-    store.set_batch_report(batch_id, report_path)
-
-
 # -- reads ------------------------------------------------------------------------------------
 
 

@@ -75,6 +75,7 @@ def batch(
 
     from ..batch import get_executor, load_grid
     from ..exceptions import ConfigError
+    from ..reports import publish_batch
     from ..runner import Runner
     from ..store import open_workspace
 
@@ -90,6 +91,7 @@ def batch(
     console = err_console()
     with _RichBatchProgress(console, grid_name=grid.name) as progress:
         result = batch_executor.run(grid, ws, store, resume=resume, progress=progress)
+    result = publish_batch(ws, store, result)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:

@@ -132,6 +132,7 @@ def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -
 
     from ..exceptions import RunCancelled, StageFailed
     from ..progress import RichProgress
+    from ..reports import build_index
     from ..runner import Runner
 
     ws, store = open_ws(workspace, create=True)
@@ -143,7 +144,9 @@ def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -
         logger.setLevel(logging.INFO)
         logger.addHandler(RichHandler(console=console, show_path=False))
     with RichProgress(console, label=request.dataset) as progress:
-        runner = Runner(ws, store, progress=progress, **kw)
+        runner = Runner(
+            ws, store, progress=progress, on_finished=lambda: build_index(ws, store), **kw
+        )
         try:
             return runner.run(request)
         except StageFailed as e:

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .._files import atomic_write_text, child_path
 from ..safehtml import content_security_policy
-from ..store import RunRecord, RunStatus, Store
-from ._records import BatchRecord, get_batch, list_batches
+from ..store import BatchRecord, RunRecord, RunStatus, Store
 
 if TYPE_CHECKING:
+    from ..batch import BatchResult
     from ..config import Workspace
-    from ..reports import IndexSection
+    from ._index import IndexSection
 
-__all__ = ["batch_page_path", "batch_sections", "write_batch_page"]
+__all__ = ["batch_page_path", "batch_sections", "publish_batch", "write_batch_page"]
 
 _LOWER_IS_BETTER = ("rmse", "mae", "log_loss", "brier")
 _REPORT_STAGES = ("evaluate", "search", "explore")  # the link goes to the first that exists
@@ -54,9 +55,24 @@ class _Row:
 
 def batch_page_path(workspace: Workspace, batch_id: str) -> Path:
     """``<workspace>/reports/batches/<batch_id>.html``."""
-    if not batch_id or "/" in batch_id or "\\" in batch_id or batch_id in (".", ".."):
-        raise ValueError(f"batch id {batch_id!r} cannot name a file")
-    return workspace.reports_dir / "batches" / f"{batch_id}.html"
+    return child_path(workspace.reports_dir / "batches", batch_id, what="batch id", suffix=".html")
+
+
+def publish_batch(workspace: Workspace, store: Store, result: BatchResult) -> BatchResult:
+    """Write a finished batch's page, record it, rebuild the index; the result with both paths.
+
+    Example::
+
+        result = publish_batch(ws, store, LocalExecutor(workers=2).run(grid, ws, store))
+    """
+    from dataclasses import replace
+
+    from ._index import build_index
+
+    page = write_batch_page(workspace, store, result.batch_id)
+    store.set_batch_report(result.batch_id, page)
+    index = build_index(workspace, store)
+    return replace(result, page=str(page), index=str(index))
 
 
 def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
@@ -69,7 +85,7 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
 
         write_batch_page(ws, store, result.batch_id)
     """
-    batch = get_batch(store, batch_id)
+    batch = store.get_batch(batch_id)
     page = batch_page_path(workspace, batch.id)
     runs = _runs_by_id(store, batch.run_ids)
     rows = _rows(workspace, batch, runs, base=page.parent)
@@ -89,8 +105,6 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         index_href=_href(workspace.index_path, page.parent),
         csp=content_security_policy(),
     )
-    from .._files import atomic_write_text
-
     atomic_write_text(page, html)
     return page
 
@@ -102,9 +116,9 @@ def batch_sections(workspace: Workspace, store: Store, *, limit: int = 20) -> li
     Listed in :data:`workbench.reports.SECTION_PROVIDERS`, so every index rebuild shows them;
     empty when the store has no batch.
     """
-    from ..reports import IndexLink, IndexSection
+    from ._index import IndexLink, IndexSection
 
-    batches = list_batches(store, limit=limit)
+    batches = store.list_batches(limit=limit)
     if not batches:
         return []
     overview = []
@@ -235,7 +249,7 @@ def _note(run: RunRecord | None, summary: dict[str, Any], planned: dict[str, Any
 
 
 def _report_link(workspace: Workspace, run: RunRecord, base: Path) -> tuple[str, str]:
-    from ..reports import report_path
+    from ..pages import report_path
 
     by_name = {s.name: s for s in run.stages}
     for name in _REPORT_STAGES:

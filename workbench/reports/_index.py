@@ -1,23 +1,17 @@
-"""HTML reports that reviewers open from disk, with no server and no internet.
+"""The report index: ``reports/index.html``, a reviewer's start page for every record.
 
-Two kinds of page live under ``<workspace>/reports/``:
-
-* one page per executed stage notebook, ``reports/<run_id>/<stage>.html``, written by
-  :func:`export_notebook` (figures inlined, plotly.js included exactly once per page);
-* ``reports/index.html``, written by :func:`build_index`, linking every run's pages with
-  relative hrefs so the whole folder can be zipped, mailed or served as it is.
+Compose layer: it reads every record from the store (runs, comparisons, registry, releases,
+A/B tests, monitor reports, devices, batches) and links the pages the services wrote
+(:mod:`workbench.pages`) with relative hrefs, so the whole folder can be zipped, mailed or
+opened from disk with no server and no internet.
 
 Example::
 
-    from workbench.reports import build_index, export_notebook, report_path
+    from workbench.reports import build_index
 
-    html = report_path(ws, run.id, "evaluate")
-    export_notebook(ws.run_dir(run.id) / "evaluate.ipynb", html, reviewer=True)
-    store.set_report(run.id, "evaluate", str(html))
     build_index(ws, store)
 
-nbconvert, plotly and Jinja2 are imported inside the functions that need them, so importing
-this module stays cheap for the CLI.
+Jinja2 is imported inside the functions that need it, so importing this stays cheap.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,14 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ._files import atomic_write_text, child_path
-from .exceptions import ConfigError, WorkbenchError
-from .plots import PLOTLY_MIME
-from .safehtml import content_security_policy, script_hash
+from .._files import atomic_write_text
+from ..exceptions import ConfigError
+from ..pages import export_notebook, report_path
+from ..safehtml import content_security_policy
 
 if TYPE_CHECKING:
-    from .config import Workspace
-    from .store import MetricRecord, RunRecord, StageRecord, Store
+    from ..config import Workspace
+    from ..store import MetricRecord, RunRecord, StageRecord, Store
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -49,202 +42,18 @@ __all__ = [
     "IndexLink",
     "IndexSection",
     "build_index",
-    "export_notebook",
-    "report_path",
+    "default_sections",
+    "rebuild_reports",
 ]
 
-WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 #: Metrics shown as a run's headline, first found wins: classification, then regression.
 HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "rmse")
 #: The stage whose metrics are measured on the held-out test split.
 HEADLINE_STAGE = "evaluate"
 
-_TEMPLATES = Path(__file__).parent / "templates"
-_NBCONVERT_TEMPLATES = _TEMPLATES / "nbconvert"
-_NBCONVERT_TEMPLATE_NAME = "workbench"
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _INDEX_TEMPLATE = "report_index.html.j2"
-_WIDGET_PLACEHOLDER = "[interactive widget: open the notebook in JupyterLab to use it]"
-#: Where the preprocessor leaves the page's policy for the template (``resources[...]``).
-_CSP_RESOURCE = "workbench_csp"  # read by templates/nbconvert/workbench/index.html.j2
-_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _MAX_EVALUE = 300
-
-
-# -- paths --------------------------------------------------------------------------------------
-
-
-def report_path(workspace: Workspace, run_id: str, stage: str) -> Path:
-    """The HTML report of one stage of one run: ``<workspace>/reports/<run_id>/<stage>.html``.
-
-    Args:
-        workspace: The workspace holding the reports folder.
-        run_id: The run id.
-        stage: The stage name, e.g. ``"evaluate"``.
-
-    Returns:
-        The path (not created).
-
-    Raises:
-        ConfigError: ``run_id`` or ``stage`` is empty or would leave the reports folder.
-
-    Example::
-
-        >>> report_path(ws, "20261129-ab12", "evaluate")  # doctest: +SKIP
-        PosixPath('.../workspace/reports/20261129-ab12/evaluate.html')
-    """
-    # Both come from the store, but a path separator here would write outside reports/.
-    folder = child_path(workspace.reports_dir, run_id, what="run id")
-    return child_path(folder, stage, what="stage name", suffix=".html")
-
-
-# -- notebook export ----------------------------------------------------------------------------
-
-
-def export_notebook(
-    notebook: Path, html: Path, *, reviewer: bool = False, title: str | None = None
-) -> Path:
-    """Export an executed (possibly partial) notebook to one self-contained HTML page.
-
-    Plotly figures (displayed as the plotly mimetype by :func:`workbench.plots.show`) become
-    inline HTML with plotly.js included once, in the first figure; the page loads nothing from
-    a network, so it renders from ``file://`` offline. A Content-Security-Policy lets the page
-    run only the scripts written here (plotly.js and each figure's call, by hash), so markup
-    that slipped into an output with user data still cannot run. Widget views, which need a
-    live kernel, fall back to their static representation. Cells that raised show their
-    traceback.
-
-    Args:
-        notebook: The executed ``.ipynb``.
-        html: Where to write the page; parent folders are created. Written atomically, so a
-            reader never sees half a page.
-        reviewer: Hide code cells and the ``In[ ]``/``Out[ ]`` prompts, keep outputs and text.
-        title: The page title; defaults to the notebook's file name.
-
-    Returns:
-        ``html``.
-
-    Raises:
-        WorkbenchError: The notebook is missing or is not a readable notebook.
-
-    Example::
-
-        export_notebook(Path("runs/abc/evaluate.ipynb"), Path("reports/abc/evaluate.html"))
-    """
-    notebook, html = Path(notebook), Path(html)
-    nb = _read_notebook(notebook)
-    if title:
-        nb.metadata["title"] = title  # the lab template prefers this over resources' name
-    resources = {"metadata": {"name": title or notebook.stem, "path": str(notebook.parent)}}
-    body, _ = _html_exporter(reviewer=reviewer).from_notebook_node(nb, resources=resources)
-    atomic_write_text(html, body)
-    return html
-
-
-def _read_notebook(path: Path) -> Any:
-    import nbformat
-
-    try:
-        return nbformat.read(path, as_version=4)
-    except FileNotFoundError as e:
-        raise WorkbenchError(
-            f"no notebook at {path}; pass the executed .ipynb of a stage (runs/<run_id>/...)"
-        ) from e
-    except (OSError, ValueError) as e:  # nbformat's NotJSONError is a ValueError
-        raise WorkbenchError(f"cannot read {path} as a Jupyter notebook: {e}") from e
-
-
-def _html_exporter(*, reviewer: bool) -> Any:
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        template_name=_NBCONVERT_TEMPLATE_NAME,
-        extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
-        exclude_input=reviewer,
-        exclude_input_prompt=reviewer,
-        exclude_output_prompt=reviewer,
-        # Markdown images next to the notebook would break once the page is moved.
-        embed_images=True,
-    )
-    exporter.register_preprocessor(_offline_outputs_preprocessor(), enabled=True)
-    return exporter
-
-
-@functools.cache
-def _offline_outputs_preprocessor() -> type:
-    """The preprocessor class, built on first use so nbconvert is not imported with us."""
-    from nbconvert.preprocessors import Preprocessor
-
-    class OfflineOutputsPreprocessor(Preprocessor):  # type: ignore[misc]
-        """Rewrite outputs that need a kernel or a CDN into static HTML or text."""
-
-        def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-            # One exporter run is one page: plotly.js goes into its first figure only.
-            self.plotlyjs_included = False
-            # The hashes of the scripts this preprocessor writes, and only those: the page's
-            # policy runs them and nothing else (not a script that came in with user data).
-            self.script_hashes: list[str] = []
-            # Widget state only feeds the CDN widget manager, which offline pages cannot load.
-            nb.metadata.pop("widgets", None)
-            nb, resources = super().preprocess(nb, resources)
-            resources[_CSP_RESOURCE] = content_security_policy(self.script_hashes)
-            return nb, resources
-
-        def preprocess_cell(
-            self, cell: Any, resources: dict[str, Any], index: int
-        ) -> tuple[Any, dict[str, Any]]:
-            for output in cell.get("outputs", ()):
-                data = output.get("data")
-                if not data:
-                    continue
-                if PLOTLY_MIME in data:
-                    figure = data.pop(PLOTLY_MIME)
-                    html, scripts = _plotly_html(figure, with_js=not self.plotlyjs_included)
-                    data["text/html"] = html
-                    self.script_hashes.extend(script_hash(js) for js in scripts)
-                    self.plotlyjs_included = True
-                if WIDGET_VIEW_MIME in data:
-                    _drop_widget_view(data)
-            return cell, resources
-
-    return OfflineOutputsPreprocessor
-
-
-def _plotly_html(figure: Any, *, with_js: bool) -> tuple[str, list[str]]:
-    """A figure as an HTML fragment, and the text of each ``<script>`` in it.
-
-    ``with_js`` inlines plotly.js (≈ 4 MB) before the figure. plotly writes the figure's data as
-    JSON with ``<``, ``>`` and ``/`` escaped, so no label can close the script early: the
-    fragment holds exactly plotly's own scripts, which is checked before they are trusted.
-    """
-    import plotly.io as pio
-
-    if isinstance(figure, str):  # nbformat stores +json mimetypes parsed; be lenient anyway
-        figure = json.loads(figure)
-    # validate=False: the figure was valid when the notebook made it; a newer plotly.py here
-    # must not refuse an older figure, plotly.js still draws it.
-    html = pio.to_html(
-        dict(figure),
-        full_html=False,
-        include_plotlyjs=with_js,
-        include_mathjax=False,
-        validate=False,
-    )
-    scripts = _SCRIPT.findall(html)
-    # plotly's window config and plotly.js, then the figure's own call.
-    expected = 3 if with_js else 1
-    if len(scripts) != expected or html.lower().count("<script") != expected:
-        raise WorkbenchError(
-            f"plotly wrote {len(scripts)} scripts for one figure where {expected} were expected; "
-            "this plotly version lays out figures differently: update workbench.reports"
-        )
-    return html, scripts
-
-
-def _drop_widget_view(data: dict[str, Any]) -> None:
-    # A widget view needs a kernel or the CDN widget manager; keep its static fallback instead.
-    del data[WIDGET_VIEW_MIME]
-    if not data:
-        data["text/plain"] = _WIDGET_PLACEHOLDER
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -324,7 +133,7 @@ SECTION_PROVIDERS: tuple[str, ...] = (
     "workbench.abtest:index_sections",
     "workbench.monitor:index_sections",
     "workbench.inventory:index_sections",
-    "workbench.batch:batch_sections",
+    "workbench.reports._batch:batch_sections",
 )
 
 
@@ -437,7 +246,7 @@ def _stages_of(run: RunRecord) -> list[StageRecord]:
     if run.stages:
         return list(run.stages)
     # A store that listed runs without stages: fall back to the names and default paths.
-    from .store import RunStatus, StageRecord
+    from ..store import RunStatus, StageRecord
 
     return [
         StageRecord(name, i, "", RunStatus.PENDING, None, None, None, None, None)
