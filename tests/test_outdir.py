@@ -22,8 +22,8 @@ from workbench.bundle import BUNDLE_KIND, Manifest, export_bundle, verify_bundle
 from workbench.cli import cli
 from workbench.config import Workspace, resolve_workspace
 from workbench.datasets import Dataset, load_dataset
+from workbench.edge import EDGE_KIND
 from workbench.exceptions import ConfigError
-from workbench.inventory import EDGE_KIND
 from workbench.registry import version_of_run
 from workbench.store import open_workspace
 

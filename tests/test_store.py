@@ -3,6 +3,7 @@ the ``store_url`` fixture when a server is available)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -392,3 +393,145 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> No
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0] * 4
     assert _migrate.current_revision(open_store(store_url).engine) == _migrate.head_revision()
+
+
+# -- edge inventory -----------------------------------------------------------------------------
+
+
+def _pin(version: int):
+    from workbench.store import ModelPin
+
+    return ModelPin(version, f"v{version}", f"run-{version}", f"{version:x}" * 64)
+
+
+def test_devices_round_trip_with_their_history(store_url: str) -> None:
+    store = open_store(store_url)
+    added = store.add_device("kiosk-01", group="pilot", model=_pin(1), note="installed", actor="a")
+    assert added is not None and added.model == _pin(1) and not added.hold
+    assert added.added_at.tzinfo is not None and added.added_at == added.updated_at
+    assert store.add_device("kiosk-01", group="other", model=None) is None  # name taken
+    assert store.get_device("kiosk-01") == added  # unchanged
+    store.add_device("kiosk-02", group="pilot", model=None, hold=True)
+    store.add_device("store-01", group="stores", model=_pin(1))
+    [moved] = store.set_device_model(_pin(2), names=["kiosk-01"], note="wave 1", actor="b")
+    assert moved.model == _pin(2) and moved.updated_at >= moved.added_at
+    assert [(h.from_ref, h.ref, h.note, h.actor) for h in moved.history] == [
+        (None, "v1", "installed", "a"),
+        ("v1", "v2", "wave 1", "b"),
+    ]
+    group = store.set_device_model(_pin(3), group="pilot", hold=False)
+    assert [(d.name, d.model.ref, d.hold) for d in group] == [
+        ("kiosk-01", "v3", False),
+        ("kiosk-02", "v3", False),
+    ]
+    assert store.set_device_model(_pin(3), group="nowhere") == []
+    assert store.set_device_model(_pin(3), names=["nobody"]) == []
+    listed = store.list_devices()
+    assert [(d.group, d.name) for d in listed] == [
+        ("pilot", "kiosk-01"),
+        ("pilot", "kiosk-02"),
+        ("stores", "store-01"),
+    ]
+    assert listed[0] == store.get_device("kiosk-01") and len(listed[0].history) == 3
+    assert [d.name for d in store.list_devices(group="stores")] == ["store-01"]
+    assert store.get_device("kiosk") is None  # names are exact, not prefixes
+    removed = store.remove_device("kiosk-02", actor="c")
+    assert removed is not None and removed.name == "kiosk-02" and len(removed.history) == 2
+    assert store.remove_device("kiosk-02") is None
+    changes = store.device_changes("kiosk-02")
+    assert [(h.from_ref, h.ref, h.note, h.actor) for h in changes][-1] == (
+        "v3",
+        None,
+        "removed",
+        "c",
+    )
+    assert [d.name for d in store.list_devices()] == ["kiosk-01", "store-01"]
+    again = store.add_device("kiosk-02", group="pilot", model=None)  # a new device, a new history
+    assert again is not None and [h.note for h in again.history] == ["added"]
+
+
+def test_a_group_change_is_all_or_nothing(store_url: str, monkeypatch) -> None:
+    from workbench.store import _inventory
+
+    store = open_store(store_url)
+    for name in ("a", "b"):
+        store.add_device(name, group="pilot", model=_pin(1))
+    before = store.list_devices()
+    calls = []
+    real = _inventory._change
+
+    def fail_on_second(*args, **kw):  # the second device's history row cannot be written
+        calls.append(args)
+        if len(calls) == 2:
+            raise sa.exc.IntegrityError("INSERT", {}, Exception("disk full"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_inventory, "_change", fail_on_second)
+    with pytest.raises(StoreError, match="disk full"):
+        store.set_device_model(_pin(2), group="pilot")
+    assert store.list_devices() == before  # device "a" was not moved either
+
+
+def test_edge_packages_round_trip_with_relative_paths(store_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    store = open_store(store_url, root=root)
+    assert store.edge_package("v1") is None
+    store.add_edge_package("v1", run_id="run-1", path=root / "edge" / "v1", sha256="a" * 64)
+    store.add_edge_package("v1", run_id="run-1", path="/elsewhere/v1", sha256="b" * 64)
+    latest = store.edge_package("v1")
+    assert latest.path == "/elsewhere/v1" and latest.sha256 == "b" * 64
+    assert [p.sha256 for p in store.list_edge_packages()] == ["b" * 64, "a" * 64]
+    assert sorted(_raw(store, "SELECT path FROM wb_edge_packages")) == [
+        ("/elsewhere/v1",),
+        ("edge/v1",),
+    ]
+    moved = open_store(store_url, root=tmp_path / "moved")
+    assert moved.list_edge_packages()[1].path == str(tmp_path / "moved" / "edge" / "v1")
+
+
+_DEVICE_WORKERS = 4
+_DEVICE_STEPS = 6
+
+
+def _device_worker(url: str, worker: int, barrier) -> None:
+    """One process: adds its own devices, moves a shared device and a shared group, and races
+    the others to add one device name."""
+    store = open_store(url)
+    barrier.wait(timeout=60)
+    for i in range(_DEVICE_STEPS):
+        store.add_device(f"dev-{worker}-{i}", group="fleet", model=_pin(1), actor=f"w{worker}")
+        store.set_device_model(_pin(worker + 2), names=["shared"], note=f"w{worker}-{i}")
+        store.set_device_model(_pin(worker + 2), group="pilot", note=f"w{worker}-{i}")
+        store.add_device("contested", group="race", model=None, actor=f"w{worker}")
+
+
+def test_processes_adding_and_moving_devices_at_once_lose_nothing(store_url: str) -> None:
+    import multiprocessing
+
+    store = open_store(store_url)
+    store.add_device("shared", group="solo", model=_pin(1))
+    for name in ("p1", "p2"):
+        store.add_device(name, group="pilot", model=_pin(1))
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(_DEVICE_WORKERS)
+    procs = [
+        ctx.Process(target=_device_worker, args=(store_url, w, barrier))
+        for w in range(_DEVICE_WORKERS)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * _DEVICE_WORKERS
+    devices = {d.name: d for d in store.list_devices()}
+    fleet = {f"dev-{w}-{i}" for w in range(_DEVICE_WORKERS) for i in range(_DEVICE_STEPS)}
+    assert fleet <= set(devices) and len(devices) == len(fleet) + 4  # + shared, p1, p2, contested
+    assert len(store.device_changes("contested")) == 1  # one winner, the others refused
+    moves = _DEVICE_WORKERS * _DEVICE_STEPS
+    for name in ("shared", "p1", "p2"):
+        history = devices[name].history
+        assert len(history) == 1 + moves, name
+        # Every move starts from what the device ran just before: no change was lost.
+        assert all(b.from_ref == a.ref for a, b in pairwise(history))
+        assert devices[name].model.ref == history[-1].ref
+    assert len(_raw(store, "SELECT id FROM wb_device_changes")) == len(fleet) + 4 + 3 * moves

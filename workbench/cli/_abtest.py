@@ -226,7 +226,8 @@ def inventory_group() -> None:
     """Edge devices: which model version runs where, what is outdated, the update plan.
 
     \b
-    Devices live in <workspace>/inventory/inventory.json with the history of every change.
+    Devices live in the workspace's store (a team's shared WORKBENCH_DB_URL too) with the
+    history of every change: from, to, who, when and why.
     `show` judges each device against the champion and plans the updates in waves, one group
     at a time, smallest group first; devices on --hold are left alone. `export-edge` writes a
     model's ONNX file with its manifest for on-device runtimes.
@@ -257,8 +258,8 @@ def add_device_cmd(
     """Add a device (or a stand-in for identical devices) to the inventory."""
     from ..inventory import add_device
 
-    ws, store = open_ws(workspace)
-    device = add_device(ws, store, name, group=group, model=model, hold=hold, note=note)
+    _, store = open_ws(workspace)
+    device = add_device(store, name, group=group, model=model, hold=hold, note=note)
     if as_json:
         print_json(device.to_dict())
         return
@@ -286,8 +287,8 @@ def set_cmd(
     """Record that a device (or every device of --group) now runs --model."""
     from ..inventory import set_model
 
-    ws, store = open_ws(workspace)
-    changed = set_model(ws, store, model=model, name=name, group=group, hold=hold, note=note)
+    _, store = open_ws(workspace)
+    changed = set_model(store, model=model, name=name, group=group, hold=hold, note=note)
     if as_json:
         print_json([d.to_dict() for d in changed])
         return
@@ -305,8 +306,8 @@ def remove_cmd(name: str, workspace: str | None) -> None:
     """Remove a retired device from the inventory."""
     from ..inventory import remove_device
 
-    ws, _ = open_ws(workspace)
-    device = remove_device(ws, name)
+    _, store = open_ws(workspace)
+    device = remove_device(store, name)
     click.echo(f"removed {device.name} (group {device.group})")
 
 
@@ -328,8 +329,8 @@ def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_jso
 
     from ..inventory import inventory_view
 
-    ws, store = open_ws(workspace)
-    view = inventory_view(ws, store, champion=champion, wave_size=wave_size)
+    _, store = open_ws(workspace)
+    view = inventory_view(store, champion=champion, wave_size=wave_size)
     if as_json:
         print_json(view.to_dict())
         return
@@ -344,9 +345,8 @@ def show_cmd(champion: str, wave_size: int | None, workspace: str | None, as_jso
     for s in view.devices:
         d = s.device
         status = f"[{colours[s.status]}]{s.status}[/]" + (" (hold)" if d.hold else "")
-        table.add_row(
-            d.name, d.group, d.model.ref if d.model else "—", d.updated_at, status, s.detail
-        )
+        since = d.to_dict()["updated_at"]
+        table.add_row(d.name, d.group, d.model.ref if d.model else "—", since, status, s.detail)
     champ = view.champion.ref if view.champion else "none"
     console.print(f"champion: [bold]{champ}[/]")
     console.print(table)
@@ -377,7 +377,7 @@ def export_edge_cmd(
     the exported file is checked against the bundle's evidence rows. A model without an ONNX
     copy is refused with the reason recorded in its bundle.
     """
-    from ..inventory import export_edge
+    from ..edge import export_edge
 
     ws, store = open_ws(workspace)
     package = export_edge(ws, store, ref, out=out, overwrite=overwrite)
@@ -398,7 +398,7 @@ def export_edge_cmd(
 @click.argument("folder", type=AbsolutePath(file_okay=False, path_type=Path))
 def verify_edge_cmd(folder: Path) -> None:
     """Check an edge package's model against the sha256 in its manifest (exit 2 if it differs)."""
-    from ..inventory import verify_edge
+    from ..edge import verify_edge
 
     data = verify_edge(folder)
     click.echo(

@@ -52,13 +52,16 @@ def _is_transient(exc: sa.exc.DBAPIError) -> bool:
     return any(s in text for s in _TRANSIENT)
 
 
-def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
-    """INSERT that does nothing when the primary key exists (SQLite and PostgreSQL)."""
+def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """INSERT that does nothing when the primary key (or a unique column) exists, on SQLite
+    and PostgreSQL; returns whether the row was inserted."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+    # RETURNING, not rowcount: PostgreSQL reports no rowcount for an INSERT that returns rows.
+    stmt = insert(table).values(**values).on_conflict_do_nothing()
+    return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
 
 def like_prefix(ref: str) -> str:

@@ -3,16 +3,27 @@
 Older workspaces stored absolute paths (``/…/workspace/runs/…``); they are rewritten relative
 to the artifact root once, so the workspace keeps working when it is moved or copied. Each
 check is a cheap read; a write happens only when something is left to convert.
+
+Older workspaces kept the edge inventory in ``<workspace>/inventory/inventory.json`` (format
+``workbench-inventory/1``, guarded by ``inventory/.lock``); its devices, their histories and the
+recorded edge packages are imported into the store once (devices already there are kept as
+they are), then the file, its lock and the emptied folder are removed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..exceptions import StoreError
 from . import schema as t
 from ._base import like_prefix
+from .records import Device, EdgePackageRecord, HistoryEntry, ModelPin
 
 if TYPE_CHECKING:
     from ..config import Workspace
@@ -30,12 +41,17 @@ PATH_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
     (t.releases, "bundle"),
     (t.releases, "report_path"),
     (t.batches, "report_path"),
+    (t.edge_packages, "path"),
 )
+
+#: The format of the inventory file older workspaces kept.
+INVENTORY_FORMAT = "workbench-inventory/1"
 
 
 def upgrade_workspace(ws: Workspace, store: Store) -> None:
     """Convert what an older workspace recorded (idempotent)."""
     _relative_paths(store, str(ws.artifact_root.resolve()))
+    _import_inventory(ws, store)
 
 
 def _relative_paths(store: Store, root: str) -> None:
@@ -63,3 +79,61 @@ def _relative_paths(store: Store, root: str) -> None:
             )
 
     store._write(fn)
+
+
+# -- the inventory file -------------------------------------------------------------------------
+
+
+def _when(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _legacy_device(d: Mapping[str, Any]) -> Device:
+    pin = d.get("model")
+    history = []
+    before = None
+    for h in d.get("history", ()):
+        # The file kept only the version each change moved to; "from" is the one before it.
+        history.append(HistoryEntry(_when(h["at"]), h.get("ref"), h.get("note", ""), before))
+        before = h.get("ref")
+    return Device(
+        name=d["name"],
+        group=d["group"],
+        model=None
+        if pin is None
+        else ModelPin(int(pin["version"]), pin["ref"], pin["run_id"], pin["sha256"]),
+        hold=bool(d.get("hold", False)),
+        added_at=_when(d["added_at"]),
+        updated_at=_when(d["updated_at"]),
+        history=tuple(history),
+    )
+
+
+def _legacy_package(version: str, p: Mapping[str, Any]) -> EdgePackageRecord:
+    return EdgePackageRecord(version, None, p["path"], p["sha256"], _when(p["at"]))
+
+
+def _import_inventory(ws: Workspace, store: Store) -> None:
+    folder = ws.root / "inventory"
+    path = folder / "inventory.json"
+    if not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != INVENTORY_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {INVENTORY_FORMAT!r}")
+        devices = [_legacy_device(d) for d in data.get("devices", {}).values()]
+        packages = [_legacy_package(v, p) for v, p in data.get("packages", {}).items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise StoreError(
+            f"the edge inventory of an older workspace, {path}, cannot be imported into the "
+            f"store ({type(e).__name__}: {e}); restore it from a backup, or move it out of the "
+            "workspace to go on without those devices"
+        ) from e
+    store.import_inventory(devices, packages)
+    # Imported (or already there from an earlier import): the store is the record now.
+    path.unlink(missing_ok=True)
+    (folder / ".lock").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (something else kept there), or gone
+        folder.rmdir()

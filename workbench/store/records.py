@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -13,7 +13,11 @@ __all__ = [
     "BatchRecord",
     "ComparisonRecord",
     "DatasetRecord",
+    "Device",
+    "EdgePackageRecord",
+    "HistoryEntry",
     "MetricRecord",
+    "ModelPin",
     "ModelVersion",
     "ReleaseRecord",
     "RunRecord",
@@ -295,3 +299,105 @@ class BatchRecord:
     @property
     def run_ids(self) -> list[str]:
         return [r["run_id"] for r in self.grid.get("runs", [])]
+
+
+# -- edge inventory -----------------------------------------------------------------------------
+
+
+def _iso(at: datetime) -> str:
+    """UTC to the second, as the inventory has always shown times (whatever the server's zone)."""
+    return at.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ModelPin:
+    """A registered model version as a device runs it (a snapshot taken when it was set).
+
+    Attributes:
+        version: The version number.
+        ref: ``v<version>``.
+        run_id: The run that produced it.
+        sha256: Its model file's hash when registered.
+    """
+
+    version: int
+    ref: str
+    run_id: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "ref": self.ref,
+            "run_id": self.run_id,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a device's assignment: when, from and to which version (``None``: no
+    model; a removal is a change to ``None`` noted "removed"), who made it and why."""
+
+    at: datetime
+    ref: str | None
+    note: str = ""
+    from_ref: str | None = None
+    actor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "ref": self.ref,
+            "note": self.note,
+            "from": self.from_ref,
+            "by": self.actor,
+        }
+
+
+@dataclass(frozen=True)
+class Device:
+    """One edge device (or a stand-in for identical devices).
+
+    Attributes:
+        name: Unique name (letters, digits, ``.``, ``_``, ``-``; at most 64).
+        group: The group it is updated with.
+        model: The version it runs (``None``: not recorded yet).
+        hold: Keep it on its version; update plans skip it.
+        added_at: When it was added.
+        updated_at: When its record last changed.
+        history: Every change since it was added, oldest first.
+    """
+
+    name: str
+    group: str
+    model: ModelPin | None
+    hold: bool
+    added_at: datetime
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "group": self.group,
+            "model": None if self.model is None else self.model.to_dict(),
+            "hold": self.hold,
+            "added_at": _iso(self.added_at),
+            "updated_at": _iso(self.updated_at),
+            "history": [h.to_dict() for h in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class EdgePackageRecord:
+    """An edge export of a model version as recorded: where it was written and its model hash."""
+
+    model_version: str
+    run_id: str | None
+    path: str
+    sha256: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "at": _iso(self.created_at)}

@@ -170,3 +170,50 @@ batches = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+# -- edge inventory: devices, their assignment history, edge packages (revision 0005) ----------
+
+devices = sa.Table(
+    "wb_devices",
+    metadata,
+    # A surrogate id: a device removed and added again under its name starts a new history.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("group_name", sa.String(64), nullable=False, index=True),
+    # The pin is a snapshot of the registered version when it was set (no foreign key: an
+    # inventory imported from an older workspace may name versions this store never had).
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("model_ref", sa.String(64), nullable=True),
+    sa.Column("model_run_id", sa.String(64), nullable=True),
+    sa.Column("model_sha256", sa.String(64), nullable=True),
+    sa.Column("hold", sa.Boolean, nullable=False),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite would reuse a deleted last id)
+)
+
+device_changes = sa.Table(
+    "wb_device_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # No foreign key: the audit rows outlive a removed device.
+    sa.Column("device_id", sa.Integer, nullable=False, index=True),
+    sa.Column("device", sa.String(64), nullable=False, index=True),
+    sa.Column("from_ref", sa.String(64), nullable=True),
+    sa.Column("to_ref", sa.String(64), nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+edge_packages = sa.Table(
+    "wb_edge_packages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_version", sa.String(64), nullable=False, index=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
