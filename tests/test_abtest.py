@@ -494,6 +494,24 @@ def test_record_round_trips_and_the_report_renders_offline(
     assert f"abtests/{t.id}.html" in ab.rebuild_index(ws, store).read_text()
 
 
+def test_a_copied_workspace_finds_its_abtests_files_and_report(
+    good_vs_degraded: ab.ABTest, ws: Workspace, ws_store: Store, tmp_path: Path
+) -> None:
+    import shutil
+
+    t = good_vs_degraded
+    ab.render_report(ws, ws_store, t.id)
+    copy = tmp_path / "copied"
+    shutil.copytree(ws.root, copy)
+    ws2, store2 = open_workspace(copy)
+    moved = ab.load_abtest(store2, t.id)
+    assert moved.report_path == str(copy / "reports" / "abtests" / f"{t.id}.html")
+    assert Path(moved.report_path).is_file()
+    assert len(ab.load_requests(store2, t.id)) == N
+    [section] = ab.index_sections(ws2, store2)
+    assert next(r for r in section.rows if r[0] == t.id)[-1].href == f"abtests/{t.id}.html"
+
+
 #: ``abtests/<id>/record.json`` exactly as the workbench wrote it before A/B tests were store
 #: rows (a shadow test run by that code; its absolute paths point where that workspace was).
 LEGACY_RECORD = Path(__file__).parent / "data" / "abtest_record_v1.json"
