@@ -89,6 +89,23 @@ def minimum_detectable_effect(
     power: float,
     clustered: bool,
 ) -> dict[str, Any]:
+    """The smallest acceptance difference this traffic detects, and the traffic the observed
+    one would need.
+
+    Args:
+        variants: The per-variant summaries (``A`` is the baseline).
+        acceptance: The acceptance difference ``B − A``.
+        mode: ``online`` (the smaller arm sets the pace) or ``shadow``.
+        split: Share of requests routed to B (online).
+        alpha: Significance level.
+        power: Power of the MDE.
+        clustered: Requests resample source rows: the counts shrink by the design effect.
+
+    Returns:
+        Plain data: ``mde``, ``mde_relative``, ``baseline``, ``n_a``, ``n_b``, ``observed``,
+        ``required_per_arm``, ``required_requests``, ``design_effect``, ``alpha``, ``power``
+        and a ``note`` on how it was computed.
+    """
     a, b = variants["A"], variants["B"]
     base = a.acceptance_rate
     deff = _design_effect(a) if clustered else 1.0
@@ -144,6 +161,22 @@ def decide(
     alpha: float,
     guardrails: Guardrails,
 ) -> Decision:
+    """Apply the rules of this module to the differences of a test.
+
+    Args:
+        deltas: The differences by name (``acceptance``, ``metric``, ``error_rate``,
+            ``p99_ms``).
+        metric: The headline metric's name.
+        higher_is_better: Its direction.
+        variants: The per-variant summaries.
+        mde: :func:`minimum_detectable_effect` of the test (quoted when inconclusive).
+        mode: ``online`` or ``shadow`` (a note says what shadow acceptance means).
+        alpha: Significance level (each primary metric is tested at ``alpha / 2``).
+        guardrails: The error-rate and latency limits.
+
+    Returns:
+        The action with the reasons that led to it and notes for the reader.
+    """
     notes = []
     if mode == "shadow":
         notes.append(
