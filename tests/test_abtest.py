@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from workbench import abtest as ab
 from workbench.bundle import export_bundle
-from workbench.config import Workspace, resolve_workspace
+from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.exceptions import ConfigError
 from workbench.modelio import save_model
@@ -100,16 +100,22 @@ def stream(cancer: Dataset, rows: tuple[np.ndarray, np.ndarray]) -> Stream:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    workspace = resolve_workspace(tmp_path_factory.mktemp("abtest-ws"))
-    workspace.create()
-    return workspace
+    return open_workspace(tmp_path_factory.mktemp("abtest-ws"), create=True)[0]
 
 
 @pytest.fixture(scope="module")
-def good_vs_degraded(ws: Workspace, bundles: dict[str, Path], stream: Stream) -> ab.ABTest:
+def ws_store(ws: Workspace) -> Store:
+    """The store of the module's workspace (tests of bundle folders record there)."""
+    return open_workspace(ws.root)[1]
+
+
+@pytest.fixture(scope="module")
+def good_vs_degraded(
+    ws: Workspace, ws_store: Store, bundles: dict[str, Path], stream: Stream
+) -> ab.ABTest:
     return ab.run_abtest(
         ws,
-        None,
+        ws_store,
         str(bundles["good"]),
         str(bundles["degraded"]),
         mode="online",
@@ -122,10 +128,12 @@ def good_vs_degraded(ws: Workspace, bundles: dict[str, Path], stream: Stream) ->
 
 
 @pytest.fixture(scope="module")
-def shadow_test(ws: Workspace, bundles: dict[str, Path], stream: Stream) -> ab.ABTest:
+def shadow_test(
+    ws: Workspace, ws_store: Store, bundles: dict[str, Path], stream: Stream
+) -> ab.ABTest:
     return ab.run_abtest(
         ws,
-        None,
+        ws_store,
         str(bundles["good"]),
         str(bundles["degraded"]),
         mode="shadow",
@@ -162,8 +170,8 @@ def test_hash_routing_is_stable_and_close_to_the_split() -> None:
         ab.assign_variant("r1", 1.5)
 
 
-def test_online_requests_follow_the_hash(good_vs_degraded: ab.ABTest, ws: Workspace) -> None:
-    frame = ab.load_requests(ws, good_vs_degraded.id)
+def test_online_requests_follow_the_hash(good_vs_degraded: ab.ABTest, ws_store: Store) -> None:
+    frame = ab.load_requests(ws_store, good_vs_degraded.id)
     assert len(frame) == N and set(frame["role"]) == {"served"} and frame["returned"].all()
     assert all(frame["variant"] == [ab.assign_variant(k, 0.5) for k in frame["key"]])
     assert frame["key"].is_unique
@@ -196,12 +204,12 @@ def test_good_vs_degraded_detects_the_quality_difference_and_reports_latencies(
 
 
 def test_an_aa_test_claims_no_difference(
-    ws: Workspace, bundles: dict[str, Path], stream: Stream
+    ws: Workspace, ws_store: Store, bundles: dict[str, Path], stream: Stream
 ) -> None:
     good = str(bundles["good"])
     online = ab.run_abtest(
         ws,
-        None,
+        ws_store,
         good,
         good,
         mode="online",
@@ -220,7 +228,7 @@ def test_an_aa_test_claims_no_difference(
     assert 0 < mde["mde"] < 0.2 and mde["n_a"] + mde["n_b"] == N
     shadow = ab.run_abtest(
         ws,
-        None,
+        ws_store,
         good,
         good,
         mode="shadow",
@@ -303,11 +311,11 @@ def test_a_failing_shadow_does_not_reach_the_caller(
 
 
 def test_shadow_test_is_paired_and_logs_the_mirrored_traffic(
-    shadow_test: ab.ABTest, ws: Workspace
+    shadow_test: ab.ABTest, ws: Workspace, ws_store: Store
 ) -> None:
     t = shadow_test
     assert t.traffic["sent"] == t.traffic["mirrored"] == 400 and t.traffic["mirror_dropped"] == 0
-    frame = ab.load_requests(ws, t.id)
+    frame = ab.load_requests(ws_store, t.id)
     served, shadow = frame[frame["role"] == "served"], frame[frame["role"] == "shadow"]
     assert set(served["variant"]) == {"A"} and served["returned"].all()
     assert set(shadow["variant"]) == {"B"} and not shadow["returned"].any()
@@ -325,7 +333,12 @@ def test_shadow_test_is_paired_and_logs_the_mirrored_traffic(
 
 
 def test_csv_traffic_of_distinct_rows_uses_request_level_tests(
-    ws: Workspace, bundles: dict[str, Path], cancer: Dataset, rows: Any, tmp_path: Path
+    ws: Workspace,
+    ws_store: Store,
+    bundles: dict[str, Path],
+    cancer: Dataset,
+    rows: Any,
+    tmp_path: Path,
 ) -> None:
     test_rows = rows[1]
     csv = tmp_path / "traffic.csv"
@@ -334,7 +347,7 @@ def test_csv_traffic_of_distinct_rows_uses_request_level_tests(
     good, degraded = str(bundles["good"]), str(bundles["degraded"])
     t = ab.run_abtest(
         ws,
-        None,
+        ws_store,
         good,
         degraded,
         mode="shadow",
@@ -352,7 +365,7 @@ def test_csv_traffic_of_distinct_rows_uses_request_level_tests(
     assert an.mde["design_effect"] == 1.0 and t.decision.action == ab.KEEP_A
     online = ab.run_abtest(
         ws,
-        None,
+        ws_store,
         good,
         degraded,
         stream_csv=csv,
@@ -460,23 +473,128 @@ def test_user_model_is_documented_seeded_and_shared_by_both_variants() -> None:
 
 
 def test_record_round_trips_and_the_report_renders_offline(
-    good_vs_degraded: ab.ABTest, ws: Workspace
+    good_vs_degraded: ab.ABTest, ws: Workspace, ws_store: Store
 ) -> None:
     t = good_vs_degraded
-    loaded = ab.load_abtest(ws, t.id[:-2])
+    store = ws_store
+    loaded = ab.load_abtest(store, t.id[:-2])
     assert loaded.to_dict() == json.loads(json.dumps(t.to_dict(), default=str))
-    assert [x.id for x in ab.list_abtests(ws)][-1] == t.id
-    html = ab.render_report(ws, t.id)
+    assert [x.id for x in ab.list_abtests(store)][-1] == t.id
+    assert not list((ws.root / "abtests").glob("*/record.json"))  # the record is a row
+    html = ab.render_report(ws, store, t.id)
     page = html.read_text()
     assert html == ws.reports_dir / "abtests" / f"{t.id}.html"
     assert "plotly" in page and 'src="http' not in page
     assert "KEEP A" in page and "Minimum detectable effect" in page
-    assert ab.load_abtest(ws, t.id).report_path == str(html)
-    store = open_workspace(ws.root)[1]
+    assert ab.load_abtest(store, t.id).report_path == str(html)
+    assert (ws.root / "abtests" / t.id / ab.NOTEBOOK).is_file()
     [section] = ab.index_sections(ws, store)
     row = next(r for r in section.rows if r[0] == t.id)
     assert row[-2] == "keep_a" and row[-1].href == f"abtests/{t.id}.html"
     assert f"abtests/{t.id}.html" in ab.rebuild_index(ws, store).read_text()
+
+
+def test_a_copied_workspace_finds_its_abtests_files_and_report(
+    good_vs_degraded: ab.ABTest, ws: Workspace, ws_store: Store, tmp_path: Path
+) -> None:
+    import shutil
+
+    t = good_vs_degraded
+    ab.render_report(ws, ws_store, t.id)
+    copy = tmp_path / "copied"
+    shutil.copytree(ws.root, copy)
+    ws2, store2 = open_workspace(copy)
+    moved = ab.load_abtest(store2, t.id)
+    assert moved.report_path == str(copy / "reports" / "abtests" / f"{t.id}.html")
+    assert Path(moved.report_path).is_file()
+    assert len(ab.load_requests(store2, t.id)) == N
+    [section] = ab.index_sections(ws2, store2)
+    assert next(r for r in section.rows if r[0] == t.id)[-1].href == f"abtests/{t.id}.html"
+
+
+#: ``abtests/<id>/record.json`` exactly as the workbench wrote it before A/B tests were store
+#: rows (a shadow test run by that code; its absolute paths point where that workspace was).
+LEGACY_RECORD = Path(__file__).parent / "data" / "abtest_record_v1.json"
+
+
+def test_an_older_workspace_s_record_json_is_imported_once_and_removed(tmp_path: Path) -> None:
+    record = json.loads(LEGACY_RECORD.read_text())
+    test_id = record["id"]
+    ws = tmp_path / "old-ws"
+    open_workspace(ws, create=True)
+    folder = ws / "abtests" / test_id
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(LEGACY_RECORD.read_text())
+    (folder / "requests.csv").write_text(
+        "key,variant,role,ok,returned\nr000001,A,served,True,True\n"
+    )
+    (folder / "labels.csv").write_text("key,label_ts,label\nr000001,2026-01-02,1\n")
+    (folder / "stub-A.jsonl").write_text("{}\n")
+    page = ws / "reports" / "abtests" / f"{test_id}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>report</html>")
+    broken = ws / "abtests" / "ab-20260101-000000-bad000" / "record.json"
+    broken.parent.mkdir()
+    broken.write_text("{ not json")
+
+    _, store = open_workspace(ws)
+    [test] = ab.list_abtests(store)
+    # The whole record survives, the report is found where the workspace is now (the recorded
+    # absolute path is gone with the old folder), and the payload files stay where they were.
+    assert test.to_dict() == {**record, "report_path": str(page)}
+    assert test.decision.action == ab.KEEP_A and test.mode == "shadow"
+    assert not (folder / "record.json").exists()
+    assert {p.name for p in folder.iterdir()} == {"requests.csv", "labels.csv", "stub-A.jsonl"}
+    assert ab.load_requests(store, test_id[:-2])["returned"].tolist() == [True]
+    assert broken.is_file()  # unreadable: left for a person, not lost
+    rec = store.get_abtest(test_id)
+    assert Path(rec.folder) == folder and rec.variant("B").model_version == "degraded"
+    assert rec.variant("A").requests == record["analysis"]["variants"]["A"]["requests"]
+
+    # Opening again imports nothing twice; a record.json copied back in is taken as done.
+    (folder / "record.json").write_text(LEGACY_RECORD.read_text())
+    _, store = open_workspace(ws)
+    assert [t.id for t in ab.list_abtests(store)] == [test_id]
+    assert not (folder / "record.json").exists()
+
+
+@pytest.mark.postgres
+def test_a_process_in_another_folder_on_the_same_database_lists_the_same_abtests(
+    postgres_url: str,
+    bundles: dict[str, Path],
+    stream: Stream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pg import fresh_database
+
+    url = fresh_database(postgres_url, f"wb_abtest_shared_{os.getpid()}")
+    shared = tmp_path / "team-artifacts"
+    monkeypatch.setenv("WORKBENCH_DB_URL", url)
+    monkeypatch.setenv("WORKBENCH_ARTIFACTS", str(shared))
+    ws, store = open_workspace(tmp_path / "alice", create=True)
+    test = ab.run_abtest(
+        ws,
+        store,
+        str(bundles["good"]),
+        str(bundles["degraded"]),
+        stream=stream,
+        requests=200,
+        n_boot=100,
+        report=False,
+    )
+    assert (shared / "abtests" / test.id / "requests.csv").is_file()
+    assert not (ws.root / "abtests").exists()  # payload under the shared artifact root
+    bob = tmp_path / "bob"
+    env = {**os.environ, "WORKBENCH_HOME": str(bob), "WORKBENCH_DB_URL": url}
+    cmd = [sys.executable, "-m", "workbench.cli"]
+    subprocess.run([*cmd, "init", str(bob)], env=env, check=True, capture_output=True)
+    out = subprocess.run(
+        [*cmd, "abtests", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    # The whole record, with the same (shared) paths: Bob's folder holds nothing of it.
+    assert json.loads(out.stdout) == [json.loads(json.dumps(test.to_dict(), default=str))]
+    assert not (bob / "abtests").exists()
 
 
 # -- CLI on a registered run --------------------------------------------------------------------
@@ -589,7 +707,7 @@ def test_cli_runs_an_aa_test_on_a_registered_run_and_reuses_its_bundle(
 
 
 def test_incompatible_models_and_bad_options_are_refused(
-    ws: Workspace, bundles: dict[str, Path], stream: Stream, tmp_path: Path
+    ws: Workspace, ws_store: Store, bundles: dict[str, Path], stream: Stream, tmp_path: Path
 ) -> None:
     from sklearn.datasets import load_wine
 
@@ -603,18 +721,20 @@ def test_incompatible_models_and_bad_options_are_refused(
         X_test=X.iloc[:20],
     )
     good = str(bundles["good"])
+    before = {t.id for t in ab.list_abtests(ws_store)}
     with pytest.raises(ConfigError, match="different features"):
-        ab.run_abtest(ws, None, good, str(wine), stream=stream, report=False)
+        ab.run_abtest(ws, ws_store, good, str(wine), stream=stream, report=False)
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
-        ab.run_abtest(ws, None, good, good, split=0.0, stream=stream, report=False)
+        ab.run_abtest(ws, ws_store, good, good, split=0.0, stream=stream, report=False)
     with pytest.raises(ConfigError, match="not on this machine"):
         ab.Router({"A": "http://example.com", "B": "http://127.0.0.1:1"}, mode="online")
     with pytest.raises(ConfigError, match="A's run is not in this workspace"):
-        ab.run_abtest(ws, None, good, good, report=False)
-    assert not any(
-        p.name.startswith("ab-") and not (p / "record.json").exists()
-        for p in (ws.root / "abtests").iterdir()
-    )
+        ab.run_abtest(ws, ws_store, good, good, report=False)
+    stored = {t.id for t in ab.list_abtests(ws_store)}
+    assert stored == before  # nothing recorded for a refused test ...
+    root = ws.root / "abtests"
+    folders = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    assert folders <= stored  # ... and no folder left without its record
 
 
 def test_frames_are_tables_for_the_notebook(good_vs_degraded: ab.ABTest) -> None:

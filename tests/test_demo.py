@@ -52,7 +52,7 @@ def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
     # Shadow and online A/B tests, the edge inventory and the monitor all reached the index.
     from workbench.abtest import list_abtests
 
-    modes = sorted(t.mode for t in list_abtests(_ws(ws)))
+    modes = sorted(t.mode for t in list_abtests(store))
     assert modes == ["online", "shadow"]
     final = index.read_text()
     for heading in ("A/B", "Monitoring", "nventory"):

@@ -535,3 +535,118 @@ def test_processes_adding_and_moving_devices_at_once_lose_nothing(store_url: str
         assert all(b.from_ref == a.ref for a, b in pairwise(history))
         assert devices[name].model.ref == history[-1].ref
     assert len(_raw(store, "SELECT id FROM wb_device_changes")) == len(fleet) + 4 + 3 * moves
+
+
+# -- A/B tests --------------------------------------------------------------------------------
+
+
+def _abtest(test_id: str, *, root: Path, created: str = "2026-01-01T00:00:00+00:00") -> object:
+    """An A/B test record of the shape :meth:`workbench.abtest.ABTest.to_dict` gives, with a
+    NaN where nothing was measured (B received no requests)."""
+    from workbench.store import ABTestRecord
+
+    nan = float("nan")
+
+    def summary(variant: str, requests: int) -> dict:
+        return {
+            "variant": variant,
+            "role": "served",
+            "model_version": f"v{1 if variant == 'A' else 2}",
+            "requests": requests,
+            "errors": 0,
+            "error_rate": 0.0 if requests else nan,
+            "p50_ms": 1.5 if requests else nan,
+            "p99_ms": 4.0 if requests else nan,
+            "metric": "roc_auc",
+            "quality": {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95} if requests else None,
+            "reacted": requests,
+            "accepted": requests // 2,
+            "acceptance_rate": 0.5 if requests else nan,
+            "acceptance_ci": [0.4, 0.6] if requests else [nan, nan],
+            "labelled": requests,
+        }
+
+    record = {
+        "schema": 1,
+        "id": test_id,
+        "created_at": created,
+        "mode": "online",
+        "split": 0.5,
+        "seed": 2**40,  # seeds are not limited to 32 bits
+        "a": {"ref": "champion", "bundle": str(root / "exports/r1-abtest"), "run_id": "r1"},
+        "b": {"ref": "/elsewhere/b", "bundle": "/elsewhere/b", "run_id": None},
+        "analysis": {
+            "variants": {"A": summary("A", 100), "B": summary("B", 0)},
+            "mde": {"mde": nan},
+            "decision": {"action": "inconclusive", "reasons": ["variant B received no requests"]},
+        },
+        "notes": [],
+    }
+    return ABTestRecord.from_record(record, folder=str(root / "abtests" / test_id))
+
+
+def test_abtests_round_trip_with_variants_prefixes_and_relative_paths(
+    store_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "artifacts"
+    store = open_store(store_url, root=root)
+    store.add_abtest(_abtest("ab-20260101-000000-aaaaaa", root=root))
+    store.add_abtest(
+        _abtest("ab-20260102-000000-bbbbbb", root=root, created="2026-01-02T00:00:00+00:00")
+    )
+    newest, oldest = store.list_abtests()
+    assert (newest.id, oldest.id) == ("ab-20260102-000000-bbbbbb", "ab-20260101-000000-aaaaaa")
+    assert [t.id for t in store.list_abtests(limit=1)] == [newest.id]
+    got = store.get_abtest("ab-20260101")
+    assert got.seed == 2**40 and got.decision == "inconclusive" and got.created_at.tzinfo
+    a, b = got.variants
+    assert (a.variant, a.model_version, a.run_id, a.quality, a.acceptance_ci_high) == (
+        "A",
+        "v1",
+        "r1",
+        0.9,
+        0.6,
+    )
+    assert (b.requests, b.p99_ms, b.quality, b.acceptance_rate) == (0, None, None, None)
+    assert got.record["analysis"]["variants"]["B"]["p99_ms"] is None  # NaN kept as null
+    with pytest.raises(RunNotFound, match="ambiguous"):
+        store.get_abtest("ab-2026")
+    with pytest.raises(RunNotFound, match=r"no A/B test 'ab-1999'.*workbench abtest"):
+        store.get_abtest("ab-1999")
+    with pytest.raises(StoreError, match="already recorded"):
+        store.add_abtest(_abtest(got.id, root=root))
+    store.set_abtest_report(got.id, root / "reports" / "abtests" / f"{got.id}.html")
+
+    # Paths under the artifact root are kept relative to it, in columns and in the record.
+    stored = _raw(store, f"SELECT folder, report_path FROM wb_abtests WHERE id = '{got.id}'")
+    assert stored == [(f"abtests/{got.id}", f"reports/abtests/{got.id}.html")]
+    bundles = _raw(store, f"SELECT bundle FROM wb_abtest_variants WHERE abtest_id = '{got.id}'")
+    assert sorted(bundles) == [("/elsewhere/b",), ("exports/r1-abtest",)]
+    moved = open_store(store_url, root=tmp_path / "moved").get_abtest(got.id)
+    assert moved.folder == str(tmp_path / "moved" / "abtests" / got.id)
+    assert moved.report_path == str(tmp_path / "moved/reports/abtests" / f"{got.id}.html")
+    assert moved.record["a"]["bundle"] == str(tmp_path / "moved/exports/r1-abtest")
+    assert moved.variant("A").bundle == str(tmp_path / "moved/exports/r1-abtest")
+    assert moved.record["b"]["bundle"] == moved.variant("B").bundle == "/elsewhere/b"
+
+
+def test_abtests_written_at_once_are_all_kept(store_url: str, tmp_path: Path) -> None:
+    """Threads recording tests and their reports at once, and importing one test at once (as
+    processes opening an older workspace together do): every write lands, none twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "artifacts"
+    store = open_store(store_url, root=root)
+    ids = [f"ab-20260101-0000{i:02d}-cccccc" for i in range(8)]
+
+    def record(test_id: str) -> None:
+        store.add_abtest(_abtest(test_id, root=root))
+        store.set_abtest_report(test_id, root / f"{test_id}.html")
+        store.add_abtest(_abtest("ab-20260103-000000-dddddd", root=root), exist_ok=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(record, ids))
+    listed = store.list_abtests()
+    assert sorted(t.id for t in listed) == sorted([*ids, "ab-20260103-000000-dddddd"])
+    assert all(len(t.variants) == 2 for t in listed)
+    assert all(t.report_path == str(root / f"{t.id}.html") for t in listed if t.id in ids)

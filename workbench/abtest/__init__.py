@@ -13,8 +13,10 @@ their bundles on 127.0.0.1, replays a request stream through a router and compar
 * ``B − A`` with intervals and p-values (paired in shadow mode), the minimum detectable effect
   of the traffic used, and a decision ``ship_b`` / ``keep_a`` / ``inconclusive`` with reasons
   (:func:`analyze`; the rules are in ``_analysis``, the statistics in :mod:`workbench.stats`);
-* a record in ``<workspace>/abtests/<id>/`` and the report ``reports/abtests/<id>.html``
-  (notebook ``06_abtest``), listed on the index by :func:`index_sections`.
+* a record in the store (:func:`list_abtests`, :func:`load_abtest`: every process on the same
+  store sees it), the per-request rows and logs in ``abtests/<id>/`` under the artifact root,
+  and the report ``reports/abtests/<id>.html`` (notebook ``06_abtest``; its figures are in
+  :mod:`workbench.figures.abtest`), listed on the index by :func:`index_sections`.
 
 Example::
 
@@ -30,26 +32,7 @@ incompatible models, :class:`~workbench.exceptions.RunNotFound` for unknown refe
 
 from __future__ import annotations
 
-from ._analysis import (
-    INCONCLUSIVE,
-    KEEP_A,
-    SHIP_B,
-    Analysis,
-    Decision,
-    Guardrails,
-    VariantSummary,
-    analyze,
-    annotate,
-    deltas_frame,
-    variants_frame,
-)
-from ._figures import (
-    acceptance_figure,
-    latency_figure,
-    mde_figure,
-    quality_figure,
-    routing_figure,
-)
+from ._analysis import analyze, annotate
 from ._records import (
     NOTEBOOK,
     PROVIDER,
@@ -63,6 +46,17 @@ from ._records import (
     rebuild_index,
     render_report,
     report_html_path,
+)
+from ._results import (
+    INCONCLUSIVE,
+    KEEP_A,
+    SHIP_B,
+    Analysis,
+    Decision,
+    Guardrails,
+    VariantSummary,
+    deltas_frame,
+    variants_frame,
 )
 from ._routing import (
     DEFAULT_SALT,
@@ -98,26 +92,21 @@ __all__ = [
     "UserModel",
     "VariantSummary",
     "abtest_stage",
-    "acceptance_figure",
     "analyze",
     "annotate",
     "answers_frame",
     "assign_variant",
     "deltas_frame",
     "index_sections",
-    "latency_figure",
     "list_abtests",
     "load_abtest",
     "load_labels",
     "load_requests",
-    "mde_figure",
     "notebook_abtest",
-    "quality_figure",
     "rebuild_index",
     "render_report",
     "report_html_path",
     "route_stream",
-    "routing_figure",
     "run_abtest",
     "unit_hash",
     "variants_frame",

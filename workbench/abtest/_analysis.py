@@ -1,29 +1,16 @@
-"""Turn the answers of an A/B test into per-variant results, differences and a decision.
+"""Turn the answers of an A/B test into per-variant results and differences, then decide.
 
 Per variant: requests, error rate, p50/p99 latency, the headline metric on the labels that had
 arrived (with a bootstrap 95% CI), the share of right answers, and the simulated users'
 acceptance rate (with a Wilson 95% CI). Differences ``B − A`` (tests: :mod:`workbench.stats`):
-acceptance, the headline metric, error rate, p50 and p99 latency.
-
-The decision (``ship_b`` / ``keep_a`` / ``inconclusive``):
-
-1. **Guardrails** (any breach keeps A): B's error rate higher by more than
-   ``max_error_increase`` with p < alpha; B's p99 latency higher by more than
-   ``max(latency_slack_ms, latency_slack_rel · p99(A))`` with the interval of the difference
-   above 0.
-2. **Primary metrics**, acceptance (user behaviour) and the headline metric (result quality),
-   each tested at ``alpha / 2`` (Bonferroni over the two, so an A/A test claims a difference in
-   either at most ``alpha`` of the time). B significantly worse on either keeps A.
-3. B significantly better on at least one primary metric and worse on none ships B.
-4. Otherwise inconclusive, with the minimum detectable effect of the traffic used and the
-   requests per arm the observed difference would need.
+acceptance, the headline metric, error rate, p50 and p99 latency. The decision rules are in
+:mod:`._decision`; the result values in :mod:`._results`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,190 +24,21 @@ from workbench.stats import (
     bootstrap_proportion_delta,
     bootstrap_quantile_delta,
     get_metric,
-    mde_two_proportions,
     metric_delta,
     metric_estimate,
     paired_proportion_delta,
-    required_per_arm,
     two_proportion_delta,
     wilson_interval,
 )
 
+from ._decision import decide, minimum_detectable_effect
+from ._results import Analysis, Guardrails, VariantSummary
 from ._users import UserModel
 
-__all__ = [
-    "INCONCLUSIVE",
-    "KEEP_A",
-    "SHIP_B",
-    "Analysis",
-    "Decision",
-    "Guardrails",
-    "VariantSummary",
-    "analyze",
-    "annotate",
-]
+__all__ = ["MIN_LABELLED", "analyze", "annotate"]
 
-SHIP_B, KEEP_A, INCONCLUSIVE = "ship_b", "keep_a", "inconclusive"
 #: Fewer labelled answers than this per variant and the headline metric is not judged.
 MIN_LABELLED = 30
-
-
-@dataclass(frozen=True)
-class Guardrails:
-    """Limits B must stay within whatever its quality (see the module docstring).
-
-    Attributes:
-        max_error_increase: Largest tolerated increase of the error rate (absolute, 0.01 is
-            one percentage point).
-        latency_slack_ms: B's p99 may exceed A's by this many milliseconds ...
-        latency_slack_rel: ... or by this share of A's p99, whichever is larger.
-    """
-
-    max_error_increase: float = 0.01
-    latency_slack_ms: float = 5.0
-    latency_slack_rel: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if not value >= 0:
-                raise ConfigError(f"guardrail {name} must be >= 0, got {value}")
-
-
-@dataclass(frozen=True)
-class VariantSummary:
-    """What one variant did. Rates are ``nan`` when nothing was measured.
-
-    Attributes:
-        variant: ``A`` or ``B``.
-        role: ``served`` (its answers reached callers) or ``shadow`` (mirrored only).
-        model_version: What its stub served.
-        requests: Requests it received.
-        errors: Requests without a 2xx answer (HTTP errors, timeouts, refused connections).
-        error_rate: ``errors / requests``.
-        p50_ms: Median latency of the answered requests.
-        p99_ms: 99th percentile latency.
-        mean_ms: Mean latency.
-        labelled: Answered requests whose label had arrived.
-        metric: The headline metric's name.
-        quality: ``{"value", "ci_low", "ci_high"}`` of the metric on those (``None``: too few).
-        right_rate: Share of right answers among them.
-        reacted: Requests with a simulated user reaction (their label exists).
-        accepted: Simulated users who accepted the answer.
-        acceptance_rate: ``accepted / reacted``.
-        acceptance_ci: Wilson 95% interval of the acceptance rate.
-        abandoned: Answers slower than the users' patience.
-    """
-
-    variant: str
-    role: str
-    model_version: str | None
-    requests: int
-    errors: int
-    error_rate: float
-    p50_ms: float
-    p99_ms: float
-    mean_ms: float
-    labelled: int
-    metric: str
-    quality: dict[str, float] | None
-    right_rate: float
-    reacted: int
-    accepted: int
-    acceptance_rate: float
-    acceptance_ci: tuple[float, float]
-    abandoned: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> VariantSummary:
-        out = {k: _nan(v) for k, v in d.items() if k not in ("quality", "acceptance_ci")}
-        quality = d.get("quality")
-        out["quality"] = None if quality is None else {k: _nan(v) for k, v in quality.items()}
-        out["acceptance_ci"] = tuple(_nan(x) for x in d["acceptance_ci"])
-        return cls(**out)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome: ``action`` with the reasons that led to it and notes for the reader."""
-
-    action: str
-    reasons: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "reasons": list(self.reasons), "notes": list(self.notes)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
-        return cls(d["action"], tuple(d["reasons"]), tuple(d.get("notes", ())))
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Per-variant results, the differences ``B − A``, the MDE and the decision."""
-
-    mode: str
-    task: str
-    metric: str
-    variants: dict[str, VariantSummary]
-    deltas: tuple[Delta, ...]
-    mde: dict[str, Any]
-    decision: Decision
-    alpha: float
-    power: float
-    guardrails: Guardrails = field(default_factory=Guardrails)
-
-    def delta(self, name: str) -> Delta | None:
-        """The difference named ``name`` (``acceptance``, the metric, ``p99_ms``, ...)."""
-        return next((d for d in self.deltas if d.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "task": self.task,
-            "metric": self.metric,
-            "variants": {k: v.to_dict() for k, v in self.variants.items()},
-            "deltas": [d.to_dict() for d in self.deltas],
-            "mde": _jsonable(self.mde),
-            "decision": self.decision.to_dict(),
-            "alpha": self.alpha,
-            "power": self.power,
-            "guardrails": asdict(self.guardrails),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Analysis:
-        return cls(
-            mode=d["mode"],
-            task=d["task"],
-            metric=d["metric"],
-            variants={k: VariantSummary.from_dict(v) for k, v in d["variants"].items()},
-            deltas=tuple(Delta.from_dict(x) for x in d["deltas"]),
-            mde={k: _nan(v) for k, v in d["mde"].items()},
-            decision=Decision.from_dict(d["decision"]),
-            alpha=d["alpha"],
-            power=d["power"],
-            guardrails=Guardrails(**d.get("guardrails", {})),
-        )
-
-
-def _nan(v: Any) -> Any:
-    return math.nan if v is None else v
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    return obj
 
 
 # -- annotate: truth, correctness, simulated users ------------------------------------------------
@@ -541,199 +359,6 @@ def _quality_delta(
     )
 
 
-# -- the decision ---------------------------------------------------------------------------------
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
-
-
-def _fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "p = —"
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
-
-
-def _describe(d: Delta, label: str) -> str:
-    return (
-        f"{label}: B {_fmt(d.b)} vs A {_fmt(d.a)}, Δ {_fmt(d.value, 3)} "
-        f"[{_fmt(d.ci_low, 3)}, {_fmt(d.ci_high, 3)}], {_fmt_p(d.p_value)} ({d.test})"
-    )
-
-
-def _direction(d: Delta, level: float, higher_is_better: bool) -> int:
-    """+1: B significantly better, -1: significantly worse, 0: no significant difference."""
-    if not (math.isfinite(d.p_value) and math.isfinite(d.value)) or d.p_value >= level:
-        return 0
-    if d.value == 0:
-        return 0
-    up = d.value > 0
-    return 1 if up == higher_is_better else -1
-
-
-def _guardrail_breaches(
-    deltas: Mapping[str, Delta], guardrails: Guardrails, alpha: float
-) -> list[str]:
-    breaches = []
-    err = deltas["error_rate"]
-    if (
-        math.isfinite(err.value)
-        and err.value > guardrails.max_error_increase
-        and err.p_value < alpha
-    ):
-        breaches.append(
-            f"guardrail: B's error rate {_fmt(err.b, 3)} exceeds A's {_fmt(err.a, 3)} by more "
-            f"than {guardrails.max_error_increase:g} ({_fmt_p(err.p_value)})"
-        )
-    p99 = deltas["p99_ms"]
-    if math.isfinite(p99.value) and math.isfinite(p99.a):
-        slack = max(guardrails.latency_slack_ms, guardrails.latency_slack_rel * p99.a)
-        if p99.value > slack and p99.ci_low > 0:
-            breaches.append(
-                f"guardrail: B's p99 latency {_fmt(p99.b, 3)} ms exceeds A's {_fmt(p99.a, 3)} ms "
-                f"by {_fmt(p99.value, 3)} ms (more than the {slack:.3g} ms allowed; 95% CI "
-                f"[{_fmt(p99.ci_low, 3)}, {_fmt(p99.ci_high, 3)}])"
-            )
-    return breaches
-
-
-def _mde(
-    variants: Mapping[str, VariantSummary],
-    acceptance: Delta,
-    *,
-    mode: str,
-    split: float,
-    alpha: float,
-    power: float,
-    clustered: bool,
-) -> dict[str, Any]:
-    a, b = variants["A"], variants["B"]
-    base = a.acceptance_rate
-    deff = _design_effect(a) if clustered else 1.0
-    mde = mde_two_proportions(base, a.reacted / deff, b.reacted / deff, alpha=alpha, power=power)
-    need = required_per_arm(acceptance.a, acceptance.b, alpha=alpha, power=power) * deff
-    # Online, the smaller arm sets the pace: it gets min(split, 1 - split) of the requests.
-    share = 1.0 if mode == "shadow" else min(split, 1 - split)
-    total = need / share if math.isfinite(need) and share > 0 else math.inf
-    return {
-        "metric": "acceptance",
-        "baseline": base,
-        "n_a": a.reacted,
-        "n_b": b.reacted,
-        "alpha": alpha,
-        "power": power,
-        "mde": mde,
-        "mde_relative": mde / base if base and math.isfinite(base) and base > 0 else math.nan,
-        "observed": acceptance.value,
-        "required_per_arm": math.ceil(need) if math.isfinite(need) else None,
-        "required_requests": math.ceil(total) if math.isfinite(total) else None,
-        "design_effect": deff,
-        "note": (
-            "two-proportion formula"
-            + (
-                f", counts divided by the design effect {deff:.2f} of resampled rows"
-                if clustered
-                else ""
-            )
-            + ("; the paired shadow test usually needs fewer requests" if mode == "shadow" else "")
-        ),
-    }
-
-
-def _design_effect(a: VariantSummary) -> float:
-    """Variance of A's acceptance rate under the cluster bootstrap over the binomial variance
-    (from the interval widths; at least 1: clustering never adds information)."""
-    p, n = a.acceptance_rate, a.reacted
-    lo, hi = a.acceptance_ci
-    if not (n and math.isfinite(p) and 0 < p < 1 and math.isfinite(lo) and math.isfinite(hi)):
-        return 1.0
-    binomial = 2 * 1.959964 * math.sqrt(p * (1 - p) / n)
-    return max(1.0, ((hi - lo) / binomial) ** 2)
-
-
-def _decide(
-    deltas: Mapping[str, Delta],
-    *,
-    metric: str,
-    higher_is_better: bool,
-    variants: Mapping[str, VariantSummary],
-    mde: Mapping[str, Any],
-    mode: str,
-    alpha: float,
-    guardrails: Guardrails,
-) -> Decision:
-    notes = []
-    if mode == "shadow":
-        notes.append(
-            "shadow mode: callers only ever saw A; B's acceptance is what the simulated users "
-            "would have done with B's answers (same users, same draws)"
-        )
-    if min(variants["A"].requests, variants["B"].requests) == 0:
-        empty = "A" if variants["A"].requests == 0 else "B"
-        return Decision(INCONCLUSIVE, (f"variant {empty} received no requests",), tuple(notes))
-    level = alpha / 2
-    acc, qual = deltas["acceptance"], deltas[metric]
-    breaches = _guardrail_breaches(deltas, guardrails, alpha)
-    if variants["A"].reacted == 0 and variants["B"].reacted == 0 and not breaches:
-        return Decision(
-            INCONCLUSIVE,
-            (
-                "no label joined these requests, so neither quality nor the simulated users "
-                "can be judged; give the labels (the target column of --stream-csv, or a "
-                "stream with a labels feed)",
-                "guardrails: error rate and p99 latency within the limits",
-            ),
-            tuple(notes),
-        )
-    reasons = [
-        _describe(acc, "acceptance (simulated users)"),
-        _describe(qual, f"quality ({metric}, on {qual.n_a}/{qual.n_b} labelled answers)")
-        if math.isfinite(qual.value)
-        else f"quality ({metric}): {qual.test}",
-    ]
-    directions = {
-        "acceptance": _direction(acc, level, True),
-        metric: _direction(qual, level, higher_is_better),
-    }
-    worse = [name for name, d in directions.items() if d < 0]
-    better = [name for name, d in directions.items() if d > 0]
-    significance = f"significance: p < {level:g} per primary metric (alpha {alpha:g}, Bonferroni)"
-    if breaches or worse:
-        head = [f"B is significantly worse on {', '.join(worse)}"] if worse else []
-        return Decision(KEEP_A, (*head, *breaches, *reasons, significance), tuple(notes))
-    guard_ok = "guardrails: error rate and p99 latency within the limits"
-    if better:
-        return Decision(
-            SHIP_B,
-            (f"B is significantly better on {', '.join(better)}", *reasons, guard_ok, significance),
-            tuple(notes),
-        )
-    deff = mde.get("design_effect") or 1.0
-    effective = f", design effect {deff:.2f} of resampled rows" if deff > 1 else ""
-    size = (
-        f"with {mde['n_a']} (A) and {mde['n_b']} (B) reactions{effective} the smallest "
-        f"acceptance difference detectable with {mde['power']:.0%} power is "
-        f"±{_fmt(mde['mde'], 3)} (MDE at alpha {mde['alpha']:g})"
-    )
-    need = mde.get("required_requests")
-    more = (
-        f"; the observed Δ {_fmt(mde['observed'], 3)} would need about {need:,} requests"
-        if need
-        else ""
-    )
-    return Decision(
-        INCONCLUSIVE,
-        (
-            "no significant difference on acceptance or quality",
-            *reasons,
-            size + more,
-            guard_ok,
-            significance,
-        ),
-        tuple(notes),
-    )
-
-
 def analyze(
     frame: pd.DataFrame,
     labels: pd.DataFrame,
@@ -793,7 +418,7 @@ def analyze(
     }
     deltas = _deltas(annotated, mode=mode, task=task, metric=metric, k=k, n_boot=n_boot, seed=seed)
     by_name = {d.name: d for d in deltas}
-    mde = _mde(
+    mde = minimum_detectable_effect(
         variants,
         by_name["acceptance"],
         mode=mode,
@@ -802,7 +427,7 @@ def analyze(
         power=power,
         clustered="unit" in annotated,
     )
-    decision = _decide(
+    decision = decide(
         by_name,
         metric=metric,
         higher_is_better=get_metric(metric).higher_is_better,
@@ -816,54 +441,3 @@ def analyze(
         mode, task, metric, variants, tuple(deltas), mde, decision, alpha, power, guardrails
     )
     return analysis, annotated
-
-
-def variants_frame(analysis: Analysis) -> pd.DataFrame:
-    """Per-variant results as a table (one row per variant)."""
-    rows = []
-    for v in analysis.variants.values():
-        q = v.quality or {}
-        rows.append(
-            {
-                "variant": v.variant,
-                "role": v.role,
-                "model": v.model_version,
-                "requests": v.requests,
-                "error rate": v.error_rate,
-                "p50 ms": v.p50_ms,
-                "p99 ms": v.p99_ms,
-                f"{v.metric}": q.get("value", math.nan),
-                f"{v.metric} 95% CI": _ci(q.get("ci_low"), q.get("ci_high")),
-                "right": v.right_rate,
-                "labelled": v.labelled,
-                "acceptance": v.acceptance_rate,
-                "acceptance 95% CI": _ci(*v.acceptance_ci),
-                "reactions": v.reacted,
-            }
-        )
-    return pd.DataFrame(rows).set_index("variant")
-
-
-def deltas_frame(analysis: Analysis) -> pd.DataFrame:
-    """The differences ``B − A`` as a table."""
-    rows = [
-        {
-            "difference": d.name,
-            "A": d.a,
-            "B": d.b,
-            "B − A": d.value,
-            "95% CI": _ci(d.ci_low, d.ci_high),
-            "p": d.p_value,
-            "test": d.test,
-            "n A": d.n_a,
-            "n B": d.n_b,
-        }
-        for d in analysis.deltas
-    ]
-    return pd.DataFrame(rows).set_index("difference")
-
-
-def _ci(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return "—"
-    return f"[{lo:.4g}, {hi:.4g}]"

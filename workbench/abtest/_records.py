@@ -1,39 +1,37 @@
 """Stored A/B tests: the record, its files, the HTML report (notebook 06) and the index table.
 
-One folder per test, written once by the process that ran it (ids are unique, so no lock is
-needed; each file is written to a temporary name and renamed, so a reader never sees half)::
+The record is a row of the store (``wb_abtests``, with a row per variant in
+``wb_abtest_variants``), so every process on the same store lists the same tests; the bulk stays
+files in the test's folder under the artifact root (the workspace, or ``WORKBENCH_ARTIFACTS``)::
 
-    <workspace>/abtests/<id>/record.json      the ABTest record (settings, analysis, decision)
-    <workspace>/abtests/<id>/requests.csv     one row per answer (served and mirrored)
-    <workspace>/abtests/<id>/labels.csv       the delayed-labels feed of the requests sent
-    <workspace>/abtests/<id>/stub-A.jsonl     prediction logs of both stubs (keyed by request)
-    <workspace>/abtests/<id>/stub-B.jsonl
-    <workspace>/abtests/<id>/06_abtest.ipynb  the executed notebook
-    <workspace>/reports/abtests/<id>.html     the report, linked from reports/index.html
+    <artifacts>/abtests/<id>/requests.csv     one row per answer (served and mirrored)
+    <artifacts>/abtests/<id>/labels.csv       the delayed-labels feed of the requests sent
+    <artifacts>/abtests/<id>/stub-A.jsonl     prediction logs of both stubs (keyed by request)
+    <artifacts>/abtests/<id>/stub-B.jsonl
+    <artifacts>/abtests/<id>/06_abtest.ipynb  the executed notebook
+    <artifacts>/reports/abtests/<id>.html     the report, linked from reports/index.html
 
-Files rather than store tables: a test is written once and never updated concurrently, its
-bulk (per-request rows) does not belong in the run store, and the records stay readable with
-any tool. The index lists them through :func:`index_sections`.
+The files are written before the row (a listed test always has them), each through a
+temporary name and a rename. Older workspaces' ``abtests/<id>/record.json`` files are imported
+into the store when the workspace is opened.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.exceptions import ConfigError, RunNotFound
+from workbench._files import atomic_write_text, child_path
+from workbench.exceptions import ConfigError
 from workbench.safehtml import md
+from workbench.store import ABTestRecord
 
-from ._analysis import Analysis, Decision, deltas_frame, variants_frame
+from ._results import Analysis, Decision, deltas_frame, variants_frame
 from ._users import UserModel
 
 if TYPE_CHECKING:
@@ -47,6 +45,7 @@ __all__ = [
     "NOTEBOOK",
     "PROVIDER",
     "ABTest",
+    "abtest_folder",
     "index_sections",
     "list_abtests",
     "load_abtest",
@@ -61,15 +60,9 @@ __all__ = [
 NOTEBOOK = "06_abtest.ipynb"
 PROVIDER = "workbench.abtest:index_sections"
 RECORD_SCHEMA = 1
-_RECORD = "record.json"
 _REQUESTS = "requests.csv"
 _LABELS = "labels.csv"
-_ID = re.compile(r"ab-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
-
-
-def new_id() -> str:
-    """``ab-YYYYMMDD-HHMMSS-xxxxxx`` (UTC time and 3 random bytes)."""
-    return f"ab-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+_WHAT = "A/B test id"
 
 
 @dataclass(frozen=True)
@@ -177,7 +170,7 @@ class ABTest:
         return head + "\n" + reasons + ("\n\n**Notes**\n\n" + notes if notes else "")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, as stored in ``record.json`` (``--json`` prints it)."""
+        """Plain data, as the store keeps it (``--json`` prints it)."""
         return {
             "schema": self.schema,
             "id": self.id,
@@ -228,117 +221,111 @@ def _num(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x:.2f}"
 
 
-# -- files ----------------------------------------------------------------------------------------
+# -- the store and the files ---------------------------------------------------------------------
 
 
-def abtests_root(ws: Workspace) -> Path:
-    """``<workspace>/abtests``."""
-    return ws.root / "abtests"
+def abtest_folder(ws: Workspace, test_id: str) -> Path:
+    """``<artifacts>/abtests/<id>``: where a new test's files go.
 
-
-def check_id(test_id: str) -> None:
-    """Refuse anything but an A/B test id (ids become paths)."""
-    if not _ID.fullmatch(test_id or ""):
-        raise ConfigError(f"A/B test id {test_id!r} is not of the form ab-YYYYMMDD-HHMMSS-xxxxxx")
+    Raises:
+        ConfigError: ``test_id`` cannot name a folder.
+    """
+    return child_path(ws.artifact_root / "abtests", test_id, what=_WHAT)
 
 
 def report_html_path(ws: Workspace, test_id: str) -> Path:
-    """``<workspace>/reports/abtests/<id>.html``."""
-    check_id(test_id)
-    return ws.reports_dir / "abtests" / f"{test_id}.html"
+    """``<artifacts>/reports/abtests/<id>.html``.
+
+    Raises:
+        ConfigError: ``test_id`` cannot name a file.
+    """
+    return child_path(ws.reports_dir / "abtests", test_id, what=_WHAT, suffix=".html")
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # readers never see half a file
+def save_abtest(
+    ws: Workspace, store: Store, test: ABTest, requests: pd.DataFrame, labels: pd.DataFrame
+) -> Path:
+    """Write ``requests.csv`` and ``labels.csv`` of a test, then record it; return its folder.
 
-
-def save_abtest(ws: Workspace, test: ABTest, requests: pd.DataFrame, labels: pd.DataFrame) -> Path:
-    """Write ``record.json``, ``requests.csv`` and ``labels.csv`` of a test; return the folder."""
-    check_id(test.id)
-    folder = abtests_root(ws) / test.id
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_text(folder / _REQUESTS, requests.to_csv(index=False))
-    _write_text(folder / _LABELS, labels.to_csv(index=False))
-    _write_text(folder / _RECORD, json.dumps(test.to_dict(), indent=1, default=str))
+    Raises:
+        ConfigError: The id cannot name a folder.
+        StoreError: The id is taken or the store refused.
+    """
+    folder = abtest_folder(ws, test.id)
+    atomic_write_text(folder / _REQUESTS, requests.to_csv(index=False))
+    atomic_write_text(folder / _LABELS, labels.to_csv(index=False))
+    rec = ABTestRecord.from_record(test.to_dict(), folder=str(folder))
+    store.add_abtest(rec)
     return folder
 
 
-def resolve_id(ws: Workspace, ref: str) -> str:
-    """A stored test's id from its id or a unique prefix.
-
-    Raises:
-        RunNotFound: No test matches, or the prefix is ambiguous.
-    """
-    root = abtests_root(ws)
-    if ref and (root / ref / _RECORD).is_file():
-        return ref
-    matches = sorted(p.parent.name for p in root.glob(f"{ref}*/{_RECORD}")) if ref else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        known = ", ".join(t.id for t in list_abtests(ws)[:5]) or "none yet"
-        raise RunNotFound(
-            f"no A/B test {ref!r} in {root} (recent: {known}); `workbench abtest --a REF --b REF` "
-            "runs one"
-        )
-    raise RunNotFound(f"A/B test prefix {ref!r} is ambiguous ({', '.join(matches[:5])})")
+def _from_record(rec: ABTestRecord) -> ABTest:
+    return ABTest.from_dict({**rec.record, "report_path": rec.report_path})
 
 
-def load_abtest(ws: Workspace, ref: str) -> ABTest:
+def load_abtest(store: Store, ref: str) -> ABTest:
     """A stored test by id or unique id prefix.
 
     Raises:
         RunNotFound: No test matches, or the prefix is ambiguous.
     """
-    rid = resolve_id(ws, ref)
-    return ABTest.from_dict(json.loads((abtests_root(ws) / rid / _RECORD).read_text()))
+    return _from_record(store.get_abtest(ref))
 
 
-def load_requests(ws: Workspace, ref: str) -> pd.DataFrame:
-    """The per-answer rows of a stored test (``requests.csv``)."""
+def list_abtests(store: Store, *, limit: int | None = None) -> list[ABTest]:
+    """Stored tests, newest first."""
+    return [_from_record(r) for r in store.list_abtests(limit=limit)]
+
+
+def _payload(store: Store, ref: str, name: str, what: str) -> Path:
+    rec = store.get_abtest(ref)
+    path = Path(rec.folder) / name
+    if not path.is_file():
+        raise ConfigError(
+            f"the {what} of A/B test {rec.id} are missing: no {path}. The store keeps files "
+            "relative to the artifact root; if the workspace moved, copy its abtests/ folder "
+            "along (or set WORKBENCH_ARTIFACTS to the folder that holds it)"
+        )
+    return path
+
+
+def load_requests(store: Store, ref: str) -> pd.DataFrame:
+    """The per-answer rows of a stored test (``requests.csv``).
+
+    Raises:
+        RunNotFound: No test matches.
+        ConfigError: Its file is missing.
+    """
     import pandas as pd
 
-    frame = pd.read_csv(abtests_root(ws) / resolve_id(ws, ref) / _REQUESTS)
+    frame = pd.read_csv(_payload(store, ref, _REQUESTS, "requests"))
     for col in ("ok", "returned", "label_arrived"):
         if col in frame:
             frame[col] = frame[col].astype(bool)
     return frame
 
 
-def load_labels(ws: Workspace, ref: str) -> pd.DataFrame:
-    """The labels feed stored with a test."""
+def load_labels(store: Store, ref: str) -> pd.DataFrame:
+    """The labels feed stored with a test.
+
+    Raises:
+        RunNotFound: No test matches.
+        ConfigError: Its file is missing.
+    """
     import pandas as pd
 
-    return pd.read_csv(abtests_root(ws) / resolve_id(ws, ref) / _LABELS)
-
-
-def list_abtests(ws: Workspace) -> list[ABTest]:
-    """Stored tests, newest first (unreadable records are skipped)."""
-    out = []
-    for path in abtests_root(ws).glob(f"*/{_RECORD}"):
-        with contextlib.suppress(ValueError, KeyError, TypeError, OSError):
-            out.append(ABTest.from_dict(json.loads(path.read_text())))
-    return sorted(out, key=lambda t: (t.created_at, t.id), reverse=True)
-
-
-def _set_report_path(ws: Workspace, test_id: str, html: Path) -> None:
-    path = abtests_root(ws) / test_id / _RECORD
-    record = json.loads(path.read_text())
-    record["report_path"] = str(html)
-    _write_text(path, json.dumps(record, indent=1, default=str))
+    return pd.read_csv(_payload(store, ref, _LABELS, "labels"))
 
 
 # -- the report -----------------------------------------------------------------------------------
 
 
 def render_report(
-    ws: Workspace, test_id: str, *, reviewer: bool = False, log_output: bool = False
+    ws: Workspace, store: Store, test_id: str, *, reviewer: bool = False, log_output: bool = False
 ) -> Path:
     """Execute notebook 06 on a stored test and export it to a self-contained HTML page.
 
-    The executed notebook goes to ``abtests/<id>/06_abtest.ipynb``, the page to
+    The executed notebook goes to the test's folder, the page to
     ``reports/abtests/<id>.html``, and its path into the record (also when a cell fails and
     the partial notebook is exported).
 
@@ -348,26 +335,26 @@ def render_report(
     """
     from workbench.execute import render_report as execute_report
 
-    rid = resolve_id(ws, test_id)
+    rec = store.get_abtest(test_id)
     return execute_report(
         NOTEBOOK,
-        out=abtests_root(ws) / rid / NOTEBOOK,
-        html=report_html_path(ws, rid),
-        parameters={"workspace": str(ws.root), "abtest_id": rid},
+        out=Path(rec.folder) / NOTEBOOK,
+        html=report_html_path(ws, rec.id),
+        parameters={"workspace": str(ws.root), "abtest_id": rec.id},
         stage="abtest",
-        owner=rid,
-        title=f"{rid} · A/B test",
+        owner=rec.id,
+        title=f"{rec.id} · A/B test",
         reviewer=reviewer,
         log_output=log_output,
-        on_export=lambda html: _set_report_path(ws, rid, html),
+        on_export=lambda html: store.set_abtest_report(rec.id, html),
     )
 
 
-def notebook_abtest(ws: Workspace, abtest_id: str = "") -> ABTest | None:
+def notebook_abtest(store: Store, abtest_id: str = "") -> ABTest | None:
     """What notebook 06 shows: the given test, else the newest stored one (``None``: none)."""
     if abtest_id:
-        return load_abtest(ws, abtest_id)
-    stored = list_abtests(ws)
+        return load_abtest(store, abtest_id)
+    stored = list_abtests(store, limit=1)
     if stored:
         print(f"showing the newest stored A/B test, {stored[0].id}")
         return stored[0]
@@ -386,7 +373,7 @@ def index_sections(ws: Workspace, store: Store) -> list[IndexSection]:
     """
     from workbench.reports import IndexLink, IndexSection
 
-    tests = list_abtests(ws)
+    tests = list_abtests(store)
     if not tests:
         return []
     rows: list[tuple[str | IndexLink, ...]] = []

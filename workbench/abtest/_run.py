@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench._files import new_id
 from workbench.exceptions import ConfigError, RunNotFound
 from workbench.export import BundleSource, bundle_for_ref
 
-from ._analysis import Guardrails, analyze
+from ._analysis import analyze
 from ._records import (
     ABTest,
-    abtests_root,
+    abtest_folder,
     load_abtest,
-    new_id,
     rebuild_index,
     render_report,
     save_abtest,
 )
+from ._results import Guardrails
 from ._routing import DEFAULT_SALT, MODES, route_stream
 from ._users import UserModel
 
@@ -148,7 +149,7 @@ def _csv_stream(path: str | Path, target: str | None, a: Manifest) -> Stream:
 
 def run_abtest(
     ws: Workspace,
-    store: Store | None,
+    store: Store,
     a: str,
     b: str,
     *,
@@ -180,12 +181,13 @@ def run_abtest(
     2. start both stubs on 127.0.0.1 (threads of this process), each with a prediction log;
     3. replay the traffic through the router (hash split, or A answers while B is mirrored);
     4. join the delayed labels, simulate the users, compare (:func:`workbench.abtest.analyze`);
-    5. store ``abtests/<id>/`` and, with ``report``, render notebook 06 to
-       ``reports/abtests/<id>.html`` and rebuild the index.
+    5. write the files to ``abtests/<id>/`` under the artifact root, record the test in the
+       store and, with ``report``, render notebook 06 to ``reports/abtests/<id>.html`` and
+       rebuild the index.
 
     Args:
-        ws: The workspace (records go to ``abtests/``).
-        store: Its store (resolves registry references; ``None`` with two bundle folders).
+        ws: The workspace (files go to ``abtests/<id>/`` under its artifact root).
+        store: Its store: records the test and resolves registry references.
         a: Variant A, the running model: alias, ``vN``, run id or bundle folder.
         b: Variant B, the candidate.
         mode: ``online`` (split by key hash) or ``shadow`` (A answers, B mirrored).
@@ -243,8 +245,8 @@ def run_abtest(
     if src_a.bundle.resolve() == src_b.bundle.resolve():
         notes.append("A and B are the same bundle: an A/A test (any difference is noise)")
     users = users or UserModel(seed=seed)
-    test_id = new_id()
-    folder = abtests_root(ws) / test_id
+    test_id = new_id("ab-")
+    folder = abtest_folder(ws, test_id)
     folder.mkdir(parents=True)
     try:
         with ExitStack() as stack:
@@ -327,15 +329,14 @@ def run_abtest(
             analysis=analysis,
             notes=tuple(notes),
         )
-        save_abtest(ws, test, annotated, labels)
+        save_abtest(ws, store, test, annotated, labels)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # no half-written test in the listing
+        shutil.rmtree(folder, ignore_errors=True)  # no files of a test the store does not list
         raise
     if report:
-        render_report(ws, test_id, reviewer=reviewer)
-        if store is not None:
-            rebuild_index(ws, store)
-    return load_abtest(ws, test_id)
+        render_report(ws, store, test_id, reviewer=reviewer)
+        rebuild_index(ws, store)
+    return load_abtest(store, test_id)
 
 
 def _check_options(

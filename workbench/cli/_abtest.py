@@ -138,7 +138,8 @@ def abtest_cmd(**opts: Any) -> None:
     caller gets A's answer while B's answer and latency are only recorded. Reports per variant
     the headline metric on the delayed labels (95% CI), p50/p99 latency, error rate and the
     acceptance rate of simulated users; B − A with CIs and p-values; the minimum detectable
-    effect; and SHIP_B, KEEP_A or INCONCLUSIVE with the reasons. Saves abtests/<id>/ and
+    effect; and SHIP_B, KEEP_A or INCONCLUSIVE with the reasons. Records the test in the store
+    (`workbench abtests` lists it), its per-request rows in abtests/<id>/ and the report in
     reports/abtests/<id>.html.
     """
     from ..abtest import UserModel, run_abtest
@@ -199,8 +200,8 @@ def abtests_cmd(workspace: str | None, as_json: bool) -> None:
 
     from ..abtest import list_abtests
 
-    ws, _ = open_ws(workspace)
-    tests = list_abtests(ws)
+    _, store = open_ws(workspace)
+    tests = list_abtests(store)
     if as_json:
         print_json([t.to_dict() for t in tests])
         return

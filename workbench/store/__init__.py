@@ -24,6 +24,8 @@ from ._base import WRITE_OPTION, utcnow
 from ._optuna import close_interrupted_trials, optuna_storage, prepare_optuna_storage
 from ._store import Store
 from .records import (
+    ABTestRecord,
+    ABVariantRecord,
     AliasEvent,
     ArtifactRecord,
     BatchRecord,
@@ -42,6 +44,8 @@ from .records import (
 )
 
 __all__ = [
+    "ABTestRecord",
+    "ABVariantRecord",
     "AliasEvent",
     "ArtifactRecord",
     "BatchRecord",

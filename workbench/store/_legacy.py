@@ -4,10 +4,15 @@ Older workspaces stored absolute paths (``/…/workspace/runs/…``); they are r
 to the artifact root once, so the workspace keeps working when it is moved or copied. Each
 check is a cheap read; a write happens only when something is left to convert.
 
-Older workspaces kept the edge inventory in ``<workspace>/inventory/inventory.json`` (format
-``workbench-inventory/1``, guarded by ``inventory/.lock``); its devices, their histories and the
-recorded edge packages are imported into the store once (devices already there are kept as
-they are), then the file, its lock and the emptied folder are removed.
+Older workspaces also kept some records as JSON files; each is imported into its table once
+(insert-if-missing, so two processes opening the workspace at once are safe) and the JSON file
+is then removed, while the payload files beside it stay:
+
+* ``<workspace>/abtests/<id>/record.json``: A/B tests (``requests.csv``, ``labels.csv``, the
+  stub logs and the executed notebook stay in that folder).
+* ``<workspace>/inventory/inventory.json`` (format ``workbench-inventory/1``, guarded by
+  ``inventory/.lock``): devices, their histories and the recorded edge packages (devices already
+  in the store are kept as they are); the file, its lock and the emptied folder are removed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,7 +29,7 @@ import sqlalchemy as sa
 from ..exceptions import StoreError
 from . import schema as t
 from ._base import like_prefix
-from .records import Device, EdgePackageRecord, HistoryEntry, ModelPin
+from .records import ABTestRecord, Device, EdgePackageRecord, HistoryEntry, ModelPin
 
 if TYPE_CHECKING:
     from ..config import Workspace
@@ -42,6 +48,9 @@ PATH_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
     (t.releases, "report_path"),
     (t.batches, "report_path"),
     (t.edge_packages, "path"),
+    (t.abtests, "folder"),
+    (t.abtests, "report_path"),
+    (t.abtest_variants, "bundle"),
 )
 
 #: The format of the inventory file older workspaces kept.
@@ -52,6 +61,7 @@ def upgrade_workspace(ws: Workspace, store: Store) -> None:
     """Convert what an older workspace recorded (idempotent)."""
     _relative_paths(store, str(ws.artifact_root.resolve()))
     _import_inventory(ws, store)
+    _import_abtests(ws, store)
 
 
 def _relative_paths(store: Store, root: str) -> None:
@@ -137,3 +147,33 @@ def _import_inventory(ws: Workspace, store: Store) -> None:
     (folder / ".lock").unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty (something else kept there), or gone
         folder.rmdir()
+
+
+def _import_abtests(ws: Workspace, store: Store) -> None:
+    """Import ``<workspace>/abtests/<id>/record.json`` files, then remove them.
+
+    A record that cannot be read is left where it is (older versions skipped such records in
+    their listings too); the rest of the folder is never touched.
+    """
+    for path in sorted((ws.root / "abtests").glob("*/record.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record["id"] != path.parent.name:
+                continue  # not the record of this folder: leave it for a person to look at
+            rec = ABTestRecord.from_record(
+                record, folder=str(path.parent), report_path=_abtest_report(ws, record)
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        store.add_abtest(rec, exist_ok=True)
+        path.unlink(missing_ok=True)
+
+
+def _abtest_report(ws: Workspace, record: dict) -> str | None:
+    """The report of an older A/B test: where the workbench puts it, when it is there (the
+    record's absolute path is stale once the workspace has moved), else what was recorded."""
+    page = ws.reports_dir / "abtests" / f"{record['id']}.html"
+    if page.is_file():
+        return str(page)
+    recorded = record.get("report_path")
+    return str(recorded) if recorded and Path(recorded).is_file() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._abtests import ABTestsMixin
 from ._batches import BatchesMixin
 from ._evidence import EvidenceMixin
 from ._inventory import InventoryMixin
@@ -11,7 +12,7 @@ from ._runs import RunsMixin
 __all__ = ["Store"]
 
 
-class Store(RunsMixin, RegistryMixin, EvidenceMixin, BatchesMixin, InventoryMixin):
+class Store(RunsMixin, RegistryMixin, EvidenceMixin, BatchesMixin, ABTestsMixin, InventoryMixin):
     """Every record the workbench keeps, in one database, one transaction per write.
 
     Contract: every public write is one transaction (all or nothing); methods are safe to call

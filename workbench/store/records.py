@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "ABTestRecord",
+    "ABVariantRecord",
     "AliasEvent",
     "ArtifactRecord",
     "BatchRecord",
@@ -401,3 +405,171 @@ class EdgePackageRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "at": _iso(self.created_at)}
+
+
+# -- A/B tests ----------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, else ``None`` (the columns keep no NaN: PostgreSQL JSON refuses it)."""
+    if value is None or isinstance(value, bool):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class ABVariantRecord:
+    """What one variant of an A/B test served and measured (a row per variant).
+
+    Attributes:
+        variant: ``A`` or ``B``.
+        role: ``served`` (its answers reached callers) or ``shadow`` (mirrored only).
+        ref: What the user named (alias, ``vN``, run id or bundle folder).
+        model_version: What its stub served.
+        run_id: The run that produced the model (``None`` when unknown).
+        bundle: The bundle folder served.
+        requests: Requests it received.
+        errors: Requests without a 2xx answer.
+        error_rate: ``errors / requests``.
+        p50_ms: Median latency.
+        p99_ms: 99th percentile latency.
+        metric: The headline metric's name.
+        quality: Its value on the labelled answers (``None``: too few labels).
+        quality_ci_low: Lower end of its 95% interval.
+        quality_ci_high: Upper end.
+        labelled: Answered requests whose label had arrived.
+        reacted: Requests with a simulated user reaction.
+        accepted: Simulated users who accepted the answer.
+        acceptance_rate: ``accepted / reacted``.
+        acceptance_ci_low: Lower end of its 95% interval.
+        acceptance_ci_high: Upper end.
+
+    Rates and latencies are ``None`` where nothing was measured.
+    """
+
+    variant: str
+    role: str
+    ref: str
+    model_version: str | None
+    run_id: str | None
+    bundle: str | None
+    requests: int
+    errors: int
+    error_rate: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+    metric: str
+    quality: float | None
+    quality_ci_low: float | None
+    quality_ci_high: float | None
+    labelled: int
+    reacted: int
+    accepted: int
+    acceptance_rate: float | None
+    acceptance_ci_low: float | None
+    acceptance_ci_high: float | None
+
+    @classmethod
+    def from_record(
+        cls, variant: str, side: Mapping[str, Any], summary: Mapping[str, Any]
+    ) -> ABVariantRecord:
+        """The row of ``variant`` from an A/B test record's side (``a``/``b``: ref, bundle,
+        model_version, run_id) and its analysis summary (``analysis.variants[variant]``)."""
+        quality = summary.get("quality") or {}
+        ci = list(summary.get("acceptance_ci") or (None, None))
+        version = summary.get("model_version") or side.get("model_version")
+        return cls(
+            variant=variant,
+            role=str(summary.get("role") or "served"),
+            ref=str(side.get("ref") or ""),
+            model_version=None if version is None else str(version),
+            run_id=side.get("run_id"),
+            bundle=side.get("bundle"),
+            requests=int(summary.get("requests") or 0),
+            errors=int(summary.get("errors") or 0),
+            error_rate=_number(summary.get("error_rate")),
+            p50_ms=_number(summary.get("p50_ms")),
+            p99_ms=_number(summary.get("p99_ms")),
+            metric=str(summary.get("metric") or ""),
+            quality=_number(quality.get("value")),
+            quality_ci_low=_number(quality.get("ci_low")),
+            quality_ci_high=_number(quality.get("ci_high")),
+            labelled=int(summary.get("labelled") or 0),
+            reacted=int(summary.get("reacted") or 0),
+            accepted=int(summary.get("accepted") or 0),
+            acceptance_rate=_number(summary.get("acceptance_rate")),
+            acceptance_ci_low=_number(ci[0]),
+            acceptance_ci_high=_number(ci[1]),
+        )
+
+
+@dataclass(frozen=True)
+class ABTestRecord:
+    """A stored A/B (or shadow) test: the columns the store queries, one row per variant, and
+    the full record (plain JSON, as :meth:`workbench.abtest.ABTest.to_dict` makes it).
+
+    Attributes:
+        id: ``ab-YYYYMMDD-HHMMSS-xxxxxx``.
+        created_at: When it ran (UTC).
+        mode: ``online`` or ``shadow``.
+        split: Share of traffic routed to B (online; 0 in shadow mode).
+        seed: Seed of the stream, the users and the bootstrap.
+        decision: ``ship_b``, ``keep_a`` or ``inconclusive``.
+        record: The full record (without ``report_path``, which is the column below).
+        folder: The folder of its payload files (``requests.csv``, ``labels.csv``, the stub
+            logs, the executed notebook).
+        report_path: The HTML report, once rendered.
+        variants: ``A`` then ``B``.
+    """
+
+    id: str
+    created_at: datetime
+    mode: str
+    split: float
+    seed: int
+    decision: str
+    record: dict[str, Any]
+    folder: str
+    report_path: str | None = None
+    variants: tuple[ABVariantRecord, ...] = ()
+
+    def variant(self, name: str) -> ABVariantRecord:
+        """The row of variant ``name`` (``A`` or ``B``)."""
+        found = next((v for v in self.variants if v.variant == name), None)
+        if found is None:
+            raise KeyError(f"A/B test {self.id} has no variant {name!r} (it has A and B)")
+        return found
+
+    @classmethod
+    def from_record(
+        cls, record: Mapping[str, Any], *, folder: str, report_path: str | None = None
+    ) -> ABTestRecord:
+        """The store's view of a full A/B test record (the one place that reads its layout:
+        new tests and the import of older ``record.json`` files both go through it).
+
+        Raises:
+            KeyError: a key the record must have is missing.
+            ValueError: a value has the wrong form (a date that is not ISO 8601).
+        """
+        analysis = record["analysis"]
+        summaries = analysis["variants"]
+        variants = tuple(
+            ABVariantRecord.from_record(v, record[v.lower()], summaries[v]) for v in ("A", "B")
+        )
+        created = record["created_at"]
+        if not isinstance(created, datetime):
+            created = datetime.fromisoformat(created)
+        body = {k: v for k, v in record.items() if k != "report_path"}
+        return cls(
+            id=str(record["id"]),
+            created_at=created,
+            mode=str(record["mode"]),
+            split=float(record["split"]),
+            seed=int(record["seed"]),
+            decision=str(analysis["decision"]["action"]),
+            record=body,
+            folder=folder,
+            report_path=report_path if report_path is not None else record.get("report_path"),
+            variants=variants,
+        )

@@ -217,3 +217,51 @@ edge_packages = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- A/B tests (revision 0004) --------------------------------------------------------------------
+
+abtests = sa.Table(
+    "wb_abtests",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("split", sa.Float, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("a_ref", sa.Text, nullable=False),
+    sa.Column("b_ref", sa.Text, nullable=False),
+    sa.Column("a_version", sa.Text, nullable=True),
+    sa.Column("b_version", sa.Text, nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
+abtest_variants = sa.Table(
+    "wb_abtest_variants",
+    metadata,
+    sa.Column("abtest_id", sa.String(64), sa.ForeignKey("wb_abtests.id"), primary_key=True),
+    sa.Column("variant", sa.String(1), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("ref", sa.Text, nullable=False),
+    # From the bundles' manifests: any text, so no length limit.
+    sa.Column("model_version", sa.Text, nullable=True),
+    sa.Column("run_id", sa.Text, nullable=True, index=True),
+    sa.Column("bundle", sa.Text, nullable=True),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("error_rate", sa.Float, nullable=True),
+    sa.Column("p50_ms", sa.Float, nullable=True),
+    sa.Column("p99_ms", sa.Float, nullable=True),
+    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("quality", sa.Float, nullable=True),
+    sa.Column("quality_ci_low", sa.Float, nullable=True),
+    sa.Column("quality_ci_high", sa.Float, nullable=True),
+    sa.Column("labelled", sa.Integer, nullable=False),
+    sa.Column("reacted", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("acceptance_rate", sa.Float, nullable=True),
+    sa.Column("acceptance_ci_low", sa.Float, nullable=True),
+    sa.Column("acceptance_ci_high", sa.Float, nullable=True),
+)

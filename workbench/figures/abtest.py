@@ -1,5 +1,6 @@
-"""Figures of an A/B test report. Each returns a plotly figure; show it with
-:func:`workbench.plots.show`."""
+"""Figures of an A/B test report (notebook 06), drawn from a stored
+:class:`~workbench.abtest.ABTest` and its per-request rows (:func:`workbench.abtest.load_requests`).
+Each returns a plotly figure; show it with :func:`workbench.plots.show`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from ._records import ABTest
+    from workbench.abtest import ABTest
 
 __all__ = [
     "acceptance_figure",
