@@ -260,18 +260,25 @@ def test_report_round_trips_and_is_listed_in_the_index(
     _, log, labels = served
     report = mon.monitor_files(log=log, bundle=bundle, labels=labels, window=120)
     decision = retrain_decision(report, store=store)
-    mon.save_report(workspace, report, decision=decision)
-    loaded = mon.load_report(workspace, report.id[:-2])
+    mon.save_report(store, report, decision=decision)
+    loaded = mon.load_report(store, report.id[:-2])
     assert loaded.to_dict() == json.loads(json.dumps(report.to_dict()))
     assert loaded.flagged_features() == report.flagged_features()
-    assert mon.load_decision(workspace, report.id)["action"] == "retrain"
+    assert mon.load_decision(store, report.id)["action"] == "retrain"
+    [listed] = mon.list_reports(store)
+    assert listed.flagged_features == tuple(report.flagged_features())
+    assert listed.latest_quality == json.loads(json.dumps(loaded.latest_quality()))
+    assert (listed.n_windows, listed.n_requests) == (4, 480) and listed.model_version == "v1"
     [section] = mon.index_sections(workspace, store)
     assert section.title == "Monitoring" and section.rows[0][0] == report.id
     assert section.rows[0][6] == "retrain"
-    html = mon.render_report(workspace, report.id)
+    html = mon.render_report(workspace, store, report.id)
     page = html.read_text()
     assert "plotly" in page and 'src="http' not in page and "Recommendation" in page
-    assert mon.load_report(workspace, report.id).report_path == str(html)
+    assert mon.load_report(store, report.id).report_path == str(html)
+    notebook = workspace.artifact_root / "monitor" / report.id / mon.NOTEBOOK
+    assert notebook.is_file() and store.get_monitor_report(report.id).notebook_path == str(notebook)
+    assert not list((workspace.root / "monitor").glob("*/*.json"))  # records are rows, not files
     [section] = mon.index_sections(workspace, store)
     assert section.rows[0][-1].href == f"monitor/{report.id}.html"
     index = mon.rebuild_index(workspace, store).read_text()

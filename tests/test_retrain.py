@@ -27,6 +27,8 @@ from workbench.exceptions import ConfigError
 from workbench.modelio import save_model
 from workbench.profile import reference_profile
 from workbench.registry import promote
+from workbench.retrain._decision import _decide
+from workbench.retrain._retraining import _recent_start
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
 from workbench.traffic import CovariateDrift, synthetic_stream
 
@@ -185,11 +187,11 @@ def test_watch_list_and_cost_budget(cancer: Dataset, fitted: Any) -> None:
         rt.retrain_decision(report, watch=["nope"])
     cost = rt.TrainingCost("r", "search", 600.0, None)
     fired = [rt.Check("drift", True, "drift on x")]
-    action, reasons = rt._decide(fired, cost, 60.0)
+    action, reasons = _decide(fired, cost, 60.0)
     assert action == "wait" and "above the budget of 60.0 s" in reasons[-1]
     harm = [*fired, rt.Check("decay", True, "auc fell")]
-    assert rt._decide(harm, cost, 60.0)[0] == "retrain"
-    assert rt._decide(fired, cost, 6000.0)[0] == "retrain"
+    assert _decide(harm, cost, 60.0)[0] == "retrain"
+    assert _decide(fired, cost, 6000.0)[0] == "retrain"
 
 
 # -- a challenger that beats the champion; the champion re-evaluated -----------------------------
@@ -235,7 +237,7 @@ def test_recent_training_csv_starts_at_the_drift_and_maps_labels(
     cancer: Dataset, fitted: Any, tmp_path: Path
 ) -> None:
     report, stream = drifted_report(cancer, fitted)
-    assert rt._recent_start(report) == 4  # windows 4..7 are in alert
+    assert _recent_start(report) == 4  # windows 4..7 are in alert
     names = stream.labels.assign(label=stream.labels["label"].map({0: "malignant", 1: "benign"}))
     path, rows = rt.recent_training_csv(report, stream, names, fitted[1], tmp_path / "r.csv")
     frame = pd.read_csv(path)

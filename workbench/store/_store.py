@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ._batches import BatchesMixin
 from ._evidence import EvidenceMixin
+from ._monitor import MonitorMixin
 from ._registry import RegistryMixin
 from ._runs import RunsMixin
 
 __all__ = ["Store"]
 
 
-class Store(RunsMixin, RegistryMixin, EvidenceMixin, BatchesMixin):
+class Store(RunsMixin, RegistryMixin, EvidenceMixin, BatchesMixin, MonitorMixin):
     """Every record the workbench keeps, in one database, one transaction per write.
 
     Contract: every public write is one transaction (all or nothing); methods are safe to call
