@@ -336,7 +336,7 @@ def _list_reports(opts: dict[str, Any]) -> None:
         return
     table = Table(box=None, header_style="bold")
     for col in ("report", "when", "model", "requests / windows", "drifted", "quality", "decision"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("report", "when"))
     for r in reports:
         q = r.latest_quality or {}
         quality = "—" if q.get("value") is None else f"{q['metric']} {q['value']:.4f}"

@@ -184,7 +184,7 @@ class MonitorMixin(StoreBase):
             "report_path": self._to_stored(record.get("report_path")),
         }
         windows = [{"report_id": report_id, **w} for w in _window_rows(record)]
-        chosen = None if decision is None else self._decision({**decision, "report_id": report_id})
+        chosen = None if decision is None else self._decision(report_id, decision)
         attached = [
             {"report_id": report_id, "name": name, **self._attached(rec)}
             for name, rec in (records or {}).items()
@@ -270,7 +270,7 @@ class MonitorMixin(StoreBase):
         Raises:
             RunNotFound: No report has this id.
         """
-        values = self._decision({**decision, "report_id": report_id})
+        values = self._decision(report_id, decision)
         values.pop("report_id")
 
         def fn(conn: Connection) -> None:
@@ -325,9 +325,9 @@ class MonitorMixin(StoreBase):
         if conn.execute(sa.select(r.id).where(r.id == report_id)).first() is None:
             raise RunNotFound(f"no monitor report {report_id!r} in the store; {_HINT}")
 
-    def _decision(self, decision: Mapping[str, Any]) -> dict[str, Any]:
+    def _decision(self, report_id: str, decision: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "report_id": str(decision["report_id"]),
+            "report_id": report_id,
             "action": str(decision["action"]),
             "reasons": [str(r) for r in decision.get("reasons") or ()],
             "record": plain_json(decision),
