@@ -31,7 +31,7 @@ RECORD_SCHEMA = 1
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When the monitor calls drift and decay (see the module docstring for the rules).
+    """When the monitor calls drift and decay (the rules: :mod:`workbench.monitor`).
 
     Attributes:
         psi_warn: PSI at which a feature is worth a look.
