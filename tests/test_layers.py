@@ -84,6 +84,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "monitor",
             "monitor.*",
             "retrain",
+            "retrain.*",
             "inventory",
             "edge",
             "batch",

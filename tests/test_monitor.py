@@ -260,18 +260,25 @@ def test_report_round_trips_and_is_listed_in_the_index(
     _, log, labels = served
     report = mon.monitor_files(log=log, bundle=bundle, labels=labels, window=120)
     decision = retrain_decision(report, store=store)
-    mon.save_report(workspace, report, decision=decision)
-    loaded = mon.load_report(workspace, report.id[:-2])
+    mon.save_report(store, report, decision=decision)
+    loaded = mon.load_report(store, report.id[:-2])
     assert loaded.to_dict() == json.loads(json.dumps(report.to_dict()))
     assert loaded.flagged_features() == report.flagged_features()
-    assert mon.load_decision(workspace, report.id)["action"] == "retrain"
+    assert mon.load_decision(store, report.id)["action"] == "retrain"
+    [listed] = mon.list_reports(store)
+    assert listed.flagged_features == tuple(report.flagged_features())
+    assert listed.latest_quality == json.loads(json.dumps(loaded.latest_quality()))
+    assert (listed.n_windows, listed.n_requests) == (4, 480) and listed.model_version == "v1"
     [section] = mon.index_sections(workspace, store)
     assert section.title == "Monitoring" and section.rows[0][0] == report.id
     assert section.rows[0][6] == "retrain"
-    html = mon.render_report(workspace, report.id)
+    html = mon.render_report(workspace, store, report.id)
     page = html.read_text()
     assert "plotly" in page and 'src="http' not in page and "Recommendation" in page
-    assert mon.load_report(workspace, report.id).report_path == str(html)
+    assert mon.load_report(store, report.id).report_path == str(html)
+    notebook = workspace.artifact_root / "monitor" / report.id / mon.NOTEBOOK
+    assert notebook.is_file() and store.get_monitor_report(report.id).notebook_path == str(notebook)
+    assert not list((workspace.root / "monitor").glob("*/*.json"))  # records are rows, not files
     [section] = mon.index_sections(workspace, store)
     assert section.rows[0][-1].href == f"monitor/{report.id}.html"
     index = mon.rebuild_index(workspace, store).read_text()
@@ -352,3 +359,117 @@ def test_retrain_check_cli_exit_code_and_user_errors(
     assert late.exit_code == 2 and "'soon' is not a time" in late.output
     no_ws = CliRunner().invoke(workbench_cli, [*base, "--auto"])
     assert no_ws.exit_code == 2 and "workbench init" in no_ws.output
+
+
+# -- records in the store: older workspaces, the listing, a second process -----------------------
+
+
+def _drifted_report(cancer: Dataset, profile: dict[str, Any], pipe: Any) -> mon.MonitorReport:
+    stream = synthetic_stream(
+        cancer, n=500, seed=3, covariate=[CovariateDrift(DRIFTED, start=0.5, shift=2.0)]
+    )
+    return mon.monitor(stream, profile, window=125, model=pipe)
+
+
+def test_an_older_workspace_s_monitor_folders_are_imported_once(
+    cancer: Dataset,
+    profile: dict[str, Any],
+    pipe: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.store import open_workspace
+
+    monkeypatch.delenv("WORKBENCH_ARTIFACTS", raising=False)
+    ws, _ = open_workspace(tmp_path / "old", create=True)
+    report = _drifted_report(cancer, profile, pipe)
+    decision = retrain_decision(report)
+    # As workbench kept them before the store had them: monitor/<id>/report.json, decision.json
+    # and attached <name>.json beside the executed notebook, written by json.dumps(indent=1).
+    folder = ws.root / "monitor" / report.id
+    folder.mkdir(parents=True)
+    old = {**report.to_dict(), "report_path": str(ws.reports_dir / "monitor" / f"{report.id}.html")}
+    outcome = {"csv": str(ws.root / "retrain" / report.id / "recent.csv"), "rows": 3}
+    for name, record in (("report", old), ("decision", decision.to_dict()), ("retrain", outcome)):
+        (folder / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
+    (folder / mon.NOTEBOOK).write_text("{}")
+    broken = ws.root / "monitor" / "mon-20200101-000000-abcdef"
+    broken.mkdir()
+    (broken / "report.json").write_text("{half a record")
+
+    _, store = open_workspace(ws.root)
+    assert sorted(p.name for p in folder.iterdir()) == [mon.NOTEBOOK]  # the JSON files are gone
+    assert (broken / "report.json").is_file()  # unreadable: left for a person to look at
+    loaded = mon.load_report(store, report.id)
+    assert loaded.to_dict() == json.loads(json.dumps(old))
+    assert loaded.flagged_features() == report.flagged_features()
+    assert set(report.flagged_features()) == set(DRIFTED)
+    assert mon.load_decision(store, report.id) == json.loads(json.dumps(decision.to_dict()))
+    assert mon.load_record(store, report.id, "retrain") == outcome
+    assert store.get_monitor_report(report.id).notebook_path == str(folder / mon.NOTEBOOK)
+    [section] = mon.index_sections(ws, store)
+    assert section.rows[0][0] == report.id and section.rows[0][6] == "retrain"
+
+    open_workspace(ws.root)  # once: opening again imports nothing twice
+    assert [r.id for r in mon.list_reports(store)] == [report.id]
+
+
+def test_monitor_list_cli(
+    cli: Any,
+    cancer: Dataset,
+    profile: dict[str, Any],
+    pipe: Any,
+    workspace: Workspace,
+    store: Store,
+    tmp_path: Path,
+) -> None:
+    report = _drifted_report(cancer, profile, pipe)
+    mon.save_report(store, report, decision=retrain_decision(report))
+    args = ["monitor", "--list", "-w", str(workspace.root)]
+    listed = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output)
+    assert [r["id"] for r in listed] == [report.id]
+    assert listed[0]["decision"] == "retrain" and listed[0]["windows"] == 4
+    assert listed[0]["flagged_features"] == report.flagged_features()
+    text = CliRunner().invoke(cli, args)
+    assert text.exit_code == 0 and report.id in text.output and "retrain" in text.output
+    none = CliRunner().invoke(cli, ["monitor", "--list", "-w", str(tmp_path / "none")])
+    assert none.exit_code == 2 and "workbench init" in none.output
+
+
+@pytest.mark.postgres
+def test_a_second_process_on_the_same_database_lists_the_same_reports(
+    cancer: Dataset,
+    profile: dict[str, Any],
+    pipe: Any,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 11's "Done when": on a team's PostgreSQL store, another process in another
+    workspace folder sees the monitor reports (and their decisions) one process saved."""
+    import secrets
+    import subprocess
+    import sys
+
+    from pg import fresh_database
+
+    from workbench.store import open_workspace
+
+    url = fresh_database(postgres_url, f"wb_monitor_{os.getpid()}_{secrets.token_hex(3)}")
+    monkeypatch.setenv("WORKBENCH_DB_URL", url)
+    _, store = open_workspace(tmp_path / "alice", create=True)
+    report = _drifted_report(cancer, profile, pipe)
+    mon.save_report(store, report, decision=retrain_decision(report))
+    bob, _ = open_workspace(tmp_path / "bob", create=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "monitor", "--list", "--json", "-w", str(bob.root)],
+        env={**os.environ, "WORKBENCH_DB_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    [listed] = json.loads(result.stdout)
+    assert (listed["id"], listed["decision"]) == (report.id, "retrain")
+    assert listed["flagged_features"] == report.flagged_features()
+    assert listed["requests"] == 500 and listed["windows"] == 4

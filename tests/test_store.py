@@ -3,6 +3,8 @@ the ``store_url`` fixture when a server is available)."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -650,3 +652,156 @@ def test_abtests_written_at_once_are_all_kept(store_url: str, tmp_path: Path) ->
     assert sorted(t.id for t in listed) == sorted([*ids, "ab-20260103-000000-dddddd"])
     assert all(len(t.variants) == 2 for t in listed)
     assert all(t.report_path == str(root / f"{t.id}.html") for t in listed if t.id in ids)
+
+
+# -- monitor reports, windows, retrain decisions, attached records ------------------------------
+
+
+def _monitor_record(report_id: str, *, created: str = "2026-03-01T12:00:00+00:00", root=None):
+    """A monitor record laid out as ``MonitorReport.to_dict`` writes it: three windows of two
+    features, the first too short to judge, the last with drift on both (``b`` the worse)."""
+    root = Path(root) if root is not None else Path("/elsewhere")
+    nan = float("nan")
+
+    def drift(w: int, feature: str, psi: float, status: str) -> dict:
+        return {"window": w, "feature": feature, "n": 40, "psi": psi, "statistic": 0.3,
+                "p_value": 0.001, "p_adj": 0.002, "test": "ks", "missing": 0.0,
+                "out_of_range": 0.0, "status": status}  # fmt: skip
+
+    return {
+        "schema": 1,
+        "id": report_id,
+        "created_at": created,
+        "source": {
+            "traffic": "log",
+            "log": str(root / "logs/p.jsonl"),
+            "bundle": "/b/x",
+            "labels": None,
+            "model_version": "v3",
+        },
+        "reference": {"source": "bundle", "n_rows": 100, "model_version": "v3"},
+        "settings": {"window": 40, "thresholds": {"psi_alert": 0.25}},
+        "features": ["a", "b"],
+        "task": "classification",
+        "windows": [
+            {
+                "window": i,
+                "start_row": 40 * i,
+                "end_row": 40 * i + n,
+                "n": n,
+                "start_ts": f"2026-03-0{i + 1}T00:00:00Z",
+                "end_ts": f"2026-03-0{i + 1}T09:00:00Z",
+                "n_labelled": 30 if i else 0,
+            }
+            for i, n in enumerate((10, 40, 40))
+        ],
+        "drift": [
+            *(drift(0, f, 0.9, "too few rows") for f in ("a", "b")),
+            drift(1, "a", 0.01, "ok"),
+            drift(1, "b", nan, "ok"),
+            drift(2, "a", 0.3, "alert"),
+            drift(2, "b", 0.8, "alert"),
+        ],
+        "prediction": [{"window": 2, "n": 40, "psi": 0.4, "status": "alert"}],
+        "quality": [
+            {"window": 1, "metric": "roc_auc", "value": 0.9, "reference": 0.91, "status": "ok"},
+            {"window": 2, "metric": "roc_auc", "value": nan, "status": "too few labels"},
+        ],
+        "latency": [{"window": 1, "p99_ms": 2.0}, {"window": 2, "p99_ms": 3.5}],
+        "notes": ["a note"],
+        "report_path": None,
+    }
+
+
+def test_monitor_report_round_trips_with_its_windows_decision_and_records(store_url: str) -> None:
+    store = open_store(store_url)
+    names = sa.inspect(store.engine).get_table_names()
+    for table in ("wb_monitor_reports", "wb_monitor_windows", "wb_retrain_decisions",
+                  "wb_monitor_records"):  # fmt: skip
+        assert table in names
+    record = _monitor_record("mon-20260301-120000-aaaaaa")
+    decision = {"action": "retrain", "reasons": ["drift on b"], "cost": None}
+    assert store.add_monitor_report(record, decision=decision, records={"retrain": {"rows": 5}})
+    store.add_monitor_report(_monitor_record("mon-20260301-120000-aaaabb", created="2026-02-01"))
+
+    got = store.get_monitor_report("mon-20260301-120000-aaaaa")
+    assert (got.model_version, got.n_windows, got.n_requests) == ("v3", 3, 90)
+    assert got.flagged_features == ("b", "a")  # latest judged window, most drifted first
+    assert got.latest_quality["window"] == 1 and got.decision == "retrain"
+    assert [(w.window, w.n, w.n_labelled, w.n_alerts) for w in got.windows] == [
+        (0, 10, 0, 0), (1, 40, 30, 0), (2, 40, 30, 2),
+    ]  # fmt: skip
+    assert got.windows[2].start_ts == datetime(2026, 3, 3, tzinfo=UTC)
+    assert got.windows[0].prediction is None and got.windows[2].prediction["psi"] == 0.4
+    # The whole record comes back as the monitor wrote it; NaN (refused by PostgreSQL's json)
+    # comes back as null, times as ISO 8601 with an offset.
+    back = got.report_dict()
+    for w in back["windows"]:
+        w["start_ts"] = w["start_ts"].replace("+00:00", "Z")
+        w["end_ts"] = w["end_ts"].replace("+00:00", "Z")
+    expected = json.loads(json.dumps(record).replace("NaN", "null"))
+    assert back == expected
+    assert store.get_retrain_decision(got.id).record == decision
+    assert store.get_monitor_record(got.id, "retrain") == {"rows": 5}
+    assert store.get_monitor_record(got.id, "other") is None
+
+    listed = store.list_monitor_reports()
+    assert [r.id for r in listed] == [got.id, "mon-20260301-120000-aaaabb"]
+    assert listed[0].windows is None and listed[1].decision is None
+    assert listed[0].summary()["flagged_features"] == ["b", "a"]
+    assert len(store.list_monitor_reports(limit=1)) == 1
+    with pytest.raises(RunNotFound, match="ambiguous"):
+        store.get_monitor_report("mon-20260301-120000-aaaa")
+    with pytest.raises(RunNotFound, match="workbench monitor --log"):
+        store.get_monitor_report("mon-nope")
+    with pytest.raises(StoreError):
+        store.add_monitor_report(record)  # ids are unique
+    assert not store.add_monitor_report(record, if_missing=True)  # imports: insert if missing
+
+
+def test_monitor_updates_are_upserts_that_lose_nothing_under_concurrency(store_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = open_store(store_url)
+    rid = "mon-20260301-120000-cccccc"
+    store.add_monitor_report(_monitor_record(rid))
+
+    def write(i: int) -> None:
+        store.attach_monitor_record(rid, f"r{i}", {"i": i})
+        store.attach_monitor_record(rid, "shared", {"i": i})
+        store.set_retrain_decision(rid, {"action": "wait" if i % 2 else "retrain", "i": i})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(write, range(12)))
+    assert [store.get_monitor_record(rid, f"r{i}") for i in range(12)] == [
+        {"i": i} for i in range(12)
+    ]
+    assert store.get_monitor_record(rid, "shared")["i"] in range(12)  # one whole write won
+    final = store.get_retrain_decision(rid)
+    assert final.action == ("wait" if final.record["i"] % 2 else "retrain")
+    with pytest.raises(RunNotFound, match="no monitor report"):
+        store.attach_monitor_record("mon-nope", "x", {})
+    with pytest.raises(RunNotFound, match="no monitor report"):
+        store.set_retrain_decision("mon-nope", {"action": "wait"})
+
+
+def test_monitor_paths_are_stored_relative(store_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    store = open_store(store_url, root=root)
+    rid = "mon-20260301-120000-dddddd"
+    record = _monitor_record(rid, root=root)
+    record["report_path"] = str(root / "reports/monitor" / f"{rid}.html")
+    store.add_monitor_report(record, notebook_path=root / "monitor" / rid / "07_monitor.ipynb")
+    store.attach_monitor_record(rid, "retrain", {"csv": str(root / "retrain/r.csv"), "rows": 1})
+    raw = _raw(store, "SELECT report_path, notebook_path, record FROM wb_monitor_reports")[0]
+    assert raw[:2] == (f"reports/monitor/{rid}.html", f"monitor/{rid}/07_monitor.ipynb")
+    source = (json.loads(raw[2]) if isinstance(raw[2], str) else raw[2])["source"]
+    assert (source["log"], source["bundle"]) == ("logs/p.jsonl", "/b/x")  # outside: as given
+
+    moved = open_store(store_url, root=tmp_path / "moved")
+    got = moved.get_monitor_report(rid)
+    assert got.report_path == str(tmp_path / "moved/reports/monitor" / f"{rid}.html")
+    assert got.record["source"]["log"] == str(tmp_path / "moved/logs/p.jsonl")
+    assert moved.get_monitor_record(rid, "retrain")["csv"] == str(tmp_path / "moved/retrain/r.csv")
+    moved.set_monitor_report_paths(rid, report_path=tmp_path / "moved/reports/x.html")
+    assert store.get_monitor_report(rid, windows=False).report_path == str(root / "reports/x.html")

@@ -113,6 +113,6 @@ def _inventory(ws: Workspace, store: Store, *, console: Any) -> None:
 
 
 def _monitor(ws: Workspace, store: Store, bundle: Path, *, fast: bool, console: Any) -> None:
-    from .retrain import monitor_stage
+    from .retrain._demo import monitor_stage
 
     monitor_stage(ws, store, champion_ref="champion", fast=fast, bundle_dir=bundle, console=console)

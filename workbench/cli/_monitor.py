@@ -129,17 +129,21 @@ def _run_monitor(ws: Any, opts: dict[str, Any]) -> tuple[Any, Any]:
     return inputs, report
 
 
-def _publish(ws: Any, store: Any, report: Any, decision: Any, opts: dict[str, Any]) -> Any:
-    """Save the report (and decision), render it and rebuild the index; returns the report."""
+def _publish(
+    ws: Any, store: Any, report: Any, decision: Any, opts: dict[str, Any], *, saved: bool = False
+) -> Any:
+    """Save the report (and decision) unless ``saved``, render it and rebuild the index;
+    returns the stored report."""
     from ..monitor import load_report, rebuild_index, render_report, save_report
 
     if ws is None:
         return report
-    save_report(ws, report, decision=decision)
+    if not saved:
+        save_report(store, report, decision=decision)
     if not opts["no_report"]:
-        render_report(ws, report.id, reviewer=opts["reviewer"])
+        render_report(ws, store, report.id, reviewer=opts["reviewer"])
         rebuild_index(ws, store)
-    return load_report(ws, report.id)
+    return load_report(store, report.id)
 
 
 # -- monitor ------------------------------------------------------------------------------------
@@ -147,17 +151,28 @@ def _publish(ws: Any, store: Any, report: Any, decision: Any, opts: dict[str, An
 
 @click.command("monitor")
 @_inputs
+@click.option(
+    "--list",
+    "list_reports",
+    is_flag=True,
+    help="List the stored monitor reports, newest first, and exit (other options ignored).",
+)
 def monitor_cmd(**opts: Any) -> None:
     """Drift, prediction drift, quality decay and latency of a model's traffic, per window.
 
     \b
     Compares a stub's prediction log (--log) with the reference profile of its bundle
     (--bundle): per feature PSI and a KS test (Holm-corrected), the model's output, the
-    headline metric once --labels arrive, p50/p99 latency. Saves monitor/<id>/report.json and
+    headline metric once --labels arrive, p50/p99 latency. Saves the report in the store and
     the HTML report reports/monitor/<id>.html (notebook 07), and prints the retrain
-    recommendation (`workbench retrain-check` adds a schedule and --auto).
+    recommendation (`workbench retrain-check` adds a schedule and --auto). --list lists the
+    stored reports.
     """
     from ..retrain import retrain_decision
+
+    if opts["list_reports"]:
+        _list_reports(opts)
+        return
 
     ws, store = _workspace(opts["workspace"], need=not opts["no_report"])
     _, report = _run_monitor(ws, opts)
@@ -240,12 +255,12 @@ def retrain_check_cmd(**opts: Any) -> None:
         watch=opts["watch"] or None,
         cost_budget_s=opts["cost_budget"],
     )
-    if ws is not None:
+    if ws is not None:  # before retraining: the outcome is kept with the stored report
         from ..monitor import save_report
 
-        save_report(ws, report, decision=decision)
+        save_report(store, report, decision=decision)
     outcome = _auto(ws, store, report, inputs, decision, opts) if opts["auto"] else None
-    report = _publish(ws, store, report, decision, opts)
+    report = _publish(ws, store, report, decision, opts, saved=ws is not None)
     if opts["as_json"]:
         print_json(
             {
@@ -267,7 +282,7 @@ def retrain_check_cmd(**opts: Any) -> None:
 
 def _auto(ws: Any, store: Any, report: Any, inputs: Any, decision: Any, opts: dict) -> Any:
     from ..monitor import attach_record
-    from ..retrain import retrain_now
+    from ..retrain import OUTCOME_RECORD, retrain_now
 
     if not decision.retrain:
         return None
@@ -284,7 +299,7 @@ def _auto(ws: Any, store: Any, report: Any, inputs: Any, decision: Any, opts: di
             seed=opts["seed"],
             progress=progress,
         )
-    attach_record(ws, report.id, "retrain", outcome.to_dict())
+    attach_record(store, report.id, OUTCOME_RECORD, outcome.to_dict())
     return outcome
 
 
@@ -302,6 +317,39 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 # -- output -------------------------------------------------------------------------------------
+
+
+def _list_reports(opts: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..monitor import list_reports
+
+    _, store = _workspace(opts["workspace"], need=True)
+    reports = list_reports(store)
+    if opts["as_json"]:
+        print_json([r.summary() for r in reports])
+        return
+    console = out_console()
+    if not reports:
+        console.print("no monitor report yet; `workbench monitor --log FILE` makes one")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("report", "when", "model", "requests / windows", "drifted", "quality", "decision"):
+        table.add_column(col, no_wrap=col in ("report", "when"))
+    for r in reports:
+        q = r.latest_quality or {}
+        quality = "—" if q.get("value") is None else f"{q['metric']} {q['value']:.4f}"
+        table.add_row(
+            r.id,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            escape(r.model_version or "—"),  # model versions and features are user text
+            f"{r.n_requests} / {r.n_windows}",
+            escape(", ".join(r.flagged_features) or "none"),
+            escape(quality),
+            r.decision or "—",
+        )
+    console.print(table)
 
 
 def _render_report(report: Any) -> None:

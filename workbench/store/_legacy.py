@@ -13,12 +13,15 @@ is then removed, while the payload files beside it stay:
 * ``<workspace>/inventory/inventory.json`` (format ``workbench-inventory/1``, guarded by
   ``inventory/.lock``): devices, their histories and the recorded edge packages (devices already
   in the store are kept as they are); the file, its lock and the emptied folder are removed.
+* ``<workspace>/monitor/<id>/report.json``, ``decision.json`` and the ``<name>.json`` records
+  attached to a monitor report (the executed notebook beside them stays).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from ..config import Workspace
     from ._store import Store
 
-__all__ = ["upgrade_workspace"]
+__all__ = ["import_monitor_reports", "upgrade_workspace"]
 
 #: Every column that holds a path of a file under the artifact root.
 PATH_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
@@ -51,6 +54,8 @@ PATH_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
     (t.abtests, "folder"),
     (t.abtests, "report_path"),
     (t.abtest_variants, "bundle"),
+    (t.monitor_reports, "notebook_path"),
+    (t.monitor_reports, "report_path"),
 )
 
 #: The format of the inventory file older workspaces kept.
@@ -62,6 +67,7 @@ def upgrade_workspace(ws: Workspace, store: Store) -> None:
     _relative_paths(store, str(ws.artifact_root.resolve()))
     _import_inventory(ws, store)
     _import_abtests(ws, store)
+    import_monitor_reports(ws.root / "monitor", store)
 
 
 def _relative_paths(store: Store, root: str) -> None:
@@ -177,3 +183,60 @@ def _abtest_report(ws: Workspace, record: dict) -> str | None:
         return str(page)
     recorded = record.get("report_path")
     return str(recorded) if recorded and Path(recorded).is_file() else None
+
+
+# -- monitor reports (JSON folders before revision 0003) -----------------------------------------
+
+_MONITOR_REPORT = "report.json"
+_MONITOR_NOTEBOOK = "07_monitor.ipynb"
+#: Names ``attach_record`` accepted for records kept beside a report.
+_RECORD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def import_monitor_reports(folder: Path, store: Store) -> list[str]:
+    """Import ``<folder>/<id>/report.json`` (with its decision and attached records) into the
+    store, then remove those JSON files; the executed notebook stays and is recorded.
+
+    Insert-if-missing and one transaction per report, so a second run (or a second process
+    opening the workspace at the same moment) changes nothing. A folder whose JSON cannot be
+    read or does not look like a monitor record is left as it is.
+
+    Returns:
+        The ids of the reports found (imported now or earlier).
+    """
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob(f"*/{_MONITOR_REPORT}")):
+        report = path.parent
+        try:
+            record = json.loads(path.read_text())
+            attached = {
+                p.stem: (p, json.loads(p.read_text()))
+                for p in sorted(report.glob("*.json"))
+                if p.name != _MONITOR_REPORT and _RECORD_NAME.fullmatch(p.stem)
+            }
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or not all(
+            isinstance(rec, dict) for _, rec in attached.values()
+        ):
+            continue
+        decision = attached.pop("decision", (None, None))[1]
+        notebook = report / _MONITOR_NOTEBOOK
+        try:
+            store.add_monitor_report(
+                record,
+                decision=decision,
+                records={name: rec for name, (_, rec) in attached.items()},
+                notebook_path=notebook if notebook.is_file() else None,
+                if_missing=True,
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # not a monitor record this workbench can read: left for a person
+        found.append(str(record["id"]))
+        done: list[Any] = [path, report / "decision.json", *(p for p, _ in attached.values())]
+        for p in done:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return found

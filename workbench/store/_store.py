@@ -6,13 +6,22 @@ from ._abtests import ABTestsMixin
 from ._batches import BatchesMixin
 from ._evidence import EvidenceMixin
 from ._inventory import InventoryMixin
+from ._monitor import MonitorMixin
 from ._registry import RegistryMixin
 from ._runs import RunsMixin
 
 __all__ = ["Store"]
 
 
-class Store(RunsMixin, RegistryMixin, EvidenceMixin, BatchesMixin, ABTestsMixin, InventoryMixin):
+class Store(
+    RunsMixin,
+    RegistryMixin,
+    EvidenceMixin,
+    BatchesMixin,
+    ABTestsMixin,
+    MonitorMixin,
+    InventoryMixin,
+):
     """Every record the workbench keeps, in one database, one transaction per write.
 
     Contract: every public write is one transaction (all or nothing); methods are safe to call

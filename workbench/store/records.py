@@ -23,7 +23,10 @@ __all__ = [
     "MetricRecord",
     "ModelPin",
     "ModelVersion",
+    "MonitorReportRecord",
+    "MonitorWindowRecord",
     "ReleaseRecord",
+    "RetrainDecisionRecord",
     "RunRecord",
     "RunStatus",
     "StageRecord",
@@ -573,3 +576,125 @@ class ABTestRecord:
             report_path=report_path if report_path is not None else record.get("report_path"),
             variants=variants,
         )
+
+
+# -- monitor ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorWindowRecord:
+    """One window of a monitor report.
+
+    Attributes:
+        window: Its index in the report (0, 1, ...).
+        start_row: First row of the traffic (in time order) in it.
+        end_row: One past its last row.
+        n: Rows in it.
+        start_ts: Time of its first request (``None`` when the traffic has no times).
+        end_ts: Time of its last request.
+        n_labelled: Rows whose label had arrived.
+        n_alerts: Features in ``alert`` in it.
+        drift: Per feature, the drift entry (``feature, psi, p_adj, status, ...``).
+        prediction: The prediction drift entry (``None`` without predictions).
+        quality: The quality entry (``None`` without labels or a reference metric).
+        latency: The latency entry (``None`` without latencies).
+    """
+
+    window: int
+    start_row: int
+    end_row: int
+    n: int
+    start_ts: datetime | None
+    end_ts: datetime | None
+    n_labelled: int
+    n_alerts: int = 0
+    drift: tuple[dict[str, Any], ...] = ()
+    prediction: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MonitorReportRecord:
+    """A stored monitor report: the columns the index and listings read, the rest of its record
+    (``source``, ``reference``, ``settings``, ``features``, ``notes``, ...) and its windows.
+
+    Attributes:
+        id: ``mon-<utc time>-<hex>``.
+        created_at: When it was computed.
+        model_version: The monitored model's version (``None`` when unknown).
+        n_windows: Windows in it.
+        n_requests: Requests (rows) monitored.
+        flagged_features: Features in alert in the latest judged window, most drifted first.
+        latest_quality: The quality entry of the latest window with enough labels.
+        record: The report's record without its per-window frames.
+        windows: Its windows, in order; ``None`` when listed without them.
+        notebook_path: The executed notebook 07, once rendered.
+        report_path: The HTML page, once rendered.
+        decision: The action of its retrain decision, when one was stored.
+    """
+
+    id: str
+    created_at: datetime
+    model_version: str | None
+    n_windows: int
+    n_requests: int
+    flagged_features: tuple[str, ...]
+    latest_quality: dict[str, Any] | None
+    record: dict[str, Any]
+    windows: tuple[MonitorWindowRecord, ...] | None = None
+    notebook_path: str | None = None
+    report_path: str | None = None
+    decision: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The listed columns as JSON-ready values (``workbench monitor --list --json``)."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat(),
+            "model_version": self.model_version,
+            "windows": self.n_windows,
+            "requests": self.n_requests,
+            "flagged_features": list(self.flagged_features),
+            "latest_quality": self.latest_quality,
+            "decision": self.decision,
+            "report_path": self.report_path,
+        }
+
+    def report_dict(self) -> dict[str, Any]:
+        """The whole record as the monitor wrote it: the frames rebuilt from the windows.
+
+        Raises:
+            ValueError: The record was listed without its windows.
+        """
+        if self.windows is None:
+            raise ValueError(f"monitor report {self.id} was read without its windows")
+        out = dict(self.record)
+        out["windows"] = [
+            {
+                "window": w.window,
+                "start_row": w.start_row,
+                "end_row": w.end_row,
+                "n": w.n,
+                "start_ts": w.start_ts.isoformat() if w.start_ts else None,
+                "end_ts": w.end_ts.isoformat() if w.end_ts else None,
+                "n_labelled": w.n_labelled,
+            }
+            for w in self.windows
+        ]
+        out["drift"] = [dict(d) for w in self.windows for d in w.drift]
+        for frame in ("prediction", "quality", "latency"):
+            out[frame] = [dict(e) for w in self.windows if (e := getattr(w, frame)) is not None]
+        out["report_path"] = self.report_path
+        return out
+
+
+@dataclass(frozen=True)
+class RetrainDecisionRecord:
+    """The retrain decision stored with a monitor report (``retrain`` or ``wait``)."""
+
+    report_id: str
+    action: str
+    reasons: tuple[str, ...]
+    record: dict[str, Any]
+    created_at: datetime

@@ -265,3 +265,62 @@ abtest_variants = sa.Table(
     sa.Column("acceptance_ci_low", sa.Float, nullable=True),
     sa.Column("acceptance_ci_high", sa.Float, nullable=True),
 )
+
+# -- monitor reports, their windows, retrain decisions, attached records (revision 0003) ---------
+
+# The columns the index and `workbench monitor --list` read; the rest of the record (source,
+# reference, settings, features, notes) is JSON. The measurements are in the windows table.
+monitor_reports = sa.Table(
+    "wb_monitor_reports",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("model_version", sa.String(255), nullable=True),
+    sa.Column("n_windows", sa.Integer, nullable=False),
+    sa.Column("n_requests", sa.Integer, nullable=False),
+    sa.Column("flagged_features", sa.JSON, nullable=False),
+    sa.Column("latest_quality", sa.JSON, nullable=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("notebook_path", sa.Text, nullable=True),
+    sa.Column("report_path", sa.Text, nullable=True),
+)
+
+# One row per window: its rows, times and labelled count as columns; its measurements as JSON
+# (drift has one entry per feature, so columns would need a third table nothing queries).
+monitor_windows = sa.Table(
+    "wb_monitor_windows",
+    metadata,
+    sa.Column("report_id", sa.String(64), sa.ForeignKey("wb_monitor_reports.id"), primary_key=True),
+    sa.Column("window_index", sa.Integer, primary_key=True),
+    sa.Column("start_row", sa.Integer, nullable=False),
+    sa.Column("end_row", sa.Integer, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("start_ts", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("end_ts", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("n_labelled", sa.Integer, nullable=False),
+    sa.Column("n_alerts", sa.Integer, nullable=False),
+    sa.Column("drift", sa.JSON, nullable=False),
+    sa.Column("prediction", sa.JSON, nullable=True),
+    sa.Column("quality", sa.JSON, nullable=True),
+    sa.Column("latency", sa.JSON, nullable=True),
+)
+
+retrain_decisions = sa.Table(
+    "wb_retrain_decisions",
+    metadata,
+    sa.Column("report_id", sa.String(64), sa.ForeignKey("wb_monitor_reports.id"), primary_key=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Records kept beside a report under a name, e.g. "retrain": the retraining's outcome.
+monitor_records = sa.Table(
+    "wb_monitor_records",
+    metadata,
+    sa.Column("report_id", sa.String(64), sa.ForeignKey("wb_monitor_reports.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
