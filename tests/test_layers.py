@@ -71,6 +71,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "search",
             "evaluate",
             "compare",
+            "compare.*",
             "registry",
             "pareto",
             "export",
