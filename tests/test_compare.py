@@ -19,10 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from workbench import compare as cmp
-from workbench import registry
+from workbench import registry, widgets
 from workbench._files import sha256_file
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, RunNotFound
+from workbench.figures import compare as cmp_figures
 from workbench.stats import paired_proportion_delta
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
 
@@ -298,11 +299,11 @@ def test_summary_and_frames_show_the_record(
     frame = c.deltas_frame()
     assert frame.loc["roc_auc", "delta"] == auc.delta
     assert list(c.gates_frame()["status"]) == ["passed"]
-    fig = cmp.delta_ci_figure(c)
+    fig = cmp_figures.delta_ci_figure(c)
     assert len(fig.data) == 5 and fig.data[0].error_x.array[0] == pytest.approx(
         auc.delta_ci_high - auc.delta
     )
-    assert len(cmp.cost_ratio_figure(c).data[0].y) == 4
+    assert len(cmp_figures.cost_ratio_figure(c).data[0].y) == 4
 
 
 # -- notebook helpers ---------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def test_notebook_picks_newest_non_champion_or_explains(
 def test_picker_compares_on_click(
     workspace: Workspace, store: Store, pair: tuple[str, str]
 ) -> None:
-    picker = cmp.comparison_picker(workspace, store, fingerprint=FP, n_boot=50)
+    picker = widgets.comparison_picker(workspace, store, fingerprint=FP, n_boot=50)
     cand_dd, base_dd, button, _ = picker.children
     assert {v for _, v in cand_dd.options} == set(pair)
     cand_dd.value, base_dd.value = pair

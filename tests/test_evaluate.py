@@ -16,7 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from workbench import evaluate as ev
+from workbench import widgets
 from workbench.exceptions import ConfigError, DatasetError, ModelError
+from workbench.figures import evaluate as ev_figures
 from workbench.stats import Estimate, bootstrap_metrics, metrics_for
 
 # ---------------------------------------------------------------------------------------------
@@ -183,9 +185,21 @@ def test_threshold_table_edges_and_labels():
         ev.threshold_table([0, 1, 2], [0.1, 0.2, 0.3])
 
 
+def test_threshold_table_counts_are_the_confusion_matrix(binary_scores):
+    y, proba = binary_scores(120, seed=19)
+    table = ev.threshold_table(y, proba[:, 1], thresholds=[0.3, 0.7], counts=True)
+    assert list(table.columns)[-4:] == ["tp", "fp", "fn", "tn"]
+    for _, row in table.iterrows():
+        pred = (proba[:, 1] >= row["threshold"]).astype(int)
+        tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+        assert (row["tp"], row["fp"], row["fn"], row["tn"]) == (tp, fp, fn, tn)
+        assert row["predicted_positive"] == tp + fp
+    assert "tp" not in ev.threshold_table(y, proba[:, 1]).columns
+
+
 def test_threshold_explorer_updates_on_slider_change(binary_scores):
     y, proba = binary_scores(100, seed=18)
-    widget = ev.threshold_explorer(y, proba[:, 1])
+    widget = widgets.threshold_explorer(y, proba[:, 1])
     slider, out = widget.children
     assert slider.value == 0.5
     before = out.value
@@ -211,14 +225,14 @@ def _check_figure(fig: go.Figure, min_traces: int) -> None:
 def test_binary_figures_build(binary_split, binary_model):
     _, X_te, _, y_te = binary_split
     proba = binary_model.predict_proba(X_te)
-    roc = ev.roc_figure(y_te, proba)
+    roc = ev_figures.roc_figure(y_te, proba)
     _check_figure(roc, 2)
     assert roc.layout.xaxis.title.text == "false positive rate"
-    _check_figure(ev.roc_figure(y_te, proba[:, 1]), 2)  # 1-D positive-class proba
-    _check_figure(ev.pr_figure(y_te, proba), 2)
-    cal = ev.calibration_figure(y_te, proba, n_bins=5)
+    _check_figure(ev_figures.roc_figure(y_te, proba[:, 1]), 2)  # 1-D positive-class proba
+    _check_figure(ev_figures.pr_figure(y_te, proba), 2)
+    cal = ev_figures.calibration_figure(y_te, proba, n_bins=5)
     _check_figure(cal, 3)
-    conf = ev.confusion_figure(y_te, proba, normalize="true")
+    conf = ev_figures.confusion_figure(y_te, proba, normalize="true")
     _check_figure(conf, 1)
     assert np.asarray(conf.data[0].z).shape == (2, 2)
 
@@ -226,31 +240,31 @@ def test_binary_figures_build(binary_split, binary_model):
 def test_multiclass_figures_have_one_curve_per_class(iris_split, iris_model):
     _, X_te, _, y_te = iris_split
     proba = iris_model.predict_proba(X_te)
-    roc = ev.roc_figure(y_te, proba, labels=iris_model.classes_)
+    roc = ev_figures.roc_figure(y_te, proba, labels=iris_model.classes_)
     assert len(roc.data) == 3 + 1  # three classes + chance line
-    assert len(ev.pr_figure(y_te, proba).data) == 3
-    assert len(ev.calibration_figure(y_te, proba).data) == 3 * 2 + 1
-    conf = ev.confusion_figure(y_te, iris_model.predict(X_te), labels=[0, 1, 2])
+    assert len(ev_figures.pr_figure(y_te, proba).data) == 3
+    assert len(ev_figures.calibration_figure(y_te, proba).data) == 3 * 2 + 1
+    conf = ev_figures.confusion_figure(y_te, iris_model.predict(X_te), labels=[0, 1, 2])
     _check_figure(conf, 1)
     assert np.asarray(conf.data[0].z).sum() == len(y_te)
     with pytest.raises(DatasetError, match="positive-class probability"):
-        ev.roc_figure(y_te, proba[:, 1])
+        ev_figures.roc_figure(y_te, proba[:, 1])
 
 
 def test_regression_and_metric_figures_build(regression_split, regression_model):
     _, X_te, _, y_te = regression_split
     pred = regression_model.predict(X_te)
-    res = ev.residual_figure(y_te, pred)
+    res = ev_figures.residual_figure(y_te, pred)
     _check_figure(res, 3)
     assert res.layout.xaxis.title.text == "predicted"
     assert res.layout.xaxis2.title.text == "actual"
-    small = ev.residual_figure(y_te, pred, max_points=20)
+    small = ev_figures.residual_figure(y_te, pred, max_points=20)
     assert len(small.data[0].x) == 20
     est = bootstrap_metrics("regression", y_te, pred, n_boot=100)
-    ci = ev.metrics_ci_figure(est)
+    ci = ev_figures.metrics_ci_figure(est)
     _check_figure(ci, 3)
     assert ci.data[0].error_x.array[0] == pytest.approx(est["rmse"].ci_high - est["rmse"].value)
-    nan_ci = ev.metrics_ci_figure({"x": Estimate(1.0, float("nan"), float("nan"))})
+    nan_ci = ev_figures.metrics_ci_figure({"x": Estimate(1.0, float("nan"), float("nan"))})
     _check_figure(nan_ci, 1)
     with pytest.raises(ConfigError):
-        ev.metrics_ci_figure({})
+        ev_figures.metrics_ci_figure({})

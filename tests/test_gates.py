@@ -15,11 +15,16 @@ from workbench.gates import (
     GateStatus,
     default_gates,
     default_gates_path,
+    default_release_gates_path,
     evaluate_gates,
+    evaluate_release_gates,
     known_metrics,
     load_gates,
+    load_release_gates,
     parse_gate,
     parse_gates,
+    parse_release_gate,
+    resolve_gates,
 )
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -187,3 +192,63 @@ def test_other_task_is_skipped_but_missing_numbers_fail() -> None:
     assert nan[0].status is GateStatus.FAILED and "undefined" in nan[0].reason
     # Without a task, a quality metric absent from the comparison is skipped.
     assert evaluate_gates(CLASSIFICATION, gates[:1])[0].status is GateStatus.SKIPPED
+
+
+# -- release gates and resolving what a caller passed ------------------------------------------
+
+
+def test_release_gates_reuse_the_gate_language() -> None:
+    gate = parse_release_gate("p99_ms <= 20")
+    assert (gate.metric, gate.check, gate.op, gate.value, gate.label) == (
+        "p99_ms", "candidate", "<=", 20.0, "p99_ms <= 20",
+    )  # fmt: skip
+    named = parse_release_gate({"metric": "roc_auc", "op": ">=", "value": 0.95, "name": "AUC"})
+    assert named.label == "AUC"
+    defaults = load_release_gates(default_release_gates_path())
+    assert {"roc_auc", "p99_ms", "error_rate"} <= {g.metric for g in defaults}
+    with pytest.raises(GateError, match=r"unknown metric 'p99'.*p99_ms.*roc_auc"):
+        parse_release_gate("p99 <= 20")
+    with pytest.raises(GateError, match="release gate is absolute"):
+        parse_release_gate("roc_auc delta >= 0")
+    with pytest.raises(GateError, match="unknown operator '=='"):
+        parse_release_gate("error_rate == 0")
+    with pytest.raises(GateError, match="not a number"):
+        parse_release_gate({"metric": "rps", "op": ">=", "value": "fast"})
+    with pytest.raises(GateError, match="cannot read gates file"):
+        load_release_gates("/nope.yaml")
+    results = evaluate_release_gates(
+        [parse_release_gate(g) for g in ("rmse <= 50", "p50_ms <= 5", "roc_auc >= 0.9")],
+        {"p50_ms": 7.5, "roc_auc": None},
+        task="classification",
+    )
+    assert [r.status.value for r in results] == ["skipped", "failed", "failed"]
+    assert results[1].reason == "p50_ms = 7.5 misses <= 5"
+    assert "was not measured" in results[2].reason
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_resolve_gates_reads_the_default_a_file_or_a_list(tmp_path: Path, release: bool) -> None:
+    default, source = resolve_gates(None, release=release)
+    name = "release_gates.yaml" if release else "gates.yaml"
+    assert source == f"default ({name})" and default
+    assert resolve_gates("  ", release=release)[1] == source
+    path = tmp_path / "g.yaml"
+    path.write_text("gates:\n  - model_size_bytes <= 50e6\n")
+    from_file, source = resolve_gates(path, release=release)
+    assert source == str(path.resolve()) and [g.metric for g in from_file] == ["model_size_bytes"]
+    gate = Gate("roc_auc", "candidate", ">=", 0.5)
+    inline, source = resolve_gates([gate, "model_size_bytes <= 1e9"], release=release)
+    assert source == "inline" and inline[0] is gate and inline[1].value == 1e9
+
+
+def test_resolve_gates_parses_each_kind_with_its_own_rules() -> None:
+    # A load-test number is a release metric only; a relative check a comparison gate only.
+    assert resolve_gates(["p99_ms <= 20"], release=True)[0][0].metric == "p99_ms"
+    with pytest.raises(GateError, match="unknown metric 'p99_ms'"):
+        resolve_gates(["p99_ms <= 20"])
+    with pytest.raises(GateError, match="release gate is absolute"):
+        resolve_gates(["roc_auc delta >= 0"], release=True)
+    # No gate at all holds a comparison, but a release check needs at least one.
+    assert resolve_gates([]) == ([], "inline")
+    with pytest.raises(GateError, match="no gates given"):
+        resolve_gates([], release=True)

@@ -72,6 +72,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "search",
             "evaluate",
             "compare",
+            "compare.*",
             "registry",
             "pareto",
             "export",

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from workbench.exceptions import ConfigError
+from workbench.figures.pareto import pareto_figure
 from workbench.pareto import (
     ParetoPoint,
     dominates,
     mark_front,
-    pareto_figure,
     points_frame,
     points_from_runs,
 )

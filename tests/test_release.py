@@ -20,7 +20,6 @@ from workbench import release as rel
 from workbench import reports
 from workbench.bundle import MODEL_STORE
 from workbench.config import Workspace
-from workbench.gates import GateError
 from workbench.registry import promote
 from workbench.store import Store
 from workbench.store import schema as t
@@ -154,35 +153,6 @@ def test_tampered_bundle_fails_without_crashing(
     assert bad.performance == {}
 
 
-def test_release_gates_reuse_the_gate_language() -> None:
-    gate = rel.parse_release_gate("p99_ms <= 20")
-    assert (gate.metric, gate.check, gate.op, gate.value, gate.label) == (
-        "p99_ms", "candidate", "<=", 20.0, "p99_ms <= 20",
-    )  # fmt: skip
-    named = rel.parse_release_gate({"metric": "roc_auc", "op": ">=", "value": 0.95, "name": "AUC"})
-    assert named.label == "AUC"
-    defaults = rel.load_release_gates(rel.default_release_gates_path())
-    assert {"roc_auc", "p99_ms", "error_rate"} <= {g.metric for g in defaults}
-    with pytest.raises(GateError, match=r"unknown metric 'p99'.*p99_ms.*roc_auc"):
-        rel.parse_release_gate("p99 <= 20")
-    with pytest.raises(GateError, match="release gate is absolute"):
-        rel.parse_release_gate("roc_auc delta >= 0")
-    with pytest.raises(GateError, match="unknown operator '=='"):
-        rel.parse_release_gate("error_rate == 0")
-    with pytest.raises(GateError, match="not a number"):
-        rel.parse_release_gate({"metric": "rps", "op": ">=", "value": "fast"})
-    with pytest.raises(GateError, match="cannot read gates file"):
-        rel.load_release_gates("/nope.yaml")
-    results = rel._evaluate_gates(
-        [rel.parse_release_gate(g) for g in ("rmse <= 50", "p50_ms <= 5", "roc_auc >= 0.9")],
-        {"p50_ms": 7.5, "roc_auc": None},
-        "classification",
-    )
-    assert [r.status.value for r in results] == ["skipped", "failed", "failed"]
-    assert results[1].reason == "p50_ms = 7.5 misses <= 5"
-    assert "was not measured" in results[2].reason
-
-
 def test_notebook_without_runs_explains_instead_of_failing(
     workspace: Workspace, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,6 +163,7 @@ def test_notebook_without_runs_explains_instead_of_failing(
 def test_notebook_picks_the_champion_else_the_newest_evaluated_run(
     workspace: Workspace, store: Store
 ) -> None:
+    from workbench.release._compose import _default_ref
     from workbench.store import MetricRecord, RunStatus
 
     def fake_run(run_id: str, *, evaluated: bool, status: RunStatus) -> None:
@@ -205,7 +176,7 @@ def test_notebook_picks_the_champion_else_the_newest_evaluated_run(
     fake_run("20260101-000000-aaaaaa", evaluated=True, status=RunStatus.SUCCEEDED)
     fake_run("20260101-000001-bbbbbb", evaluated=False, status=RunStatus.SUCCEEDED)
     fake_run("20260101-000002-cccccc", evaluated=True, status=RunStatus.FAILED)
-    assert rel._default_ref(store) == "20260101-000000-aaaaaa"
+    assert _default_ref(store) == "20260101-000000-aaaaaa"
 
 
 def test_regression_bundle_with_categories_and_missing_values(

@@ -29,6 +29,12 @@ metrics are the latency and size each run's evaluate stage records (:data:`COST_
 A gate on a quality metric of the *other* task is reported as skipped, so one file serves
 classification and regression alike.
 
+A **release gate** (:func:`parse_release_gate`, ``templates/release_gates.yaml``) is the same
+language in its absolute ``candidate`` form, read as "the released model's value":
+``roc_auc >= 0.95``, ``p99_ms <= 20``; besides the metrics above it may name the load-test
+numbers of :data:`RELEASE_METRICS`. :func:`resolve_gates` turns what a caller passed (a file, a
+list, nothing) into gates of either kind.
+
 Example::
 
     gates = load_gates(default_gates_path())
@@ -42,7 +48,7 @@ import enum
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +58,24 @@ __all__ = [
     "CHECKS",
     "COST_METRICS",
     "OPERATORS",
+    "RELEASE_METRICS",
     "Gate",
     "GateError",
     "GateResult",
     "GateStatus",
     "default_gates",
     "default_gates_path",
+    "default_release_gates_path",
     "evaluate_gates",
+    "evaluate_release_gates",
     "known_metrics",
     "load_gates",
+    "load_release_gates",
     "parse_gate",
     "parse_gates",
+    "parse_release_gate",
+    "parse_release_gates",
+    "resolve_gates",
 ]
 
 
@@ -104,6 +117,24 @@ _FORMS = (
     '"roc_auc delta_ci_low >= 0", or "model_size_bytes <= 50e6" (check: candidate)'
 )
 _DEFAULT_FILE = "gates.yaml"
+
+#: Numbers of a release check's load test a release gate may name, besides the test metrics.
+RELEASE_METRICS: dict[str, str] = {
+    "p50_ms": "median /predict latency under load (ms)",
+    "p95_ms": "95th percentile latency under load (ms)",
+    "p99_ms": "99th percentile latency under load (ms)",
+    "max_ms": "slowest request of the load test (ms)",
+    "mean_ms": "mean latency under load (ms)",
+    "rps": "requests answered per second",
+    "error_rate": "share of load-test requests not answered 2xx (0 to 1)",
+    "error_count": "load-test requests not answered 2xx",
+}
+_DEFAULT_RELEASE_FILE = "release_gates.yaml"
+_RELEASE_FORMS = "e.g. ['roc_auc >= 0.95', 'p99_ms <= 20']"
+# parse_gate validates keys, operator and value for the metrics a comparison knows; a release
+# metric is checked under this stand-in name (a cost metric, so check "candidate" is allowed)
+# and renamed afterwards, so both kinds of gate share one parser and its error messages.
+_STAND_IN_METRIC = "model_size_bytes"
 
 
 @dataclass(frozen=True)
@@ -361,6 +392,137 @@ def default_gates() -> list[Gate]:
     return load_gates(default_gates_path())
 
 
+# -- release gates ------------------------------------------------------------------------------
+
+
+def _release_fields(spec: Any, where: str) -> dict[str, Any]:
+    """A gate spec as a mapping; a compact string keeps the form ``METRIC [CHECK] OP VALUE``."""
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    if isinstance(spec, str):
+        words = spec.split()
+        if len(words) == 3:
+            return {"metric": words[0], "op": words[1], "value": words[2]}
+        if len(words) == 4:
+            return dict(zip(("metric", "check", "op", "value"), words, strict=True))
+        raise GateError(
+            f"{where}: {spec!r} has {len(words)} words; a release gate reads 'METRIC OP VALUE', "
+            "e.g. 'p99_ms <= 20' or 'roc_auc >= 0.95'"
+        )
+    raise GateError(f"{where}: expected a mapping or a string, got {type(spec).__name__} {spec!r}")
+
+
+def parse_release_gate(spec: Any, *, where: str = "gate") -> Gate:
+    """Parse one absolute gate on the released model: a quality metric or a load-test number.
+
+    Args:
+        spec: ``"METRIC OP VALUE"`` (e.g. ``"p99_ms <= 20"``), or a mapping
+            ``{metric, op, value[, name][, check: candidate]}`` as in :func:`parse_gate`.
+        where: How error messages name this gate.
+
+    Returns:
+        A :class:`Gate` with check ``candidate``, labelled ``METRIC OP VALUE`` unless it has a
+        name.
+
+    Raises:
+        GateError: Unknown metric (the message lists the known ones), a relative check such as
+            ``delta`` (a release has nothing to compare with), or a bad key, operator or value.
+
+    Example:
+        >>> parse_release_gate("p99_ms <= 20").label
+        'p99_ms <= 20'
+    """
+    fields = _release_fields(spec, where)
+    metric = str(fields.get("metric", "")).strip()
+    check = str(fields.get("check", "candidate")).strip()
+    if check != "candidate":
+        raise GateError(
+            f"{where}: check {check!r} compares with a baseline, but a release gate is absolute; "
+            "drop the check (or use 'candidate'), e.g. 'roc_auc >= 0.95'. Relative gates belong "
+            "to `workbench compare`"
+        )
+    if metric in RELEASE_METRICS:
+        gate = replace(
+            parse_gate({**fields, "metric": _STAND_IN_METRIC}, where=where), metric=metric
+        )
+    elif metric in known_metrics():
+        gate = parse_gate(fields, where=where)
+    else:
+        raise GateError(
+            f"{where}: unknown metric {metric!r}; release gates read the load test "
+            f"({', '.join(RELEASE_METRICS)}) or the bundle's test metrics "
+            f"({', '.join(known_metrics())})"
+        )
+    return replace(gate, name=gate.name or f"{metric} {gate.op} {gate.value:g}")
+
+
+def parse_release_gates(doc: Any, *, source: str = "gates") -> list[Gate]:
+    """Parse a loaded release gates document: a list of gates or ``{gates: [...]}``.
+
+    Raises:
+        GateError: The document is not a non-empty list of valid release gates.
+    """
+    return parse_gates(doc, source=source, parse=parse_release_gate, forms=_RELEASE_FORMS)
+
+
+def load_release_gates(path: str | Path) -> list[Gate]:
+    """Read and parse a release gates YAML file (see ``templates/release_gates.yaml``).
+
+    Raises:
+        GateError: The file is missing, is not YAML, or holds invalid gates.
+    """
+    return load_gates(path, parse=parse_release_gate, forms=_RELEASE_FORMS)
+
+
+def default_release_gates_path() -> Path:
+    """``templates/release_gates.yaml`` at the root of the repository.
+
+    Raises:
+        GateError: The file is not there; pass gates explicitly.
+    """
+    path = Path(__file__).resolve().parent.parent / "templates" / _DEFAULT_RELEASE_FILE
+    if not path.is_file():
+        raise GateError(
+            f"the default release gates file {path} is missing; pass one with --gates FILE "
+            "(see templates/release_gates.yaml in the workbench repository)"
+        )
+    return path
+
+
+def resolve_gates(
+    gates: str | Path | Sequence[Gate | Any] | None, *, release: bool = False
+) -> tuple[list[Gate], str]:
+    """The gates a caller asked for, and where they came from (as records keep it).
+
+    Args:
+        gates: A gates YAML path; a list of :class:`Gate`, mappings or compact strings; or
+            ``None`` (or a blank string) for the default file in ``templates/``.
+        release: Release gates (absolute, :func:`parse_release_gate`, at least one) instead of
+            comparison gates.
+
+    Returns:
+        ``(gates, source)``: source is ``"default (<file>)"``, the file's absolute path, or
+        ``"inline"``.
+
+    Raises:
+        GateError: The file or a gate is malformed, or (release) the list is empty.
+    """
+    load = load_release_gates if release else load_gates
+    parse = parse_release_gate if release else parse_gate
+    if gates is None or (isinstance(gates, str) and not gates.strip()):
+        path = default_release_gates_path() if release else default_gates_path()
+        return load(path), f"default ({path.name})"
+    if isinstance(gates, str | Path):
+        return load(gates), str(Path(gates).resolve())  # recorded: absolute
+    parsed = [
+        g if isinstance(g, Gate) else parse(g, where=f"gate {i}")
+        for i, g in enumerate(gates, start=1)
+    ]
+    if release and not parsed:
+        raise GateError("no gates given; pass at least one, e.g. ['p99_ms <= 20']")
+    return parsed, "inline"
+
+
 # -- evaluation ---------------------------------------------------------------------------------
 
 
@@ -435,3 +597,33 @@ def _evaluate_one(
         observed,
         f"{gate.metric} {gate.check} = {_fmt(observed)} {verdict} {gate.op} {gate.value:g}",
     )
+
+
+def evaluate_release_gates(
+    gates: Sequence[Gate], values: Mapping[str, float | None], *, task: str
+) -> list[GateResult]:
+    """Evaluate absolute (release) gates on one model's numbers.
+
+    Args:
+        gates: Release gates (:func:`parse_release_gate`).
+        values: ``{metric: value}``: the bundle's test metrics and the load test's numbers
+            (``None`` for one not measured).
+        task: The model's task; a gate on a quality metric of the other task is skipped.
+
+    Returns:
+        One result per gate, whose reason reads e.g. ``p99_ms = 3.2 meets <= 20``.
+    """
+    entries = {name: {"candidate": v} for name, v in values.items()}
+    out = []
+    for r in evaluate_gates(entries, gates, task=task):
+        g = r.gate
+        if not r.applies:
+            reason = f"not applicable: {g.metric} is not a metric of a {task} model"
+        elif r.observed is None:
+            recorded = ", ".join(sorted(n for n, v in values.items() if v is not None))
+            reason = f"{g.metric} was not measured for this bundle (measured: {recorded})"
+        else:
+            verdict = "meets" if r.passed else "misses"
+            reason = f"{g.metric} = {r.observed:.4g} {verdict} {g.op} {g.value:g}"
+        out.append(GateResult(g, r.status, r.observed, reason))
+    return out

@@ -2,7 +2,8 @@
 
 Each trial runs k-fold cross-validation on the training rows and reports the running mean after
 every fold, so the pruner can stop a hopeless trial early. The best parameters are then checked
-on the validation rows and refit on train+valid for the evaluation stage.
+on the validation rows and refit on train+valid for the evaluation stage. The study's figures
+are in :mod:`workbench.figures.search`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from .datasets import Dataset, Split
 from .models import build_pipeline, get_family
 
-__all__ = ["SearchResult", "direction_for", "run_search", "search_figures", "study_name_for"]
+__all__ = ["SearchResult", "direction_for", "run_search", "study_name_for"]
 
 
 def direction_for(task: str) -> str:
@@ -188,30 +189,3 @@ def _storage(url: str | None) -> Any:
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 30}}
     return optuna.storages.RDBStorage(url, **kwargs)
-
-
-def search_figures(study: Any, *, seed: int = 0) -> dict[str, Any]:
-    """Optimization history, parameter importances and parallel coordinates (plotly).
-
-    A figure that cannot be drawn (e.g. importances need two finished trials with varying
-    parameters) is replaced by the reason, as a string.
-    """
-    import optuna
-    from optuna import visualization as vis
-
-    out: dict[str, Any] = {}
-    out["history"] = vis.plot_optimization_history(study)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) >= 2 and len({tuple(sorted(t.params.items())) for t in complete}) > 1:
-        try:
-            out["importances"] = vis.plot_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
-            )
-        except (ValueError, RuntimeError) as e:
-            out["importances"] = f"parameter importances unavailable: {e}"
-        out["parallel"] = vis.plot_parallel_coordinate(study)
-    else:
-        reason = "needs at least two finished trials with different parameters"
-        out["importances"] = f"parameter importances unavailable: {reason}"
-        out["parallel"] = f"parallel coordinates unavailable: {reason}"
-    return out

@@ -1,0 +1,64 @@
+"""Compare a candidate model with a baseline on the same test rows, with evidence.
+
+A comparison pairs the two runs' saved test predictions row by row and records, in one JSON
+document stored in ``wb_comparisons``:
+
+* every quality metric of the task for both models, the delta **candidate − baseline** (in the
+  metric's units, never sign-flipped) with a paired-bootstrap 95% CI and p-value;
+* for classification, McNemar's test on which rows each model labels correctly (exact binomial
+  p-value, and the continuity-corrected chi-square one beside it; :func:`workbench.stats.mcnemar`);
+* the cost metrics each run measured in its evaluate stage (single-row p50/p99 latency, batch
+  throughput, model size): both values, delta and ratio candidate / baseline;
+* every gate's result (:mod:`workbench.gates`) and the decision: ``promote`` only when every
+  applicable gate passes, else ``hold``, with the reasons.
+
+Runs evaluated on different data (dataset fingerprint) or different test rows (split) are
+refused with the reason, before anything is computed.
+
+Example::
+
+    cmp = compare_runs(ws, store, "20261129-2050", "champion", n_boot=2000)
+    cmp.decision, cmp.reasons
+    cmp.to_dict()                                   # the stored record, JSON-ready
+    html = render_report(ws, store, cmp.id)         # notebook 04 → reports/comparisons/<id>.html
+
+The package, by job: ``_types`` (Side, MetricDelta, Comparison), ``_compute`` (pairing the saved
+predictions, deltas, McNemar, the decision), ``_run`` (:func:`compare_runs`,
+:func:`compare_and_report`), ``_records`` (the store and notebook 04's report) and ``_compose``
+(the index's tables and notebook 04's helpers). Figures are in :mod:`workbench.figures.compare`,
+the interactive run picker in :mod:`workbench.widgets`.
+"""
+
+from __future__ import annotations
+
+from ._compose import index_sections, notebook_comparison, open_workspace
+from ._records import (
+    NOTEBOOK,
+    comparison_dir,
+    comparison_report_path,
+    get_comparison,
+    list_comparisons,
+    render_report,
+)
+from ._run import comparable_runs, compare_and_report, compare_runs
+from ._types import CONFIDENCE, Comparison, IncomparableRuns, MetricDelta, Side
+
+__all__ = [
+    "CONFIDENCE",
+    "NOTEBOOK",
+    "Comparison",
+    "IncomparableRuns",
+    "MetricDelta",
+    "Side",
+    "comparable_runs",
+    "compare_and_report",
+    "compare_runs",
+    "comparison_dir",
+    "comparison_report_path",
+    "get_comparison",
+    "index_sections",
+    "list_comparisons",
+    "notebook_comparison",
+    "open_workspace",
+    "render_report",
+]
