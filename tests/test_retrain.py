@@ -288,7 +288,7 @@ def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
             return SimpleNamespace(run_id=run_id)
 
     monkeypatch.setattr("workbench.runner.Runner", FakeRunner)
-    monkeypatch.setattr("workbench.compare.render_report", lambda *a, **k: None)
+    monkeypatch.setattr("workbench.compare._run.render_report", lambda *a, **k: None)
     outcome = rt.retrain_now(
         workspace, store, report, stream, profile=fitted[1], trials=2, n_boot=200
     )
