@@ -28,8 +28,10 @@ from workbench import abtest as ab
 from workbench.bundle import export_bundle
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
+from workbench.demo import abtest_stage
 from workbench.exceptions import ConfigError
 from workbench.modelio import save_model
+from workbench.reports import abtest_sections, build_index
 from workbench.serving import background_server
 from workbench.store import (
     ArtifactRecord,
@@ -488,10 +490,10 @@ def test_record_round_trips_and_the_report_renders_offline(
     assert "KEEP A" in page and "Minimum detectable effect" in page
     assert ab.load_abtest(store, t.id).report_path == str(html)
     assert (ws.root / "abtests" / t.id / ab.NOTEBOOK).is_file()
-    [section] = ab.index_sections(ws, store)
+    [section] = abtest_sections(ws, store)
     row = next(r for r in section.rows if r[0] == t.id)
     assert row[-2] == "keep_a" and row[-1].href == f"abtests/{t.id}.html"
-    assert f"abtests/{t.id}.html" in ab.rebuild_index(ws, store).read_text()
+    assert f"abtests/{t.id}.html" in build_index(ws, store).read_text()
 
 
 def test_a_copied_workspace_finds_its_abtests_files_and_report(
@@ -508,7 +510,7 @@ def test_a_copied_workspace_finds_its_abtests_files_and_report(
     assert moved.report_path == str(copy / "reports" / "abtests" / f"{t.id}.html")
     assert Path(moved.report_path).is_file()
     assert len(ab.load_requests(store2, t.id)) == N
-    [section] = ab.index_sections(ws2, store2)
+    [section] = abtest_sections(ws2, store2)
     assert next(r for r in section.rows if r[0] == t.id)[-1].href == f"abtests/{t.id}.html"
 
 
@@ -769,7 +771,7 @@ def test_demo_stage_shadows_then_splits_champion_and_the_other_model(
     register_model(store, good)
     register_model(store, degraded)
     promote(store, good, "champion", reason="test")
-    shadow, online = ab.abtest_stage(workspace, store, fast=True, report=False)
+    shadow, online = abtest_stage(workspace, store, fast=True, report=False)
     assert (shadow.mode, online.mode) == ("shadow", "online")
     assert shadow.a["model_version"] == online.a["model_version"] == "v1"
     assert shadow.b["model_version"] == online.b["model_version"] == "v2"

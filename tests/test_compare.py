@@ -24,6 +24,8 @@ from workbench._files import sha256_file
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, RunNotFound
 from workbench.figures import compare as cmp_figures
+from workbench.notebook import show_comparison
+from workbench.reports import comparison_sections
 from workbench.stats import paired_proportion_delta
 from workbench.store import ArtifactRecord, DatasetRecord, MetricRecord, RunStatus, Store, utcnow
 
@@ -313,16 +315,16 @@ def test_notebook_picks_newest_non_champion_or_explains(
     workspace: Workspace, store: Store, pair: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cand, base = pair
-    assert cmp.notebook_comparison(workspace, store, n_boot=N_BOOT) is None
+    assert show_comparison(workspace, store, n_boot=N_BOOT) is None
     assert "nothing to compare" in capsys.readouterr().out
     registry.promote(store, base, "champion")
-    c = cmp.notebook_comparison(workspace, store, n_boot=N_BOOT, gates="")
+    c = show_comparison(workspace, store, n_boot=N_BOOT, gates="")
     assert c is not None and c.candidate.run_id == cand and c.baseline.ref == "champion"
-    assert cmp.notebook_comparison(workspace, store, comparison_id=c.id).to_dict() == c.to_dict()
+    assert show_comparison(workspace, store, comparison_id=c.id).to_dict() == c.to_dict()
     registry.promote(store, cand, "champion", force=True, reason="test")
     registry.promote(store, base, "old", reason="test")
     # Only other run is the old champion, which exists: it becomes the candidate.
-    assert cmp.notebook_comparison(workspace, store, n_boot=N_BOOT).candidate.run_id == base
+    assert show_comparison(workspace, store, n_boot=N_BOOT).candidate.run_id == base
 
 
 def test_picker_compares_on_click(
@@ -348,7 +350,7 @@ def test_index_sections_list_comparisons_and_registry(
     html.parent.mkdir(parents=True)
     html.write_text("<p>report</p>")
     store.set_comparison_report(c.id, html)
-    comparisons, models, audit = cmp.index_sections(workspace, store)
+    comparisons, models, audit = comparison_sections(workspace, store)
     row = comparisons.rows[0]
     assert row[0] == c.id and row[4] == "promote"
     assert row[5].href == f"comparisons/{c.id}.html"

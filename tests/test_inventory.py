@@ -31,8 +31,10 @@ from workbench import edge
 from workbench import inventory as inv
 from workbench.bundle import Manifest, export_bundle
 from workbench.config import Workspace
+from workbench.demo import inventory_stage
 from workbench.exceptions import ConfigError, ModelError, RunNotFound, StoreError
 from workbench.registry import promote, register_model
+from workbench.reports import inventory_sections
 from workbench.store import Store, open_workspace
 
 RUNS = ("20260101-000000-aaaaaa", "20260101-000001-bbbbbb", "20260101-000002-cccccc")
@@ -420,15 +422,15 @@ def test_a_model_without_onnx_is_refused_with_the_manifest_reason(
 def test_index_section_and_demo_stage(
     workspace: Workspace, store: Store, versions: list[str]
 ) -> None:
-    assert inv.index_sections(workspace, store) == []
-    view = inv.inventory_stage(workspace, store)
+    assert inventory_sections(workspace, store) == []
+    view = inventory_stage(workspace, store)
     assert len(view.devices) == 5 and {s.device.group for s in view.devices} == {"pilot", "stores"}
     assert [s.device.name for s in view.devices if s.status == "outdated"] == ["pilot-02"]
     assert [(w.group, [m.device for m in w.moves]) for w in view.plan.waves] == [
         ("pilot", ["pilot-02"])
     ]
-    assert inv.inventory_stage(workspace, store).devices == view.devices  # idempotent
-    [section] = inv.index_sections(workspace, store)
+    assert inventory_stage(workspace, store).devices == view.devices  # idempotent
+    [section] = inventory_sections(workspace, store)
     assert section.title == "Edge inventory" and len(section.rows) == 5
     pilot = next(r for r in section.rows if r[0] == "pilot-02")
     assert pilot[4] == "outdated" and pilot[5] == "wave 1"

@@ -95,7 +95,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("presentation", ("figures", "figures.*", "widgets", "progress")),
-    ("compose", ("demo", "notebook", "reports", "reports.*")),
+    ("compose", ("demo", "demo.*", "notebook", "reports", "reports.*")),
     ("cli", ("cli", "cli.*")),
     ("api", ("",)),
 )

@@ -26,6 +26,7 @@ from workbench.cli import cli as workbench_cli
 from workbench.config import Workspace
 from workbench.datasets import Dataset, load_dataset
 from workbench.profile import export_profile
+from workbench.reports import build_index, monitor_sections
 from workbench.retrain import retrain_decision
 from workbench.serving import background_server
 from workbench.store import Store
@@ -269,7 +270,7 @@ def test_report_round_trips_and_is_listed_in_the_index(
     assert listed.flagged_features == tuple(report.flagged_features())
     assert listed.latest_quality == json.loads(json.dumps(loaded.latest_quality()))
     assert (listed.n_windows, listed.n_requests) == (4, 480) and listed.model_version == "v1"
-    [section] = mon.index_sections(workspace, store)
+    [section] = monitor_sections(workspace, store)
     assert section.title == "Monitoring" and section.rows[0][0] == report.id
     assert section.rows[0][6] == "retrain"
     html = mon.render_report(workspace, store, report.id)
@@ -279,9 +280,9 @@ def test_report_round_trips_and_is_listed_in_the_index(
     notebook = workspace.artifact_root / "monitor" / report.id / mon.NOTEBOOK
     assert notebook.is_file() and store.get_monitor_report(report.id).notebook_path == str(notebook)
     assert not list((workspace.root / "monitor").glob("*/*.json"))  # records are rows, not files
-    [section] = mon.index_sections(workspace, store)
+    [section] = monitor_sections(workspace, store)
     assert section.rows[0][-1].href == f"monitor/{report.id}.html"
-    index = mon.rebuild_index(workspace, store).read_text()
+    index = build_index(workspace, store).read_text()
     assert f"monitor/{report.id}.html" in index
 
 
@@ -407,7 +408,7 @@ def test_an_older_workspace_s_monitor_folders_are_imported_once(
     assert mon.load_decision(store, report.id) == json.loads(json.dumps(decision.to_dict()))
     assert mon.load_record(store, report.id, "retrain") == outcome
     assert store.get_monitor_report(report.id).notebook_path == str(folder / mon.NOTEBOOK)
-    [section] = mon.index_sections(ws, store)
+    [section] = monitor_sections(ws, store)
     assert section.rows[0][0] == report.id and section.rows[0][6] == "retrain"
 
     open_workspace(ws.root)  # once: opening again imports nothing twice

@@ -17,10 +17,12 @@ from rich.console import Console
 from test_export import trained_run
 
 from workbench import release as rel
-from workbench import reports
 from workbench.bundle import MODEL_STORE
 from workbench.config import Workspace
+from workbench.demo import release_stage
+from workbench.notebook import default_release_ref, show_release
 from workbench.registry import promote
+from workbench.reports import build_index, release_sections
 from workbench.store import Store
 from workbench.store import schema as t
 
@@ -34,12 +36,8 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Store
     ws, store, run_id = trained_run(tmp_path_factory)
     promote(store, run_id, "champion", reason="release tests")
     console = Console(file=io.StringIO(), width=200)
-    with pytest.MonkeyPatch.context() as mp:
-        if rel.INDEX_PROVIDER not in reports.SECTION_PROVIDERS:  # until reports.py lists it
-            mp.setattr(
-                reports, "SECTION_PROVIDERS", (*reports.SECTION_PROVIDERS, rel.INDEX_PROVIDER)
-            )
-        report = rel.release_stage(ws, store, "champion", fast=True, gates=LENIENT, console=console)
+    report = release_stage(ws, store, "champion", fast=True, gates=LENIENT, console=console)
+    build_index(ws, store)
     return ws, store, report, console.file.getvalue()
 
 
@@ -96,7 +94,7 @@ def test_evidence_json_equals_stored_record_and_report_is_linked(
     index = ws.index_path.read_text()
     assert f'href="releases/{report.id}.html"' in index
     assert f'href="releases/{report.id}.json"' in index
-    assert rel.release_sections(ws, store)[0].rows[0][0] == report.id
+    assert release_sections(ws, store)[0].rows[0][0] == report.id
 
 
 def test_out_of_reach_gate_fails_with_exit_1_naming_it(
@@ -156,14 +154,13 @@ def test_tampered_bundle_fails_without_crashing(
 def test_notebook_without_runs_explains_instead_of_failing(
     workspace: Workspace, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert rel.notebook_release(workspace, store) is None
+    assert show_release(workspace, store) is None
     assert "nothing to release" in capsys.readouterr().out
 
 
 def test_notebook_picks_the_champion_else_the_newest_evaluated_run(
     workspace: Workspace, store: Store
 ) -> None:
-    from workbench.release._compose import _default_ref
     from workbench.store import MetricRecord, RunStatus
 
     def fake_run(run_id: str, *, evaluated: bool, status: RunStatus) -> None:
@@ -176,7 +173,7 @@ def test_notebook_picks_the_champion_else_the_newest_evaluated_run(
     fake_run("20260101-000000-aaaaaa", evaluated=True, status=RunStatus.SUCCEEDED)
     fake_run("20260101-000001-bbbbbb", evaluated=False, status=RunStatus.SUCCEEDED)
     fake_run("20260101-000002-cccccc", evaluated=True, status=RunStatus.FAILED)
-    assert _default_ref(store) == "20260101-000000-aaaaaa"
+    assert default_release_ref(store) == "20260101-000000-aaaaaa"
 
 
 def test_regression_bundle_with_categories_and_missing_values(

@@ -321,8 +321,8 @@ def test_the_demo_stage_serves_the_champions_verified_bundle_and_stores_its_reco
 ) -> None:
     from workbench.bundle import Manifest
     from workbench.datasets import make_split
+    from workbench.demo import monitor_stage
     from workbench.monitor import load_report
-    from workbench.retrain._demo import monitor_stage
 
     run_id = model_run(workspace, store, "20260101-000000-ffffff", fitted[0], cancer)
     # What export needs beyond the model: the run's split and its test metrics.

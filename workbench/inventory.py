@@ -41,13 +41,10 @@ from .exceptions import WorkbenchError
 from .store import Device, HistoryEntry, ModelPin
 
 if TYPE_CHECKING:
-    from .config import Workspace
-    from .reports import IndexSection
     from .store import Store
 
 __all__ = [
     "DEFAULT_GROUP",
-    "PROVIDER",
     "STATUSES",
     "Device",
     "DeviceStatus",
@@ -59,8 +56,6 @@ __all__ = [
     "UpdatePlan",
     "Wave",
     "add_device",
-    "index_sections",
-    "inventory_stage",
     "inventory_view",
     "judge",
     "list_devices",
@@ -70,7 +65,6 @@ __all__ = [
 ]
 
 DEFAULT_GROUP = "default"
-PROVIDER = "workbench.inventory:index_sections"
 STATUSES = ("current", "outdated", "unassigned")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -433,85 +427,3 @@ def inventory_view(
 
 
 # -- index and demo ---------------------------------------------------------------------------
-
-
-def index_sections(ws: Workspace, store: Store) -> list[IndexSection]:
-    """The "Edge inventory" table of ``reports/index.html`` (nothing without devices).
-
-    Provider string for :data:`workbench.reports.SECTION_PROVIDERS`:
-    ``"workbench.inventory:index_sections"``.
-    """
-    from .reports import IndexSection
-
-    view = inventory_view(store)
-    if not view.devices:
-        return []
-    wave_of = {m.device: w.number for w in view.plan.waves for m in w.moves}
-    rows = tuple(
-        (
-            s.device.name,
-            s.device.group,
-            s.device.model.ref if s.device.model else "—",
-            s.device.to_dict()["updated_at"].replace("T", " ").replace("+00:00", " UTC"),
-            s.status + (" (hold)" if s.device.hold else ""),
-            f"wave {wave_of[s.device.name]}" if s.device.name in wave_of else "—",
-        )
-        for s in view.devices
-    )
-    c = view.counts()
-    champion = view.champion.ref if view.champion else "none"
-    return [
-        IndexSection(
-            "Edge inventory",
-            columns=("device", "group", "model", "since", "status", "update"),
-            rows=rows,
-            note=f"champion {champion}: {c['current']} current, {c['outdated']} outdated, "
-            f"{c['unassigned']} unassigned; waves go one group at a time, smallest first",
-        )
-    ]
-
-
-DEMO_DEVICES = (
-    ("pilot-01", "pilot"),
-    ("pilot-02", "pilot"),
-    ("store-01", "stores"),
-    ("store-02", "stores"),
-    ("store-03", "stores"),
-)
-
-
-def inventory_stage(ws: Workspace, store: Store, *, console: Any = None) -> InventoryView:
-    """The demo's inventory stage: a few devices in two groups, one outdated, and the plan.
-
-    Every device runs the champion except ``pilot-02``, which runs the other registered
-    version (or nothing when there is none). Devices already in the inventory are left as
-    they are, so the demo can run again on the same workspace.
-    """
-    from .registry import aliases, list_models
-
-    champion = aliases(store).get("champion")
-    if champion is None:
-        _say(console, "  inventory: skipped, no champion yet")
-        return inventory_view(store)
-    other = next((v.ref for v in list_models(store) if v.version != champion.version), None)
-    known = {d.name for d in list_devices(store)}
-    for name, group in DEMO_DEVICES:
-        if name in known:
-            continue
-        model = other if name == "pilot-02" else champion.ref
-        add_device(store, name, group=group, model=model, note="demo device")
-    view = inventory_view(store)
-    c = view.counts()
-    _say(
-        console,
-        f"  inventory: {len(view.devices)} devices, champion {champion.ref}: "
-        f"{c['current']} current, {c['outdated']} outdated, {c['unassigned']} unassigned",
-    )
-    for line in view.plan.lines():
-        _say(console, f"  {line}")
-    return view
-
-
-def _say(console: Any, text: str) -> None:
-    if console is not None:
-        console.print(text, highlight=False, markup=False)

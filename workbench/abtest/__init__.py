@@ -16,7 +16,8 @@ their bundles on 127.0.0.1, replays a request stream through a router and compar
 * a record in the store (:func:`list_abtests`, :func:`load_abtest`: every process on the same
   store sees it), the per-request rows and logs in ``abtests/<id>/`` under the artifact root,
   and the report ``reports/abtests/<id>.html`` (notebook ``06_abtest``; its figures are in
-  :mod:`workbench.figures.abtest`), listed on the index by :func:`index_sections`.
+  :mod:`workbench.figures.abtest`), listed on the index by
+  :func:`workbench.reports.abtest_sections`.
 
 Example::
 
@@ -35,15 +36,11 @@ from __future__ import annotations
 from ._analysis import analyze, annotate
 from ._records import (
     NOTEBOOK,
-    PROVIDER,
     ABTest,
-    index_sections,
     list_abtests,
     load_abtest,
     load_labels,
     load_requests,
-    notebook_abtest,
-    rebuild_index,
     render_report,
     report_html_path,
 )
@@ -69,7 +66,7 @@ from ._routing import (
     assign_variant,
     route_stream,
 )
-from ._run import MAX_REQUESTS, abtest_stage, run_abtest
+from ._run import MAX_REQUESTS, run_abtest
 from ._users import UserModel, unit_hash
 
 __all__ = [
@@ -79,7 +76,6 @@ __all__ = [
     "MAX_REQUESTS",
     "MODES",
     "NOTEBOOK",
-    "PROVIDER",
     "SHIP_B",
     "VARIANTS",
     "ABTest",
@@ -91,19 +87,15 @@ __all__ = [
     "Router",
     "UserModel",
     "VariantSummary",
-    "abtest_stage",
     "analyze",
     "annotate",
     "answers_frame",
     "assign_variant",
     "deltas_frame",
-    "index_sections",
     "list_abtests",
     "load_abtest",
     "load_labels",
     "load_requests",
-    "notebook_abtest",
-    "rebuild_index",
     "render_report",
     "report_html_path",
     "route_stream",

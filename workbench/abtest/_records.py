@@ -19,7 +19,6 @@ into the store when the workspace is opened.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,27 +37,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.config import Workspace
-    from workbench.reports import IndexSection
     from workbench.store import Store
 
 __all__ = [
     "NOTEBOOK",
-    "PROVIDER",
     "ABTest",
     "abtest_folder",
-    "index_sections",
     "list_abtests",
     "load_abtest",
     "load_labels",
     "load_requests",
-    "rebuild_index",
     "render_report",
     "report_html_path",
     "save_abtest",
 ]
 
 NOTEBOOK = "06_abtest.ipynb"
-PROVIDER = "workbench.abtest:index_sections"
 RECORD_SCHEMA = 1
 _REQUESTS = "requests.csv"
 _LABELS = "labels.csv"
@@ -348,91 +342,3 @@ def render_report(
         log_output=log_output,
         on_export=lambda html: store.set_abtest_report(rec.id, html),
     )
-
-
-def notebook_abtest(store: Store, abtest_id: str = "") -> ABTest | None:
-    """What notebook 06 shows: the given test, else the newest stored one (``None``: none)."""
-    if abtest_id:
-        return load_abtest(store, abtest_id)
-    stored = list_abtests(store, limit=1)
-    if stored:
-        print(f"showing the newest stored A/B test, {stored[0].id}")
-        return stored[0]
-    print("nothing to show yet: run `workbench abtest --a REF --b REF --mode online|shadow`")
-    return None
-
-
-# -- the index ------------------------------------------------------------------------------------
-
-
-def index_sections(ws: Workspace, store: Store) -> list[IndexSection]:
-    """The "A/B tests" table of ``reports/index.html`` (nothing when there is no test).
-
-    Provider string for :data:`workbench.reports.SECTION_PROVIDERS`:
-    ``"workbench.abtest:index_sections"``.
-    """
-    from workbench.reports import IndexLink, IndexSection
-
-    tests = list_abtests(store)
-    if not tests:
-        return []
-    rows: list[tuple[str | IndexLink, ...]] = []
-    for t in tests:
-        link: str | IndexLink = "—"
-        if t.report_path and Path(t.report_path).is_file():
-            href = os.path.relpath(Path(t.report_path).resolve(), ws.reports_dir.resolve())
-            link = IndexLink("open", Path(href).as_posix(), tooltip=f"A/B test {t.id}")
-        rows.append(
-            (
-                t.id,
-                t.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                t.mode if t.mode == "shadow" else f"online {t.split:.0%}",
-                t.label("A"),
-                t.label("B"),
-                str(t.traffic.get("sent", "—")),
-                _delta_cell(t, "acceptance"),
-                _delta_cell(t, t.analysis.metric),
-                _delta_cell(t, "p99_ms"),
-                t.decision.action,
-                link,
-            )
-        )
-    return [
-        IndexSection(
-            "A/B tests",
-            columns=(
-                "test",
-                "when",
-                "mode",
-                "A",
-                "B",
-                "requests",
-                "acceptance B − A",
-                "quality B − A",
-                "p99 ms B − A",
-                "decision",
-                "report",
-            ),
-            rows=tuple(rows),
-            note="B − A with p-values; acceptance comes from simulated users (see each report); "
-            "shadow tests never return B's answers",
-        )
-    ]
-
-
-def _delta_cell(test: ABTest, name: str) -> str:
-    d = test.analysis.delta(name)
-    if d is None or not math.isfinite(d.value):
-        return "—"
-    p = "" if not math.isfinite(d.p_value) else f" (p {d.p_value:.2g})"
-    return f"{d.value:+.3g}{p}"
-
-
-def rebuild_index(ws: Workspace, store: Store) -> Path:
-    """Rebuild ``reports/index.html`` with the A/B table, whether the provider is wired or not."""
-    from workbench.reports import SECTION_PROVIDERS, build_index, default_sections
-
-    sections = default_sections(ws, store)
-    if PROVIDER not in SECTION_PROVIDERS:
-        sections += index_sections(ws, store)
-    return build_index(ws, store, sections)

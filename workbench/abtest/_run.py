@@ -20,7 +20,6 @@ from ._records import (
     ABTest,
     abtest_folder,
     load_abtest,
-    rebuild_index,
     render_report,
     save_abtest,
 )
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from workbench.store import RunRecord, Store
     from workbench.traffic import Stream
 
-__all__ = ["MAX_REQUESTS", "abtest_stage", "run_abtest"]
+__all__ = ["MAX_REQUESTS", "run_abtest"]
 
 #: Upper bound of requests in one test (the replay is sequential; this keeps it finite).
 MAX_REQUESTS = 100_000
@@ -210,7 +209,7 @@ def run_abtest(
         warmup: Unrecorded requests per stub before the test.
         mirror: Shadow copies to B ``deferred`` (between requests, clean latencies) or from a
             ``background`` thread (see :class:`workbench.abtest.Router`).
-        report: Render the HTML report and rebuild the index.
+        report: Render the HTML report (the caller rebuilds the index).
         reviewer: Hide code cells in the report.
 
     Returns:
@@ -335,7 +334,6 @@ def run_abtest(
         raise
     if report:
         render_report(ws, store, test_id, reviewer=reviewer)
-        rebuild_index(ws, store)
     return load_abtest(store, test_id)
 
 
@@ -372,69 +370,3 @@ def _now() -> Any:
 
 
 # -- the demo stage --------------------------------------------------------------------------------
-
-
-def _other_version(store: Store, a_ref: str) -> str | None:
-    """The newest registered version that is not ``a_ref``'s (the demo's challenger)."""
-    from workbench.registry import list_models, resolve_ref
-
-    a_run = resolve_ref(store, a_ref)
-    return next((v.ref for v in list_models(store) if v.run_id != a_run), None)
-
-
-def _say(console: Any, text: str) -> None:
-    if console is not None:
-        console.print(text, highlight=False, markup=False)
-
-
-def abtest_stage(
-    ws: Workspace,
-    store: Store,
-    *,
-    a_ref: str = "champion",
-    b_ref: str | None = None,
-    fast: bool = False,
-    console: Any = None,
-    seed: int = 0,
-    report: bool = True,
-) -> list[ABTest]:
-    """The demo's A/B stage: a shadow test, then an online 50/50 split, champion vs the other model.
-
-    Args:
-        ws: The workspace.
-        store: Its store.
-        a_ref: The running model (A).
-        b_ref: The candidate (B); default the newest registered version other than A's.
-        fast: 600 requests per test and 300 bootstrap resamples (else 2000 and 1000).
-        console: A rich console for the summaries.
-        seed: Seed of the traffic, the users and the bootstrap.
-        report: Render both HTML reports and rebuild the index.
-
-    Returns:
-        ``[shadow, online]`` (empty when there is no second model to test).
-    """
-    b_ref = b_ref or _other_version(store, a_ref)
-    if b_ref is None:
-        _say(console, "  abtest: skipped, only one model is registered")
-        return []
-    n, n_boot = (600, 300) if fast else (2000, 1000)
-    out = []
-    for mode in ("shadow", "online"):
-        test = run_abtest(
-            ws,
-            store,
-            a_ref,
-            b_ref,
-            mode=mode,
-            split=0.5,
-            requests=n,
-            seed=seed,
-            n_boot=n_boot,
-            report=report,
-        )
-        for line in test.summary_lines():
-            _say(console, f"  {line}")
-        if test.report_path:
-            _say(console, f"  report: {test.report_path}")
-        out.append(test)
-    return out

@@ -14,7 +14,15 @@ from typing import Any
 
 import click
 
-from ._common import cli, json_option, open_ws, out_console, print_json, workspace_option
+from ._common import (
+    cli,
+    json_option,
+    open_ws,
+    out_console,
+    print_json,
+    refresh_index,
+    workspace_option,
+)
 from ._paths import AbsolutePath, DatasetRef
 
 __all__ = ["COMMANDS", "abtest_cmd", "abtests_cmd", "inventory_group"]
@@ -171,6 +179,8 @@ def abtest_cmd(**opts: Any) -> None:
         report=not opts["no_report"],
         reviewer=opts["reviewer"],
     )
+    if not opts["no_report"]:
+        refresh_index(ws, store)
     if opts["as_json"]:
         print_json(test.to_dict())
     else:

@@ -21,6 +21,7 @@ __all__ = [
     "open_ws",
     "out_console",
     "print_json",
+    "refresh_index",
     "workspace_option",
 ]
 
@@ -79,6 +80,13 @@ def out_console() -> Any:
 
     console = Console()
     return console if console.is_terminal else Console(width=120)
+
+
+def refresh_index(ws: Any, store: Any) -> Any:
+    """Rebuild ``reports/index.html`` after a command wrote a page; returns its path."""
+    from ..reports import build_index
+
+    return build_index(ws, store)
 
 
 def open_ws(workspace: str | None, *, create: bool = False) -> tuple[Any, Any]:

@@ -1,9 +1,7 @@
 """CLI commands for comparisons and the model registry: ``compare``, ``models``, ``register``,
 ``promote``. They parse and delegate to :mod:`workbench.compare` and :mod:`workbench.registry`.
-
-Wire them into the main group with :func:`register_commands` (``workbench.cli``), and pass
-:func:`comparison_sections` to :func:`workbench.reports.build_index` so the index lists the
-comparisons, the registry and the alias audit trail.
+A comparison with its page rebuilds the report index, which lists the comparisons, the registry
+and the alias audit trail.
 """
 
 from __future__ import annotations
@@ -12,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import cli, json_option, open_ws, out_console, print_json, workspace_option
+from ._common import (
+    cli,
+    json_option,
+    open_ws,
+    out_console,
+    print_json,
+    refresh_index,
+    workspace_option,
+)
 from ._paths import AbsolutePath
 
 if TYPE_CHECKING:
@@ -79,6 +85,7 @@ def compare_cmd(
             ws, store, candidate, baseline, gates=gates_file, n_boot=n_boot, seed=seed,
             reviewer=reviewer,
         )  # fmt: skip
+        refresh_index(ws, store)
     comparison = get_comparison(store, comparison.id)
     if as_json:
         print_json(comparison.to_dict())

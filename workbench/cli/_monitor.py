@@ -13,7 +13,15 @@ from typing import Any
 
 import click
 
-from ._common import cli, err_console, json_option, out_console, print_json, workspace_option
+from ._common import (
+    cli,
+    err_console,
+    json_option,
+    out_console,
+    print_json,
+    refresh_index,
+    workspace_option,
+)
 from ._paths import AbsolutePath
 
 __all__ = ["COMMANDS", "monitor_cmd", "retrain_check_cmd"]
@@ -134,7 +142,7 @@ def _publish(
 ) -> Any:
     """Save the report (and decision) unless ``saved``, render it and rebuild the index;
     returns the stored report."""
-    from ..monitor import load_report, rebuild_index, render_report, save_report
+    from ..monitor import load_report, render_report, save_report
 
     if ws is None:
         return report
@@ -142,7 +150,7 @@ def _publish(
         save_report(store, report, decision=decision)
     if not opts["no_report"]:
         render_report(ws, store, report.id, reviewer=opts["reviewer"])
-        rebuild_index(ws, store)
+        refresh_index(ws, store)
     return load_report(store, report.id)
 
 

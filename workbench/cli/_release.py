@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ._common import cli, json_option, open_ws, workspace_option
+from ._common import cli, json_option, open_ws, refresh_index, workspace_option
 from ._paths import AbsolutePath, ModelUri
 
 __all__ = [
@@ -259,6 +259,8 @@ def release_check_cmd(
         ws, store, bundle, gates=gates_file, duration_s=duration, concurrency=concurrency,
         model_uri=model_uri, report=not no_report,
     )  # fmt: skip
+    if not no_report:
+        refresh_index(ws, store)
     report = get_release(store, report.id)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

@@ -24,14 +24,13 @@ Example::
 
 The package, by job: ``_types`` (Side, MetricDelta, Comparison), ``_compute`` (pairing the saved
 predictions, deltas, McNemar, the decision), ``_run`` (:func:`compare_runs`,
-:func:`compare_and_report`), ``_records`` (the store and notebook 04's report) and ``_compose``
-(the index's tables and notebook 04's helpers). Figures are in :mod:`workbench.figures.compare`,
-the interactive run picker in :mod:`workbench.widgets`.
+:func:`compare_and_report`), ``_records`` (the store and notebook 04's report). The index's
+tables are in :mod:`workbench.reports`, notebook 04's helpers in :mod:`workbench.notebook`,
+the figures in :mod:`workbench.figures.compare`, the run picker in :mod:`workbench.widgets`.
 """
 
 from __future__ import annotations
 
-from ._compose import index_sections, notebook_comparison, open_workspace
 from ._records import (
     NOTEBOOK,
     comparison_dir,
@@ -56,9 +55,6 @@ __all__ = [
     "comparison_dir",
     "comparison_report_path",
     "get_comparison",
-    "index_sections",
     "list_comparisons",
-    "notebook_comparison",
-    "open_workspace",
     "render_report",
 ]

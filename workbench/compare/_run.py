@@ -112,9 +112,8 @@ def compare_and_report(
     n_boot: int = 2000,
     seed: int = 0,
     reviewer: bool = False,
-    index: bool = True,
 ) -> Comparison:
-    """:func:`compare_runs`, then :func:`render_report`, then the report index.
+    """:func:`compare_runs`, then :func:`render_report` (the caller rebuilds the index).
 
     Returns:
         The stored comparison with its ``report_path`` set.
@@ -123,12 +122,6 @@ def compare_and_report(
         ws, store, candidate_ref, baseline_ref, gates=gates, n_boot=n_boot, seed=seed
     )
     render_report(ws, store, comparison.id, reviewer=reviewer)
-    if index:
-        # The index belongs to the compose layer: this import goes when the index moves
-        # there (issue 11) and callers rebuild it themselves.
-        from workbench.reports import build_index
-
-        build_index(ws, store)
     return get_comparison(store, comparison.id)
 
 

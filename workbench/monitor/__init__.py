@@ -47,14 +47,13 @@ Example::
 
 Modules: ``_report`` (thresholds, the report and its record), ``_compute`` (:func:`monitor`),
 ``_inputs`` (profiles, logs, labels, finding a bundle for a log), ``_records`` (the store and
-the page), ``_index`` (the index section and notebook 07's helper); the figures are in
-:mod:`workbench.figures.monitor`.
+the page); the figures are in :mod:`workbench.figures.monitor`, the index section in
+:mod:`workbench.reports`, notebook 07's helper in :mod:`workbench.notebook`.
 """
 
 from __future__ import annotations
 
 from ._compute import ID_PREFIX, monitor
-from ._index import PROVIDER, index_sections, notebook_report, rebuild_index
 from ._inputs import (
     MonitorInputs,
     load_inputs,
@@ -80,13 +79,11 @@ __all__ = [
     "DEFAULT_WINDOW",
     "ID_PREFIX",
     "NOTEBOOK",
-    "PROVIDER",
     "RECORD_SCHEMA",
     "MonitorInputs",
     "MonitorReport",
     "Thresholds",
     "attach_record",
-    "index_sections",
     "list_reports",
     "load_decision",
     "load_inputs",
@@ -95,9 +92,7 @@ __all__ = [
     "monitor",
     "monitor_files",
     "monitor_inputs",
-    "notebook_report",
     "profile_from_bundle",
-    "rebuild_index",
     "render_report",
     "report_from_record",
     "report_html_path",

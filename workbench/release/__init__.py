@@ -33,19 +33,13 @@ Example::
 The package, by job: ``_report`` (Check, ReleaseReport and the frames notebook 05 shows),
 ``_checks`` (each check against a running stub), ``_stub`` (starting, restarting and
 load-testing the stub for the checks), ``_run`` (:func:`release_check`, the store, the evidence
-JSON, :func:`render_report`) and ``_compose`` (the index's table, notebook 05's helpers, the
-demo's stage). The latency figure is :func:`workbench.figures.release.latency_figure`.
+JSON, :func:`render_report`). The index's table is in
+:mod:`workbench.reports`, notebook 05's helpers in :mod:`workbench.notebook`, the demo's stage
+in :mod:`workbench.demo`. The latency figure is :func:`workbench.figures.release.latency_figure`.
 """
 
 from __future__ import annotations
 
-from ._compose import (
-    INDEX_PROVIDER,
-    notebook_release,
-    open_workspace,
-    release_sections,
-    release_stage,
-)
 from ._report import CHECK_KINDS, Check, ReleaseFailed, ReleaseReport
 from ._run import (
     NOTEBOOK,
@@ -60,7 +54,6 @@ from ._run import (
 
 __all__ = [
     "CHECK_KINDS",
-    "INDEX_PROVIDER",
     "NOTEBOOK",
     "Check",
     "ReleaseFailed",
@@ -68,12 +61,8 @@ __all__ = [
     "evidence_path",
     "get_release",
     "list_releases",
-    "notebook_release",
-    "open_workspace",
     "release_check",
     "release_dir",
     "release_report_path",
-    "release_sections",
-    "release_stage",
     "render_report",
 ]

@@ -70,7 +70,6 @@ def release_check(
     concurrency: int = 8,
     model_uri: str | None = None,
     report: bool = True,
-    index: bool = True,
 ) -> ReleaseReport:
     """Run the pre-release checks on a bundle against a real stub, and record the evidence.
 
@@ -86,7 +85,6 @@ def release_check(
         model_uri: Where a ``load``-mode bundle's model is; default ``$MODEL_URI`` or the
             bundle's ``model-store/``.
         report: Render notebook 05 into ``reports/releases/<id>.html``.
-        index: Rebuild ``reports/index.html`` afterwards (with ``report``).
 
     Returns:
         The stored :class:`ReleaseReport`; ``passed`` says whether every check and every
@@ -156,12 +154,6 @@ def release_check(
     _write_evidence(record)
     if report:
         render_report(ws, store, release_id)
-        if index:
-            # The index belongs to the compose layer: this import goes when the index moves
-            # there (issue 11) and callers rebuild it themselves.
-            from workbench.reports import build_index
-
-            build_index(ws, store)
     return get_release(store, release_id)
 
 

@@ -6,28 +6,40 @@ Compose layer: reads every record from the store and links the pages the service
 
 from __future__ import annotations
 
-from ._batch import batch_page_path, publish_batch, write_batch_page
+from ._batch import batch_page_path, batch_sections, write_batch_page
 from ._index import (
     HEADLINE_METRICS,
     HEADLINE_STAGE,
-    SECTION_PROVIDERS,
-    IndexLink,
-    IndexSection,
     build_index,
-    default_sections,
+    publish_batch,
     rebuild_reports,
+)
+from ._model import IndexLink, IndexSection, link_to
+from ._sections import (
+    abtest_sections,
+    comparison_sections,
+    default_sections,
+    inventory_sections,
+    monitor_sections,
+    release_sections,
 )
 
 __all__ = [
     "HEADLINE_METRICS",
     "HEADLINE_STAGE",
-    "SECTION_PROVIDERS",
     "IndexLink",
     "IndexSection",
+    "abtest_sections",
     "batch_page_path",
+    "batch_sections",
     "build_index",
+    "comparison_sections",
     "default_sections",
+    "inventory_sections",
+    "link_to",
+    "monitor_sections",
     "publish_batch",
     "rebuild_reports",
+    "release_sections",
     "write_batch_page",
 ]

@@ -9,23 +9,20 @@ relative links), so the reports folder still works when zipped or mailed.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from .._files import atomic_write_text, child_path
 from ..safehtml import content_security_policy
 from ..store import BatchRecord, RunRecord, RunStatus, Store
+from ._model import IndexLink, IndexSection, relative_href
 
 if TYPE_CHECKING:
-    from ..batch import BatchResult
     from ..config import Workspace
-    from ._index import IndexSection
 
-__all__ = ["batch_page_path", "batch_sections", "publish_batch", "write_batch_page"]
+__all__ = ["batch_page_path", "batch_sections", "write_batch_page"]
 
 _LOWER_IS_BETTER = ("rmse", "mae", "log_loss", "brier")
 _REPORT_STAGES = ("evaluate", "search", "explore")  # the link goes to the first that exists
@@ -58,23 +55,6 @@ def batch_page_path(workspace: Workspace, batch_id: str) -> Path:
     return child_path(workspace.reports_dir / "batches", batch_id, what="batch id", suffix=".html")
 
 
-def publish_batch(workspace: Workspace, store: Store, result: BatchResult) -> BatchResult:
-    """Write a finished batch's page, record it, rebuild the index; the result with both paths.
-
-    Example::
-
-        result = publish_batch(ws, store, LocalExecutor(workers=2).run(grid, ws, store))
-    """
-    from dataclasses import replace
-
-    from ._index import build_index
-
-    page = write_batch_page(workspace, store, result.batch_id)
-    store.set_batch_report(result.batch_id, page)
-    index = build_index(workspace, store)
-    return replace(result, page=str(page), index=str(index))
-
-
 def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
     """Write the batch page comparing the grid's results; returns its path.
 
@@ -102,7 +82,7 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         finished=_time(batch.finished_at) if batch.finished_at else "",
         grid_text=_grid_text(batch.grid.get("spec", {})),
         source=Path(batch.grid["source"]).name if batch.grid.get("source") else "",
-        index_href=_href(workspace.index_path, page.parent),
+        index_href=relative_href(workspace.index_path, page.parent),
         csp=content_security_policy(),
     )
     atomic_write_text(page, html)
@@ -116,7 +96,6 @@ def batch_sections(workspace: Workspace, store: Store, *, limit: int = 20) -> li
     Listed in :data:`workbench.reports.SECTION_PROVIDERS`, so every index rebuild shows them;
     empty when the store has no batch.
     """
-    from ._index import IndexLink, IndexSection
 
     batches = store.list_batches(limit=limit)
     if not batches:
@@ -128,7 +107,9 @@ def batch_sections(workspace: Workspace, store: Store, *, limit: int = 20) -> li
         ok = counts.get(RunStatus.SUCCEEDED.value, 0) + counts.get("skipped", 0)
         overview.append(
             (
-                IndexLink(b.id, _href(page, workspace.reports_dir)) if page.is_file() else b.id,
+                IndexLink(b.id, relative_href(page, workspace.reports_dir))
+                if page.is_file()
+                else b.id,
                 b.name,
                 _time(b.created_at),
                 b.executor,
@@ -260,7 +241,7 @@ def _report_link(workspace: Workspace, run: RunRecord, base: Path) -> tuple[str,
         candidates.append(report_path(workspace, run.id, name))
         found = next((c for c in candidates if c.is_file()), None)
         if found is not None:
-            return name, _href(found, base)
+            return name, relative_href(found, base)
     return "", ""
 
 
@@ -283,11 +264,6 @@ def _mark_best(rows: list[_Row]) -> list[_Row]:
 
 
 # -- formatting -------------------------------------------------------------------------------
-
-
-def _href(target: Path, base: Path) -> str:
-    rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
-    return quote(Path(rel).as_posix())
 
 
 def _ci(headline: dict[str, Any] | None) -> str:

@@ -19,20 +19,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
 
 from .._files import atomic_write_text
 from ..exceptions import ConfigError
 from ..pages import export_notebook, report_path
 from ..safehtml import content_security_policy
+from ._batch import write_batch_page
+from ._model import IndexLink, IndexSection, relative_href
+from ._sections import default_sections
 
 if TYPE_CHECKING:
+    from ..batch import BatchResult
     from ..config import Workspace
     from ..store import MetricRecord, RunRecord, StageRecord, Store
 
@@ -60,55 +62,6 @@ _MAX_EVALUE = 300
 
 
 @dataclass(frozen=True)
-class IndexLink:
-    """A link on the index page.
-
-    Attributes:
-        label: The visible text.
-        href: A relative URL from ``reports/`` (e.g. ``"abc/evaluate.html"``), so the folder
-            still works when moved; absolute URLs and schemes such as ``javascript:`` are refused.
-        tooltip: Optional hover text.
-    """
-
-    label: str
-    href: str
-    tooltip: str = ""
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.href)
-        if parts.scheme or parts.netloc or self.href.startswith(("/", "\\")):
-            raise ValueError(
-                f"index link href {self.href!r} must be relative to the reports folder, "
-                "e.g. 'comparisons/abc.html'"
-            )
-
-
-@dataclass(frozen=True)
-class IndexSection:
-    """An extra table on the index page (comparisons, releases, batches, ...).
-
-    Attributes:
-        title: The section heading.
-        columns: Column headings.
-        rows: One tuple of cells per row; a cell is text or an :class:`IndexLink`.
-        note: Optional text under the heading.
-
-    Example::
-
-        IndexSection(
-            "Comparisons",
-            columns=("candidate", "baseline", "decision", "report"),
-            rows=(("run-b", "run-a", "promote", IndexLink("open", "cmp/1.html")),),
-        )
-    """
-
-    title: str
-    columns: tuple[str, ...] = ()
-    rows: tuple[tuple[str | IndexLink, ...], ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
 class _RunRow:
     """What the index template shows for one run, already formatted."""
 
@@ -123,29 +76,6 @@ class _RunRow:
     reports: tuple[IndexLink, ...]
     missing_reports: tuple[str, ...]
     failure: str
-
-
-# Modules contributing tables to the index, as "module:function(ws, store) -> sections".
-# Imported lazily so a workspace with no comparisons or batches pays nothing for them.
-SECTION_PROVIDERS: tuple[str, ...] = (
-    "workbench.compare:index_sections",
-    "workbench.release:release_sections",
-    "workbench.abtest:index_sections",
-    "workbench.monitor:index_sections",
-    "workbench.inventory:index_sections",
-    "workbench.reports._batch:batch_sections",
-)
-
-
-def default_sections(workspace: Workspace, store: Store) -> list[IndexSection]:
-    """The sections every index shows beside the runs (comparisons, registry, ...)."""
-    import importlib
-
-    sections: list[IndexSection] = []
-    for spec in SECTION_PROVIDERS:
-        module, _, func = spec.partition(":")
-        sections.extend(getattr(importlib.import_module(module), func)(workspace, store))
-    return sections
 
 
 def build_index(
@@ -215,7 +145,7 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
         if path is None:
             missing.append(stage.name)
         else:
-            href = _relative_href(path, workspace.reports_dir)
+            href = relative_href(path, workspace.reports_dir)
             reports.append(IndexLink(stage.name, href, tooltip=f"{stage.name}: {stage.status}"))
     return _RunRow(
         id=run.id,
@@ -266,11 +196,6 @@ def _stage_report(workspace: Workspace, run_id: str, stage: StageRecord) -> Path
     with contextlib.suppress(ConfigError):
         candidates.append(report_path(workspace, run_id, stage.name))
     return next((c for c in candidates if c.is_file()), None)
-
-
-def _relative_href(target: Path, base: Path) -> str:
-    rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
-    return quote(Path(rel).as_posix())
 
 
 def _format_ci(metric: MetricRecord) -> str:
@@ -343,3 +268,16 @@ def rebuild_reports(
             )
             store.set_report(rid, stage.name, str(html))
     return build_index(workspace, store)
+
+
+def publish_batch(workspace: Workspace, store: Store, result: BatchResult) -> BatchResult:
+    """Write a finished batch's page, record it, rebuild the index; the result with both paths.
+
+    Example::
+
+        result = publish_batch(ws, store, LocalExecutor(workers=2).run(grid, ws, store))
+    """
+    page = write_batch_page(workspace, store, result.batch_id)
+    store.set_batch_report(result.batch_id, page)
+    index = build_index(workspace, store)
+    return replace(result, page=str(page), index=str(index))

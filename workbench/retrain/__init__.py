@@ -35,9 +35,8 @@ Example::
     save_report(store, report, decision=decision)   # workbench.monitor: kept with the report
 
 Modules: ``_records`` (the decision, its checks and the cost as values), ``_decision`` (the
-checks and :func:`retrain_decision`), ``_retraining`` (:func:`retrain_now`); ``_demo`` is the
-demo's monitoring stage (:func:`~workbench.retrain._demo.monitor_stage`), kept apart for
-:mod:`workbench.demo`.
+checks and :func:`retrain_decision`), ``_retraining`` (:func:`retrain_now`). The demo's
+monitoring stage is :func:`workbench.demo.monitor_stage`.
 """
 
 from __future__ import annotations

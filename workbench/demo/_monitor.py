@@ -1,8 +1,8 @@
 """The demo's monitoring stage: serve the champion a drifting stream, monitor it, decide, and
 retrain when the decision says so.
 
-This is the demo's (``workbench demo``), not a service: it narrates on a console and drives
-progress bars. It sits apart so it can move to :mod:`workbench.demo` in one cut.
+The demo narrates on a console and drives progress bars; the monitoring, the decision and the
+retraining are services (:mod:`workbench.monitor`, :mod:`workbench.retrain`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._decision import retrain_decision
-from ._records import Decision
-from ._retraining import OUTCOME_RECORD, RetrainOutcome, retrain_now
+from ..retrain import OUTCOME_RECORD, Decision, RetrainOutcome, retrain_decision, retrain_now
+from ._stages import say
 
 if TYPE_CHECKING:
     from ..config import Workspace
@@ -71,11 +70,6 @@ class MonitorStageResult:
         }
 
 
-def _say(console: Any, text: str) -> None:
-    if console is not None:
-        console.print(text, highlight=False)
-
-
 def _demo_drift(ds: Any) -> Any:
     """Mirror the demo's size features halfway (another dataset: its first 3 numeric ones)."""
     from ..traffic import CovariateDrift
@@ -108,7 +102,7 @@ def monitor_stage(
        ``X-Request-ID``; write the delayed labels feed to a CSV;
     3. monitor the log against the bundle's reference, decide (drift and decay → retrain);
     4. with ``auto`` and a ``retrain`` decision: :func:`retrain_now` and its comparison;
-    5. render the monitor report (notebook 07) and rebuild the index.
+    5. render the monitor report (notebook 07).
 
     Args:
         ws: The workspace.
@@ -130,7 +124,6 @@ def monitor_stage(
         attach_record,
         load_inputs,
         monitor_inputs,
-        rebuild_index,
         render_report,
         save_report,
     )
@@ -151,7 +144,7 @@ def monitor_stage(
     ws.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = ws.logs_dir / f"monitor-{run.id}-{stamp}.jsonl"
     labels_path = ws.logs_dir / f"labels-{run.id}-{stamp}.csv"
-    _say(
+    say(
         console,
         f"  monitor: serving {bundle.name}; {n} requests, "
         f"{', '.join(drift.features)} mirrored from request {n // 2}",
@@ -164,17 +157,14 @@ def monitor_stage(
     report = monitor_inputs(inputs, window=window)
     decision = retrain_decision(report, store=store, champion=champion_ref)
     save_report(store, report, decision=decision)
-    _say(
-        console, f"  monitor: {sent['ok']} answered; report {report.id}: {decision.action.upper()}"
-    )
+    say(console, f"  monitor: {sent['ok']} answered; report {report.id}: {decision.action.upper()}")
     for reason in decision.reasons:
-        _say(console, f"    - {reason}")
+        say(console, f"    - {reason}")
     outcome = None
     if auto and decision.retrain:
         outcome = _retrain_for_demo(ws, store, report, inputs, champion_ref, fast, console)
         attach_record(store, report.id, OUTCOME_RECORD, outcome.to_dict())
     html = render_report(ws, store, report.id)
-    rebuild_index(ws, store)
     return MonitorStageResult(
         report.id, str(html), decision, str(bundle), str(log_path), str(labels_path), outcome
     )
@@ -208,11 +198,11 @@ def _retrain_for_demo(
             progress=sink,
         )
     c = outcome.comparison
-    _say(
+    say(
         console,
         f"  retrain: run {outcome.run_id} on {outcome.rows} recent rows vs the "
         f"champion's model on them ({outcome.baseline_run_id}): {c.decision}",
     )
     for reason in c.reasons[:5]:
-        _say(console, f"    - {reason}")
+        say(console, f"    - {reason}")
     return outcome
