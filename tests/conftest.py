@@ -87,5 +87,22 @@ def binary_scores() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     return make
 
 
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``workbench demo --fast`` run once per session: (its workspace folder, the CLI output).
+
+    Tests that read a whole lifecycle's records and pages share it; a test that changes the
+    workspace copies it first.
+    """
+    from click.testing import CliRunner
+
+    from workbench.cli import cli as group
+
+    ws = tmp_path_factory.mktemp("demo") / "ws"
+    result = CliRunner().invoke(group, ["demo", "--fast", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    return ws, result.output
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"workbench tests; cores={os.cpu_count()}"

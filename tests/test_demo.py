@@ -1,7 +1,10 @@
-"""`workbench demo --fast`: the main job behind `make demo`, end to end."""
+"""`workbench demo --fast`: the main job behind `make demo`, end to end, and what it leaves: a
+workspace whose every record is a row in the store, which still works when moved."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,47 +16,103 @@ from workbench.store import RunStatus, open_workspace
 pytestmark = pytest.mark.slow
 
 
-def _ws(path: Path):
-    from workbench.config import resolve_workspace
-
-    return resolve_workspace(path)
-
-
-def test_demo_runs_the_lifecycle_and_prints_the_index(tmp_path: Path) -> None:
-    ws = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--fast", "--workspace", str(ws)])
-    assert result.exit_code == 0, result.output
+def test_demo_runs_the_lifecycle_and_prints_the_index(demo_workspace: tuple[Path, str]) -> None:
+    ws, output = demo_workspace
     index = ws / "reports" / "index.html"
-    assert f"report index: {index}" in result.stdout
-    runs = open_workspace(ws)[1].list_runs()
+    assert f"report index: {index}" in output
+    store = open_workspace(ws)[1]
+    runs = store.list_runs()
     assert {r.model_family for r in runs} >= {"logreg", "rf"}
     assert all(r.status is RunStatus.SUCCEEDED for r in runs)
     runs = [r for r in runs if r.source == "cli" and r.dataset_name == "breast_cancer"]
     html = index.read_text()
     for run in runs:
         assert run.id in html
-    # The second family was compared with the champion, with a decision and a report.
+    # The second family was compared with the champion; the decision follows its gates.
     from workbench.compare import list_comparisons
     from workbench.registry import aliases
 
-    store = open_workspace(ws)[1]
     rf_run = next(r.id for r in runs if r.model_family == "rf")
     (comparison,) = [c for c in list_comparisons(store) if c.candidate.run_id == rf_run]
-    assert comparison.decision in ("promote", "hold")
+    applied = [g for g in comparison.gates if g.applies]
+    assert applied, "the default gates apply to a classification comparison"
+    expected = "promote" if all(g.passed for g in applied) else "hold"
+    assert comparison.decision == expected
     assert Path(comparison.report_path).is_file()
-    assert "champion" in aliases(store)
+    champion = aliases(store)["champion"]
+    assert champion.run_id == (rf_run if expected == "promote" else runs[-1].id)
     assert "Comparisons" in html and comparison.id in html
-    assert "compare" in result.output and comparison.decision in result.output
+    assert "compare" in output and comparison.decision in output
     # The champion was exported and release-checked against a real stub.
     from workbench.release import list_releases
 
     (release,) = list_releases(store)
-    assert Path(release.report_path).is_file() and "Release checks" in index.read_text()
+    assert Path(release.report_path).is_file() and "Release checks" in html
     # Shadow and online A/B tests, the edge inventory and the monitor all reached the index.
     from workbench.abtest import list_abtests
+    from workbench.monitor import list_reports
 
-    modes = sorted(t.mode for t in list_abtests(store))
-    assert modes == ["online", "shadow"]
-    final = index.read_text()
+    assert sorted(t.mode for t in list_abtests(store)) == ["online", "shadow"]
+    assert list_reports(store), "the monitor stage stored its report"
     for heading in ("A/B", "Monitoring", "nventory"):
-        assert heading in final, heading
+        assert heading in html, heading
+
+
+def test_every_record_is_a_row_not_a_json_file(demo_workspace: tuple[Path, str]) -> None:
+    """The store holds the records; the workspace holds payloads (notebooks, CSVs, models,
+    pages, bundles). Record files of older versions would be JSON beside those payloads."""
+    ws, _ = demo_workspace
+    record_files = [
+        p.relative_to(ws).as_posix()
+        for folder in ("monitor", "abtests", "inventory", "comparisons", "releases")
+        for p in (ws / folder).rglob("*.json")
+    ]
+    assert record_files == []
+    assert not (ws / "inventory").exists()
+
+
+def test_a_copied_workspace_serves_compares_and_rebuilds_its_reports(
+    demo_workspace: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Copy the demo workspace to another folder (the original moved away), then use it."""
+    original, _ = demo_workspace
+    moved = tmp_path / "elsewhere" / "ws"
+    shutil.copytree(original, moved)
+    hidden = original.with_name("ws-away")
+    original.rename(hidden)  # nothing may still point into the old folder
+    try:
+        _, store = open_workspace(moved)
+        demo_runs = [r for r in store.list_runs() if r.dataset_name == "breast_cancer"]
+        runs = {r.model_family: r for r in reversed(demo_runs)}  # the first run of each family
+        run = store.get_run(runs["rf"].id)
+        assert all(Path(a.path).is_relative_to(moved) for a in run.artifacts)
+        # Compare again in the copy: predictions, splits and models are found there.
+        w = ["--workspace", str(moved)]
+        result = CliRunner().invoke(
+            cli, ["compare", runs["rf"].id, runs["logreg"].id, "--n-boot", "50", "--json", *w]
+        )
+        assert result.exit_code == 0, result.output
+        comparison = json.loads(result.stdout)
+        assert Path(comparison["report_path"]).is_relative_to(moved)
+        # Rebuild every report from the copied notebooks.
+        result = CliRunner().invoke(cli, ["report", *w])
+        assert result.exit_code == 0, result.output
+        index = (moved / "reports" / "index.html").read_text()
+        assert comparison["id"] in index and str(hidden) not in index
+        # Serve the champion from its bundle in the copy (export verifies the model's hash).
+        out = moved / "exports" / "moved-champion"
+        result = CliRunner().invoke(cli, ["export", "champion", "--out", str(out), *w])
+        assert result.exit_code == 0, result.output
+        from workbench.bundle import verify_bundle
+        from workbench.serving import background_server
+
+        verify_bundle(out)
+        import httpx
+
+        with background_server(out) as url:
+            features = json.loads((out / "manifest.json").read_text())["signature"]["features"]
+            row = [f.get("min", 0.0) for f in features]
+            answer = httpx.post(f"{url}/predict", json={"rows": [row]}, timeout=10).json()
+        assert len(answer["labels"]) == 1
+    finally:
+        hidden.rename(original)

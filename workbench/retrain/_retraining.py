@@ -324,9 +324,7 @@ def retrain_now(
     baseline = evaluate_champion_on(
         ws, store, champ.id, csv, target=target, seed=seed, n_boot=min(n_boot, 1000)
     )
-    comparison = compare_and_report(
-        ws, store, outcome.run_id, baseline, n_boot=n_boot, seed=0, index=False
-    )
+    comparison = compare_and_report(ws, store, outcome.run_id, baseline, n_boot=n_boot, seed=0)
     note = (
         f"baseline {baseline} is the champion's model ({champ.id}, same sha256) evaluated on "
         "the recent rows; the registry only accepts a comparison against the champion's own "
