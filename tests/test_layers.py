@@ -58,6 +58,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gates",
             "modelio",
             "traffic",
+            "traffic.*",
             "explore",
             "plots",
             "pages",

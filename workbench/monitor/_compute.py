@@ -125,9 +125,9 @@ def monitor(
     preds = _align_predictions(stream, frame, profile, model)
     feed = stream.labels if labels is None else labels
     if as_of is not None:
-        from ..traffic import _utc
+        from ..traffic import to_utc
 
-        cut = _utc(as_of)  # a ConfigError naming the value, not a pandas traceback
+        cut = to_utc(as_of)  # a ConfigError naming the value, not a pandas traceback
         if len(feed):
             feed = feed[feed[LABEL_TS].isna() | (feed[LABEL_TS] <= cut)]
     y_idx, y_raw, label_notes = _join_labels(frame[KEY], feed, profile, KEY, LABEL)
