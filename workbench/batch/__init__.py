@@ -15,19 +15,8 @@ grid format. Importing this package is cheap: papermill, optuna and dask load wh
 
 from __future__ import annotations
 
-from ._executors import (
-    BatchExecutor,
-    BatchProgress,
-    BatchResult,
-    DaskExecutor,
-    LocalExecutor,
-    RunSummary,
-    RunTask,
-    execute_task,
-    executor_names,
-    get_executor,
-    register_executor,
-)
+from ._backends import DaskExecutor, LocalExecutor, executor_names, get_executor, register_executor
+from ._executors import BatchExecutor
 from ._grid import Grid, GridRun, load_grid, parse_grid, run_key, stable_key
 from ._records import (
     STALE_AFTER_S,
@@ -39,6 +28,7 @@ from ._records import (
     mark_stale_runs,
     plan_runs,
 )
+from ._tasks import BatchProgress, BatchResult, RunSummary, RunTask, execute_task
 
 __all__ = [
     "STALE_AFTER_S",

@@ -16,18 +16,15 @@ an exception, so one bad run cannot stop the others.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..exceptions import ConfigError, RunCancelled, RunNotFound, StageFailed
-from ..store import RunRecord, RunStatus, Store
+from ..exceptions import ConfigError, RunCancelled, RunNotFound
+from ..store import RunStatus, Store
 from ._grid import Grid
 from ._records import (
     BATCH_HEARTBEAT_S,
@@ -42,252 +39,25 @@ from ._records import (
     prepare_optuna_storage,
     record_batch,
 )
+from ._tasks import (
+    POLL_S,
+    SKIPPED,
+    BatchProgress,
+    BatchResult,
+    NoProgress,
+    RunSummary,
+    RunTask,
+    available_cores,
+    fail_if_running,
+    summary_from_store,
+)
 
 if TYPE_CHECKING:
     from ..config import Workspace
-    from ..runner import RunRequest
 
 __all__ = [
     "BatchExecutor",
-    "BatchProgress",
-    "BatchResult",
-    "DaskExecutor",
-    "LocalExecutor",
-    "RunSummary",
-    "RunTask",
-    "execute_task",
-    "executor_names",
-    "get_executor",
-    "register_executor",
 ]
-
-#: Environment variables that size the thread pools of BLAS / OpenMP inside a kernel.
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_POLL_S = 1.0  # how often progress counts finished stages in the store
-_MAX_ATTEMPTS = 2  # a task whose worker process dies is tried once more in a fresh pool
-_SKIPPED = "skipped"
-
-
-def available_cores() -> int:
-    """Cores this process may use (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-# -- values that cross process boundaries ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """Everything a worker needs to execute one run; plain data, picklable.
-
-    The workspace and the store URL travel with the task because a remote worker has neither
-    the caller's working directory nor its environment.
-    """
-
-    run_id: str
-    batch_id: str
-    key: str
-    label: str
-    request: RunRequest
-    workspace_root: str
-    db_url: str
-    threads: int = 1
-    artifact_root: str | None = None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """The outcome of one grid run, small enough to send back from any worker.
-
-    Attributes:
-        run_id: The run (for a skipped run: the earlier run that already succeeded).
-        key: The grid run's stable key.
-        label: dataset, model and the grid's varying parameters.
-        status: A :class:`RunStatus` value, or ``"skipped"`` (not executed by this batch).
-        headline: ``{"name", "stage", "value", "ci95"?}`` as ``workbench runs`` shows it.
-        duration_s: Seconds the worker spent on the run (for skipped runs: the earlier run's).
-        error: One line saying where and why it failed.
-        reused: An earlier failed run was continued under its id.
-        note: Why it was skipped, or how it was lost.
-    """
-
-    run_id: str
-    key: str
-    label: str
-    status: str
-    dataset: str = ""
-    model: str = ""
-    headline: dict[str, Any] | None = None
-    duration_s: float | None = None
-    error: str | None = None
-    reused: bool = False
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status in (RunStatus.SUCCEEDED.value, _SKIPPED)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What a batch did.
-
-    Attributes:
-        batch_id: The batch id.
-        status: ``succeeded`` (no run failed), ``failed`` or ``cancelled``.
-        executor: e.g. ``"local (2 workers)"``.
-        runs: One summary per grid run, in grid order.
-        wall_s: Wall time of the execution, seconds.
-        page: The batch page (``reports/batches/<id>.html``), once published.
-        index: ``reports/index.html``, once published.
-    """
-
-    batch_id: str
-    status: RunStatus
-    executor: str
-    runs: tuple[RunSummary, ...]
-    wall_s: float
-    page: str | None = None
-    index: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> list[RunSummary]:
-        return [r for r in self.runs if not r.ok]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "status": self.status.value,
-            "executor": self.executor,
-            "wall_s": round(self.wall_s, 3),
-            "counts": self.counts,
-            "runs": [r.to_json() for r in self.runs],
-            "page": self.page,
-            "index": self.index,
-        }
-
-
-class BatchProgress(Protocol):
-    """Receives batch events (in the calling process); the CLI draws a bar with them."""
-
-    def batch_started(self, batch_id: str, *, runs: int, stages: int, executor: str) -> None: ...
-    def stages_done(self, done: int) -> None: ...
-    def run_finished(self, summary: RunSummary) -> None: ...
-
-
-class _NoProgress:
-    def batch_started(self, batch_id: str, *, runs: int, stages: int, executor: str) -> None:
-        pass
-
-    def stages_done(self, done: int) -> None:
-        pass
-
-    def run_finished(self, summary: RunSummary) -> None:
-        pass
-
-
-# -- the task, as it runs in a worker ---------------------------------------------------------
-
-
-def execute_task(task: RunTask) -> RunSummary:
-    """Execute one run in this process and summarize it; never raises for a failing run.
-
-    Runs in a pool worker or a Dask worker. The run is (re)opened under ``task.run_id``, so a
-    task retried after its worker died, or a resumed run, continues the same record and study.
-    """
-    from ..config import Workspace
-    from ..runner import Runner
-    from ..store import open_store
-
-    _limit_threads(task.threads)
-    artifacts = Path(task.artifact_root) if task.artifact_root else None
-    ws = Workspace(root=Path(task.workspace_root), db_url=task.db_url, artifacts=artifacts)
-    store = open_store(task.db_url, root=ws.artifact_root)
-    t0 = time.perf_counter()
-    error: str | None = None
-    try:
-        Runner(ws, store).run(task.request, run_id=task.run_id, batch_id=task.batch_id, reopen=True)
-    except StageFailed as e:
-        error = e.cell.summary()
-    except Exception as e:  # a failing run is reported, never raised: the batch goes on
-        error = f"{type(e).__name__}: {e}"
-        _fail_if_running(store, task.run_id, error)
-    return _summary_from_store(store, task, duration_s=time.perf_counter() - t0, error=error)
-
-
-def _limit_threads(threads: int) -> None:
-    """Size BLAS/OpenMP pools for the kernels this worker starts (they inherit the variables).
-
-    N workers on N cores each running a kernel whose BLAS starts one thread per core would
-    oversubscribe the machine; an explicit setting by the user wins.
-    """
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, str(max(1, threads)))
-
-
-def _fail_if_running(store: Store, run_id: str, reason: str) -> None:
-    # The runner records cell failures and Ctrl-C itself; anything else (a kernel that would
-    # not start, a store error) would leave the run `running` until the stale sweep.
-    with contextlib.suppress(Exception):
-        if store.get_run(run_id).status is RunStatus.RUNNING:
-            store.finish_run(run_id, RunStatus.FAILED, error={"reason": reason})
-
-
-def _summary_from_store(
-    store: Store,
-    task: RunTask,
-    *,
-    duration_s: float | None,
-    error: str | None,
-    note: str = "",
-) -> RunSummary:
-    from ..views import headline_metric
-
-    req = task.request
-    try:
-        run = store.get_run(task.run_id)
-    except RunNotFound:
-        return RunSummary(
-            task.run_id,
-            task.key,
-            task.label,
-            RunStatus.FAILED.value,
-            req.dataset,
-            req.model,
-            duration_s=duration_s,
-            error=error or "the run was never recorded",
-            note=note,
-        )
-    if run.status is not RunStatus.SUCCEEDED and not error:
-        error = _error_line(run)
-    return RunSummary(
-        run.id,
-        task.key,
-        task.label,
-        run.status.value,
-        req.dataset,
-        req.model,
-        headline=headline_metric(run),
-        duration_s=duration_s,
-        error=error if run.status is not RunStatus.SUCCEEDED else None,
-        note=note,
-    )
-
-
-def _error_line(run: RunRecord) -> str:
-    err = run.error or next((s.error for s in run.stages if s.error), None) or {}
-    if "ename" in err:
-        return f"stage {err.get('stage')!r} cell {err.get('cell_index')}: {err['ename']}: " + str(
-            err.get("evalue", "")
-        )
-    return str(err.get("reason") or err or f"run ended {run.status.value}")
 
 
 # -- the template ------------------------------------------------------------------------------
@@ -359,7 +129,7 @@ class BatchExecutor(ABC):
         """
         workspace.create()
         self._store = store
-        sink = progress or _NoProgress()
+        sink = progress or NoProgress()
         batch_id, plan = self._plan(
             grid, workspace, store, resume=resume, stale_after_s=stale_after_s
         )
@@ -416,8 +186,8 @@ class BatchExecutor(ABC):
         """
         reason = f"worker lost: {type(exc).__name__}: {exc}".rstrip(": ")
         if self._store is not None:
-            _fail_if_running(self._store, task.run_id, reason)
-            return _summary_from_store(self._store, task, duration_s=None, error=None, note=reason)
+            fail_if_running(self._store, task.run_id, reason)
+            return summary_from_store(self._store, task, duration_s=None, error=None, note=reason)
         return RunSummary(task.run_id, task.key, task.label, RunStatus.FAILED.value, error=reason)
 
     # -- internals ----------------------------------------------------------------------------
@@ -463,7 +233,7 @@ class BatchExecutor(ABC):
             p.run_id,
             p.run.key,
             p.run.label(grid.varying),
-            _SKIPPED,
+            SKIPPED,
             p.run.request.dataset,
             p.run.request.model,
             headline=headline_metric(run) if run is not None else None,
@@ -491,7 +261,7 @@ class BatchExecutor(ABC):
                     task.run_id, task.key, task.label, status.value, note=f"not started: {reason}"
                 )
                 continue
-            summaries[task.run_id] = _summary_from_store(
+            summaries[task.run_id] = summary_from_store(
                 self._store, task, duration_s=None, error=None, note=reason
             )
 
@@ -561,7 +331,7 @@ class _StageTicker:
             self.sink.stages_done(self.offset + self._count())
 
     def _loop(self) -> None:
-        while not self._stop.wait(_POLL_S):
+        while not self._stop.wait(POLL_S):
             with contextlib.suppress(Exception):  # progress is cosmetic; never fail a batch
                 self.sink.stages_done(self.offset + self._count())
             if time.monotonic() - self._last_beat >= BATCH_HEARTBEAT_S:
@@ -574,239 +344,3 @@ class _StageTicker:
 
     def _count(self) -> int:
         return self.store.count_finished_stages(self.run_ids)
-
-
-# -- local processes ----------------------------------------------------------------------------
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Pool worker set-up: Ctrl-C is the parent's business; die with the parent.
-
-    Without the watchdog a worker whose batch process was killed (SIGKILL) would run its
-    notebook to the end, orphaned; dying instead lets the run's heartbeat go stale, and its
-    kernel follows (ipykernel exits when its parent changes).
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-
-
-class LocalExecutor(BatchExecutor):
-    """Runs on this machine in ``workers`` processes (``spawn``: papermill and zmq do not
-    survive ``fork`` after threads started).
-
-    A worker process that dies (killed, out of memory) breaks a ``ProcessPoolExecutor`` for
-    every task in it; the tasks caught in the break are tried once more in a fresh pool.
-
-    Example::
-
-        LocalExecutor(workers=2).run(grid, ws, store)
-    """
-
-    name = "local"
-
-    def _execute(self, tasks: Sequence[RunTask], done: Callable[[RunSummary], None]) -> None:
-        attempts: Counter[str] = Counter()
-        pending = list(tasks)
-        for _ in range(_MAX_ATTEMPTS):  # a round finishes each task or retries it once more
-            pending = self._round(pending, attempts, done)
-            if not pending:
-                return
-
-    def _round(
-        self,
-        tasks: Sequence[RunTask],
-        attempts: Counter[str],
-        done: Callable[[RunSummary], None],
-    ) -> list[RunTask]:
-        """Run ``tasks`` in one process pool; returns those to retry because the pool broke."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
-        retry: list[RunTask] = []
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(tasks)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
-        )
-        try:
-            futures = {pool.submit(execute_task, t): t for t in tasks}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    summary = fut.result()
-                except BrokenProcessPool as e:  # some worker died; every unfinished task sees it
-                    attempts[task.run_id] += 1
-                    if attempts[task.run_id] < _MAX_ATTEMPTS:
-                        retry.append(task)
-                        continue
-                    summary = self.lost(task, e)
-                except Exception as e:
-                    summary = self.lost(task, e)
-                done(summary)
-        except BaseException:
-            _kill_pool(pool)  # Ctrl-C: running notebooks stop now, not when they finish
-            raise
-        pool.shutdown(wait=True)
-        return retry
-
-
-def _kill_pool(pool: Any) -> None:
-    """Stop a process pool now, running tasks included (``shutdown`` would wait for them)."""
-    # ProcessPoolExecutor has no public handle on its processes before Python 3.14
-    # (`kill_workers`); use it when present.
-    if hasattr(pool, "kill_workers"):
-        pool.kill_workers()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for p in processes:
-        with contextlib.suppress(Exception):
-            p.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in processes:
-        with contextlib.suppress(Exception):
-            p.join(timeout=5)
-
-
-# -- Dask -----------------------------------------------------------------------------------------
-
-
-class DaskExecutor(BatchExecutor):
-    """Submits the runs to a Dask ``distributed`` cluster.
-
-    Without ``scheduler`` a ``LocalCluster`` of ``workers`` single-threaded worker processes is
-    started on 127.0.0.1 for the batch and closed after it. With ``scheduler`` (e.g.
-    ``tcp://10.0.0.5:8786``) the runs go to that cluster: its workers need workbench installed,
-    the workspace folder at the same path (a shared filesystem) and a store they can reach,
-    i.e. ``WORKBENCH_DB_URL=postgresql+psycopg://...`` rather than a local SQLite file.
-
-    Args:
-        scheduler: Address of a running scheduler; None starts a LocalCluster.
-        workers: Workers of the LocalCluster (ignored with ``scheduler``).
-
-    Example::
-
-        DaskExecutor(workers=2).run(grid, ws, store)
-    """
-
-    name = "dask"
-
-    def __init__(self, *, scheduler: str | None = None, workers: int | None = None) -> None:
-        super().__init__(workers=workers)
-        self.scheduler = scheduler
-
-    def describe(self) -> str:
-        if self.scheduler:
-            return f"dask ({self.scheduler})"
-        return f"dask LocalCluster ({self.workers} worker{'s' if self.workers != 1 else ''})"
-
-    def threads_per_run(self) -> int:
-        # The machines behind a remote scheduler are unknown; one thread per run is safe.
-        return 1 if self.scheduler else super().threads_per_run()
-
-    def _execute(self, tasks: Sequence[RunTask], done: Callable[[RunSummary], None]) -> None:
-        distributed = _import_distributed()
-        cluster = None
-        try:
-            if self.scheduler is None:
-                cluster = self._local_cluster(distributed)
-            with self._connect(distributed, cluster) as client:
-                futures = {
-                    client.submit(execute_task, t, key=f"workbench-run-{t.run_id}", pure=False): t
-                    for t in tasks
-                }
-                try:
-                    for fut in distributed.as_completed(list(futures)):
-                        try:
-                            summary = fut.result()
-                        except Exception as e:  # KilledWorker, lost connection, ...
-                            summary = self.lost(futures[fut], e)
-                        done(summary)
-                except BaseException:
-                    # Queued runs never start; ones already running on a remote cluster finish
-                    # there (Dask cannot stop a running task) and record their own status.
-                    with contextlib.suppress(Exception):
-                        client.cancel(list(futures))
-                    raise
-        finally:
-            if cluster is not None:
-                with contextlib.suppress(Exception):
-                    cluster.close()
-
-    def _local_cluster(self, distributed: Any) -> Any:
-        import logging
-
-        import dask
-
-        # The workers' statistical profiler samples every thread each 10 ms for the dashboard,
-        # which is off here; it only taxes the thread driving the kernel (in the benchmark it
-        # cost about 10 s of CPU per four runs). Nannies hand this config to their workers.
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            return distributed.LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-
-    def _connect(self, distributed: Any, cluster: Any) -> Any:
-        target = cluster if cluster is not None else self.scheduler
-        try:
-            return distributed.Client(target, timeout="20s")
-        except (OSError, TimeoutError) as e:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at {self.scheduler!r}: {e}; start one with "
-                "`dask scheduler` (and `dask worker ADDRESS`), or omit --scheduler to run a "
-                "local cluster"
-            ) from e
-
-
-def _import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as e:
-        raise ConfigError(
-            "the dask executor needs dask.distributed; install it with "
-            "`pip install 'dask[distributed]'` or use --executor local"
-        ) from e
-    return distributed
-
-
-# -- registry -------------------------------------------------------------------------------------
-
-_EXECUTORS: dict[str, type[BatchExecutor]] = {"local": LocalExecutor, "dask": DaskExecutor}
-
-
-def register_executor(name: str, cls: type[BatchExecutor]) -> None:
-    """Make ``cls`` available as ``--executor name``."""
-    _EXECUTORS[name] = cls
-
-
-def executor_names() -> list[str]:
-    return sorted(_EXECUTORS)
-
-
-def get_executor(name: str, **options: Any) -> BatchExecutor:
-    """An executor by name, e.g. ``get_executor("dask", workers=2)``.
-
-    Raises:
-        ConfigError: Unknown name (the known ones are listed) or bad options.
-    """
-    try:
-        cls = _EXECUTORS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown executor {name!r}; known executors: {', '.join(executor_names())}"
-        ) from None
-    return cls(**options)
