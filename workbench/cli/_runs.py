@@ -260,27 +260,41 @@ def demo(fast: bool, workspace: str | None) -> None:
     click.echo(f"report index: {index}")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @workspace_option
 @click.option("--port", default=8888, show_default=True, help="JupyterLab port (127.0.0.1).")
-def lab(workspace: str | None, port: int) -> None:
-    """Open the bundled notebooks in JupyterLab, recording into the workspace."""
-    import os
-    import subprocess
+@click.option("--token", default=None, help="Access token (default: a new random one, printed).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- JUPYTER_ARGS]...")
+def lab(
+    workspace: str | None,
+    port: int,
+    token: str | None,
+    no_browser: bool,
+    jupyter_args: tuple[str, ...],
+) -> None:
+    """Open the stage notebooks in JupyterLab on 127.0.0.1, recording into the workspace.
 
+    The notebooks are copies in <workspace>/lab (made once; your edits stay yours). Each
+    execution there is a run of its own (`workbench runs`); `workbench report RUN` exports the
+    saved notebook. As root, --allow-root is added. Arguments after `--` go to Jupyter.
+    """
+    import os
+
+    from ..context import STAGES
+    from ..labruns import lab_command, lab_folder, new_token
     from ..params import notebooks_dir
 
     ws, _ = open_ws(workspace, create=True)
+    folder = lab_folder(ws, [notebooks_dir() / name for name in STAGES.values()])
+    token = token if token is not None else new_token()
+    argv = lab_command(
+        folder, port=port, token=token, open_browser=not no_browser, extra=jupyter_args
+    )
+    click.echo(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}")
+    click.echo(f"notebooks:  {folder}")
+    click.echo(f"workspace:  {ws.root}")
+    sys.stdout.flush()
     env = {**os.environ, "WORKBENCH_HOME": str(ws.root)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--notebook-dir",
-        str(notebooks_dir()),
-    ]
-    raise SystemExit(subprocess.call(cmd, env=env))
+    # Jupyter takes over this process: Ctrl-C and signals reach it directly.
+    os.execve(argv[0], argv, env)
