@@ -100,6 +100,34 @@ def test_continuing_a_run_is_explicit_and_checks_its_identity(
     assert open_workspace(ws)[1].get_run(explore.run_id).status is RunStatus.SUCCEEDED
 
 
+def test_a_stage_workbench_run_is_executing_is_left_to_the_runner(tmp_path: Path) -> None:
+    ws, store = open_workspace(tmp_path / "ws", create=True)
+    params = {"dataset": "iris", "target": "", "seed": 1, "model": "logreg", "trials": 5}
+    store.create_run(
+        "cli-run",
+        dataset_name="iris",
+        model_family="logreg",
+        seed=1,
+        stages=[("search", "02_search.ipynb")],
+        params=params,
+        source="cli",
+    )
+    store.start_stage("cli-run", "search", output_path=str(ws.run_dir("cli-run") / "x.ipynb"))
+    ctx = _open(ws.root, run_id="cli-run", trials=2)
+    assert ctx.tracker is None and ctx.params["trials"] == 5  # the run's own parameters
+    ctx.finish()
+    assert store.get_run("cli-run").status is RunStatus.RUNNING  # the runner records the end
+
+    store.finish_stage("cli-run", "search", RunStatus.SUCCEEDED)
+    store.finish_run("cli-run", RunStatus.SUCCEEDED)
+    later = _open(ws.root, run_id="cli-run", trials=5)  # afterwards, continued by hand
+    assert later.tracker is not None
+    later.finish()
+    run = store.get_run("cli-run")
+    assert run.status is RunStatus.SUCCEEDED and run.source == "cli"
+    assert run.metric("cpu_seconds", "search") is not None
+
+
 def test_an_unknown_model_records_a_failed_run_with_the_message(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     with pytest.raises(ConfigError, match="unknown model family 'nosuchmodel'"):
@@ -256,37 +284,54 @@ def test_reopen_stage_adds_or_restarts_a_stage_and_reopens_the_run(store_url: st
 # -- workbench lab --------------------------------------------------------------------------------
 
 
-def test_lab_folder_copies_the_stage_notebooks_once(tmp_path: Path) -> None:
-    ws, _ = open_workspace(tmp_path / "ws", create=True)
-    sources = [notebooks_dir() / "01_explore.ipynb", notebooks_dir() / "02_search.ipynb"]
-    folder = labruns.lab_folder(ws, sources)
-    assert folder == ws.root / "lab"
-    assert sorted(p.name for p in folder.iterdir()) == ["01_explore.ipynb", "02_search.ipynb"]
-    (folder / "01_explore.ipynb").write_text("my edits")
-    labruns.lab_folder(ws, sources)
-    assert (folder / "01_explore.ipynb").read_text() == "my edits"  # never overwritten
+@pytest.fixture
+def jupyter_exec(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
+    """``workbench lab`` hands its process to Jupyter: record the command instead."""
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: calls.append((list(argv), env)))
+    return calls
 
 
-def test_lab_command(tmp_path: Path) -> None:
-    argv = labruns.lab_command(
-        tmp_path, port=9999, token="t0k", open_browser=False, allow_root=True, extra=["--debug"]
-    )
+def test_lab_serves_a_copy_of_the_stage_notebooks_in_the_workspace(
+    tmp_path: Path, cli, jupyter_exec: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    ws = tmp_path / "ws"
+    args = ["lab", "--workspace", str(ws), "--port", "9999", "--no-browser", "--", "--debug"]
+    from click.testing import CliRunner
+
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    ((argv, env),) = jupyter_exec
     assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
+    folder = ws / "lab"
     for arg in (
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.port=9999",
         "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=t0k",
-        f"--ServerApp.root_dir={tmp_path}",
+        f"--ServerApp.root_dir={folder}",
         "--no-browser",
-        "--allow-root",
+        "--allow-root",  # as root, or JupyterLab exits
     ):
         assert arg in argv
-    assert argv[-1] == "--debug"  # passed through, last
-    assert "--allow-root" not in labruns.lab_command(tmp_path, port=1, token="t", allow_root=False)
-    assert "--no-browser" not in labruns.lab_command(tmp_path, port=1, token="t")
-    with pytest.raises(ConfigError, match="token"):
-        labruns.lab_command(tmp_path, port=1, token="")
+    assert argv[-1] == "--debug"  # after `--`: passed to Jupyter, last
+    token = next(a.split("=", 1)[1] for a in argv if a.startswith("--IdentityProvider.token="))
+    assert len(token) >= 32 and f"http://127.0.0.1:9999/lab?token={token}" in done.output
+    assert env["WORKBENCH_HOME"] == str(ws)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["01_explore.ipynb", "02_search.ipynb", "03_evaluate.ipynb"]
+
+    # Again, as another user with a token of one's own: the user's edits are kept.
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    (folder / "01_explore.ipynb").write_text("my edits")
+    done = CliRunner().invoke(cli, ["lab", "--workspace", str(ws), "--token", "t0k"])
+    assert done.exit_code == 0, done.output
+    argv = jupyter_exec[-1][0]
+    assert "--IdentityProvider.token=t0k" in argv
+    assert "--allow-root" not in argv and "--no-browser" not in argv
+    assert (folder / "01_explore.ipynb").read_text() == "my edits"
+    done = CliRunner().invoke(cli, ["lab", "--workspace", str(ws), "--token", ""])
+    assert done.exit_code != 0 and "--token must not be empty" in done.output
 
 
 # -- plain papermill, as a user types it -----------------------------------------------------------

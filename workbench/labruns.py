@@ -19,9 +19,8 @@ its stage to :func:`open_stage` here, so each door records a first-class run:
   process the kernel starts waits for that. In JupyterLab the stage points at the notebook being
   edited, so ``workbench report RUN`` exports it once saved; the next run of the same notebook
   first keeps a copy for the earlier run (or unlinks it when the saved file no longer holds it).
-* ``workbench lab``: :func:`lab_folder` and :func:`lab_command`.
 
-Services layer.
+Services layer. ``python -m workbench.labruns WORKSPACE RUN STAGE NOTEBOOK PID`` is the watcher.
 """
 
 from __future__ import annotations
@@ -30,14 +29,12 @@ import atexit
 import contextlib
 import json
 import os
-import secrets
-import shutil
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,10 +50,10 @@ __all__ = [
     "BY_HAND",
     "Door",
     "OpenedStage",
+    "StageTracker",
+    "claim_notebook",
     "collect_output",
     "detect_door",
-    "lab_command",
-    "lab_folder",
     "open_stage",
     "snapshot_notebook",
 ]
@@ -281,14 +278,14 @@ def _load_project_plugins() -> None:
 
 
 def _runner_owns(run: RunRecord, stage: str) -> bool:
-    """``workbench run`` is executing this stage right now (it records the outcome itself)."""
+    """``workbench run`` is executing this stage right now (it records the outcome itself).
+
+    Told from the record, not from the kernel's environment: the runner marks the stage
+    ``running`` before its kernel starts. (A run whose process died keeps that mark until
+    ``workbench runs`` sweeps it as failed; it can be continued by hand after that.)
+    """
     current = next((s for s in run.stages if s.name == stage), None)
-    return (
-        run.source not in BY_HAND
-        and current is not None
-        and current.status is RunStatus.RUNNING
-        and os.environ.get("WORKBENCH_BATCH") == "1"  # set in every kernel the runner starts
-    )
+    return run.source not in BY_HAND and current is not None and current.status is RunStatus.RUNNING
 
 
 def _normalized(params: dict[str, Any]) -> tuple[dict[str, Any], WorkbenchError | None]:
@@ -440,7 +437,10 @@ class StageTracker:
     def finish(self) -> None:
         """The notebook reached ``ctx.finish()``: the stage succeeded (a failed one stays so)."""
         if self.done:
-            print(f"run {self.run_id}: stage {self.stage} already ended; not recorded again")
+            print(
+                f"run {self.run_id}: stage {self.stage} had already ended (see `workbench show "
+                f"{self.run_id}`); run the notebook from the top to record a new run"
+            )
             return
         self.cell_finished()
         self.store.log_metrics(
@@ -775,64 +775,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# -- workbench lab ------------------------------------------------------------------------------
-
-
-def lab_folder(ws: Workspace, notebooks: Iterable[Path]) -> Path:
-    """The folder ``workbench lab`` opens: ``<workspace>/lab`` holding the stage notebooks.
-
-    Each notebook is copied there once; a copy the user has edited is never overwritten. Their
-    own copies keep outputs and checkpoints away from the notebooks ``workbench run`` executes.
-    (A project's own notebooks folder replaces this once projects exist: issue 12.)
-    """
-    folder = ws.root / "lab"
-    folder.mkdir(parents=True, exist_ok=True)
-    for source in notebooks:
-        copy = folder / source.name
-        if not copy.exists():
-            shutil.copyfile(source, copy)
-    return folder
-
-
-def lab_command(
-    folder: Path,
-    *,
-    port: int,
-    token: str,
-    open_browser: bool = True,
-    allow_root: bool | None = None,
-    extra: Sequence[str] = (),
-) -> list[str]:
-    """The JupyterLab command line: on 127.0.0.1 only, this port or none, with a token.
-
-    ``allow_root=None`` adds ``--allow-root`` when running as root (JupyterLab refuses to start
-    as root otherwise). ``extra`` goes to Jupyter as given, last, so it can override the rest.
-    """
-    if not token:
-        raise ConfigError("the JupyterLab token must not be empty; omit --token to generate one")
-    if allow_root is None:
-        allow_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",  # the URL we print must be the one it serves
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={folder}",
-    ]
-    if not open_browser:
-        argv.append("--no-browser")
-    if allow_root and "--allow-root" not in extra:
-        argv.append("--allow-root")
-    return argv + list(extra)
-
-
-def new_token() -> str:
-    return secrets.token_hex(24)
 
 
 def _main(argv: Sequence[str]) -> int:

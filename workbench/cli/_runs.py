@@ -280,17 +280,30 @@ def lab(
     saved notebook. As root, --allow-root is added. Arguments after `--` go to Jupyter.
     """
     import os
+    import secrets
 
-    from ..context import STAGES
-    from ..labruns import lab_command, lab_folder, new_token
-    from ..params import notebooks_dir
+    from ..exceptions import ConfigError
 
+    if token == "":
+        raise ConfigError("--token must not be empty; omit it to have one generated")
     ws, _ = open_ws(workspace, create=True)
-    folder = lab_folder(ws, [notebooks_dir() / name for name in STAGES.values()])
-    token = token if token is not None else new_token()
-    argv = lab_command(
-        folder, port=port, token=token, open_browser=not no_browser, extra=jupyter_args
-    )
+    folder = _lab_folder(ws)
+    token = token or secrets.token_hex(24)
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",  # the URL printed below must be the one it serves
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={folder}",
+    ]
+    if no_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0 and "--allow-root" not in jupyter_args:
+        argv.append("--allow-root")  # JupyterLab refuses to start as root without it
+    argv += jupyter_args  # last, so they can override the rest
     click.echo(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}")
     click.echo(f"notebooks:  {folder}")
     click.echo(f"workspace:  {ws.root}")
@@ -298,3 +311,23 @@ def lab(
     env = {**os.environ, "WORKBENCH_HOME": str(ws.root)}
     # Jupyter takes over this process: Ctrl-C and signals reach it directly.
     os.execve(argv[0], argv, env)
+
+
+def _lab_folder(ws: Any) -> Any:
+    """The folder `workbench lab` opens: <workspace>/lab holding copies of the stage notebooks.
+
+    Each is copied once and never overwritten (the user's edits, outputs and checkpoints stay
+    away from the notebooks `workbench run` executes). A project's own notebooks folder
+    replaces this choice once projects exist (issue 12, items 1-3).
+    """
+    import shutil
+
+    from ..context import STAGES
+    from ..params import notebooks_dir
+
+    folder = ws.root / "lab"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in STAGES.values():
+        if not (folder / name).exists():
+            shutil.copyfile(notebooks_dir() / name, folder / name)
+    return folder
