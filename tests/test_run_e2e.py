@@ -181,8 +181,11 @@ def test_ctrl_c_marks_run_cancelled(tmp_path: Path) -> None:
     assert run.status is RunStatus.CANCELLED
 
 
-def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, monkeypatch) -> None:
-    """As in JupyterLab: no run id, defaults only; the workspace comes from WORKBENCH_HOME."""
+def test_notebooks_run_by_hand_are_runs_of_their_own_unless_continued(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """As with papermill's Python API: without a run id each notebook starts a run of its own
+    with its parameters; ``run_id`` continues one. The workspace comes from WORKBENCH_HOME."""
     import papermill
 
     from workbench.params import notebooks_dir
@@ -191,11 +194,8 @@ def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, mo
     monkeypatch.setenv("WORKBENCH_HOME", str(ws))
     monkeypatch.delenv("WORKBENCH_BATCH", raising=False)
     nb = notebooks_dir()
-    for name, params in (
-        ("01_explore", {}),
-        ("03_evaluate", {"n_boot": 100}),
-        ("02_search", {"trials": 2}),
-    ):
+
+    def execute(name: str, **params: object) -> None:
         papermill.execute_notebook(
             str(nb / f"{name}.ipynb"),
             str(tmp_path / f"{name}.ipynb"),
@@ -203,14 +203,27 @@ def test_notebooks_run_by_hand_with_defaults_record_a_lab_run(tmp_path: Path, mo
             kernel_name="python3",
             progress_bar=False,
         )
-    runs = open_workspace(ws)[1].list_runs()
-    assert len(runs) == 1  # the three notebooks share one lab run
-    run = open_workspace(ws)[1].get_run(runs[0].id)
-    assert run.source == "lab" and run.status is RunStatus.SUCCEEDED
-    assert all(s.status is RunStatus.SUCCEEDED for s in run.stages)
+
+    execute("01_explore")  # defaults only
+    store = open_workspace(ws)[1]
+    (explore,) = store.list_runs()
+    execute("03_evaluate", run_id=explore.id, n_boot=100)  # continued explicitly
+    execute("02_search", trials=2, cv_folds=2, model="rf")  # a new run
+    runs = {r.id: store.get_run(r.id) for r in store.list_runs()}
+    assert len(runs) == 2
+    run = runs[explore.id]
+    assert run.status is RunStatus.SUCCEEDED and run.model_family == "logreg"
+    assert [(s.name, s.status) for s in run.stages] == [
+        ("explore", RunStatus.SUCCEEDED),
+        ("evaluate", RunStatus.SUCCEEDED),
+    ]
+    assert run.params["n_boot"] == 100
     assert run.metric("roc_auc", "evaluate").value > 0.9
     assert run.artifact("model") is not None
-    # In JupyterLab the threshold explorer widget is shown beside the static table.
+    (search,) = (r for r in runs.values() if r.id != explore.id)
+    assert search.model_family == "rf" and search.source == "papermill"
+    assert [(s.name, s.status) for s in search.stages] == [("search", RunStatus.SUCCEEDED)]
+    # Outside `workbench run` the threshold explorer widget is shown beside the static table.
     executed = (tmp_path / "03_evaluate.ipynb").read_text()
     assert "application/vnd.jupyter.widget-view+json" in executed
 

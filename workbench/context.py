@@ -1,28 +1,28 @@
 """The run context a notebook uses to read its inputs and record its results.
 
 Batch runs (``workbench run``) pass ``run_id`` and ``workspace`` as papermill parameters; the
-runner owns the run's status. A notebook opened by hand in JupyterLab leaves ``run_id`` empty:
-the context then records into the current *lab run* (one per dataset, model and seed, reused by
-the next notebook opened by hand), so every execution is recorded either way.
+runner owns the run's status. Every other door (JupyterLab, plain papermill, any kernel) is
+handled by :mod:`workbench.labruns`: without a ``run_id`` the notebook starts a new run with its
+parameters, ``run_id="…"`` continues that run explicitly, and a failing cell, the CPU time of
+the cells and the executed notebook are recorded whichever door ran it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write_json, new_id, sha256_file
+from ._files import atomic_write_json, sha256_file
 from .config import Workspace
 from .datasets import Dataset, Split, load_dataset, make_split
 from .exceptions import DatasetError, ModelError
-from .provenance import git_commit, package_versions
+from .labruns import StageTracker, open_stage
 from .store import (
     ArtifactRecord,
     DatasetRecord,
     MetricRecord,
-    RunStatus,
     Store,
     open_workspace,
     utcnow,
@@ -50,6 +50,8 @@ class RunContext:
     run_id: str
     stage: str
     params: dict[str, Any]
+    #: The stage run by hand (JupyterLab, papermill, ...); ``None`` under ``workbench run``.
+    tracker: StageTracker | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -60,17 +62,29 @@ class RunContext:
         workspace: str = "",
         **params: Any,
     ) -> RunContext:
-        """Open the run ``run_id`` (batch) or the current lab run (``run_id=""``)."""
+        """Open ``stage`` of a run for this notebook.
+
+        Args:
+            stage: The stage name.
+            run_id: ``""`` starts a new run with ``params`` (``"new"`` too, as older notebooks
+                say); an id or unique prefix continues that run (``workbench run`` passes it).
+            workspace: The workspace folder (``""``: ``WORKBENCH_HOME`` or ``./workspace``).
+            **params: The notebook's parameters (dataset, target, seed, model, ...).
+
+        Raises:
+            RunNotFound: ``run_id`` names no run.
+            ConfigError: the continued run has other parameters, or the model is unknown.
+        """
         ws, store = open_workspace(workspace or None, create=True)
-        if run_id and run_id != "new":
-            run_id = store.resolve_run_id(run_id)
-            recorded = store.get_run(run_id).params
-            merged = {**params, **recorded}
-        else:
-            run_id = _lab_run(store, params, fresh=run_id == "new")
-            store.start_stage(run_id, stage, output_path=None)
-            merged = params
-        ctx = cls(workspace=ws, store=store, run_id=run_id, stage=stage, params=merged)
+        opened = open_stage(
+            ws,
+            store,
+            stage=stage,
+            notebook=STAGES.get(stage, f"{stage}.ipynb"),
+            run_id=run_id,
+            params=params,
+        )
+        ctx = cls(ws, store, opened.run_id, stage, opened.params, tracker=opened.tracker)
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
         return ctx
 
@@ -128,6 +142,14 @@ class RunContext:
             else:
                 records.append(MetricRecord(self.stage, name, float(v)))
         self.store.log_metrics(self.run_id, records)
+
+    def log_seconds(self, name: str, seconds: float) -> float:
+        """Add ``seconds`` to this stage's time metric ``name`` and return the total: a stage
+        continued in the same run adds its time instead of replacing what was measured."""
+        before = self.store.get_run(self.run_id).metric(name, self.stage)
+        total = (before.value if before else 0.0) + float(seconds)
+        self.store.log_metrics(self.run_id, [MetricRecord(self.stage, name, total)])
+        return total
 
     def log_params(self, values: dict[str, Any]) -> None:
         self.store.log_params(self.run_id, values)
@@ -216,35 +238,7 @@ class RunContext:
         )
 
     def finish(self) -> None:
-        """End of a notebook. A lab run is marked succeeded after each stage completes (stages
-        never opened stay pending); batch runs get their status from the runner."""
-        run = self.store.get_run(self.run_id)
-        if run.source != "lab":
-            return
-        self.store.finish_stage(self.run_id, self.stage, RunStatus.SUCCEEDED)
-        self.store.finish_run(self.run_id, RunStatus.SUCCEEDED)
-        print(f"recorded in lab run {self.run_id} ({self.workspace.root})")
-
-
-def _lab_run(store: Store, params: dict[str, Any], *, fresh: bool) -> str:
-    """The latest lab run with the same dataset, target and seed, or a new one."""
-    key = {k: params.get(k) for k in ("dataset", "target", "seed")}
-    if not fresh:
-        for run in store.list_runs(limit=50, with_metrics=False):
-            if run.source == "lab" and run.status is not RunStatus.FAILED:
-                full = store.get_run(run.id)
-                if {k: full.params.get(k) for k in key} == key:
-                    return run.id
-    run_id = new_id()
-    store.create_run(
-        run_id,
-        dataset_name=str(params.get("dataset")),
-        model_family=params.get("model"),
-        seed=int(params.get("seed", 0)),
-        stages=list(STAGES.items()),
-        params=params,
-        source="lab",
-        git_commit=git_commit(Path(__file__).parent),
-        versions=package_versions(),
-    )
-    return run_id
+        """End of a notebook: a stage run by hand is recorded as succeeded with the CPU time of
+        its cells (a stage that failed stays failed); ``workbench run`` records its own."""
+        if self.tracker is not None:
+            self.tracker.finish()

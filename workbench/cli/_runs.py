@@ -260,27 +260,74 @@ def demo(fast: bool, workspace: str | None) -> None:
     click.echo(f"report index: {index}")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @workspace_option
 @click.option("--port", default=8888, show_default=True, help="JupyterLab port (127.0.0.1).")
-def lab(workspace: str | None, port: int) -> None:
-    """Open the bundled notebooks in JupyterLab, recording into the workspace."""
+@click.option("--token", default=None, help="Access token (default: a new random one, printed).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- JUPYTER_ARGS]...")
+def lab(
+    workspace: str | None,
+    port: int,
+    token: str | None,
+    no_browser: bool,
+    jupyter_args: tuple[str, ...],
+) -> None:
+    """Open the stage notebooks in JupyterLab on 127.0.0.1, recording into the workspace.
+
+    The notebooks are copies in <workspace>/lab (made once; your edits stay yours). Each
+    execution there is a run of its own (`workbench runs`); `workbench report RUN` exports the
+    saved notebook. As root, --allow-root is added. Arguments after `--` go to Jupyter.
+    """
     import os
-    import subprocess
+    import secrets
 
-    from ..params import notebooks_dir
+    from ..exceptions import ConfigError
 
+    if token == "":
+        raise ConfigError("--token must not be empty; omit it to have one generated")
     ws, _ = open_ws(workspace, create=True)
-    env = {**os.environ, "WORKBENCH_HOME": str(ws.root)}
-    cmd = [
+    folder = _lab_folder(ws)
+    token = token or secrets.token_hex(24)
+    argv = [
         sys.executable,
         "-m",
         "jupyterlab",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--notebook-dir",
-        str(notebooks_dir()),
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",  # the URL printed below must be the one it serves
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={folder}",
     ]
-    raise SystemExit(subprocess.call(cmd, env=env))
+    if no_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0 and "--allow-root" not in jupyter_args:
+        argv.append("--allow-root")  # JupyterLab refuses to start as root without it
+    argv += jupyter_args  # last, so they can override the rest
+    click.echo(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}")
+    click.echo(f"notebooks:  {folder}")
+    click.echo(f"workspace:  {ws.root}")
+    sys.stdout.flush()
+    env = {**os.environ, "WORKBENCH_HOME": str(ws.root)}
+    # Jupyter takes over this process: Ctrl-C and signals reach it directly.
+    os.execve(argv[0], argv, env)
+
+
+def _lab_folder(ws: Any) -> Any:
+    """The folder `workbench lab` opens: <workspace>/lab holding copies of the stage notebooks.
+
+    Each is copied once and never overwritten (the user's edits, outputs and checkpoints stay
+    away from the notebooks `workbench run` executes). A project's own notebooks folder
+    replaces this choice once projects exist (issue 12, items 1-3).
+    """
+    import shutil
+
+    from ..context import STAGES
+    from ..params import notebooks_dir
+
+    folder = ws.root / "lab"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in STAGES.values():
+        if not (folder / name).exists():
+            shutil.copyfile(notebooks_dir() / name, folder / name)
+    return folder

@@ -442,3 +442,81 @@ class RunsMixin(StoreBase):
             heartbeat_at=aware(row.heartbeat_at),
             **extra,
         )
+
+    # -- stages run by hand (JupyterLab, papermill) ------------------------------------------
+
+    def reopen_stage(
+        self,
+        run_id: str,
+        stage: str,
+        *,
+        notebook: str,
+        output_path: str | None,
+        model_family: str | None = None,
+    ) -> None:
+        """Start ``stage`` of a run executed by hand, adding the stage when the run lacks it.
+
+        A notebook run in JupyterLab or by papermill either starts a run of its own or continues
+        one named explicitly: in both cases the stage becomes ``running`` (its earlier error,
+        times and report cleared) and the run ``running`` again until the notebook finishes.
+        ``model_family`` fills the run's family when it has none yet (a run started by a stage
+        without a model, continued by one with a model).
+        """
+        stored = self._to_stored(output_path)
+        now = utcnow()
+
+        def fn(conn: Connection) -> None:
+            run = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            if run is None:
+                raise RunNotFound(f"no run {run_id!r} in the store")
+            names = list(run.stages or [])
+            if stage not in names:
+                conn.execute(
+                    t.stages.insert().values(
+                        run_id=run_id,
+                        name=stage,
+                        position=len(names),
+                        notebook=notebook,
+                        status=RunStatus.PENDING.value,
+                    )
+                )
+                names.append(stage)
+            conn.execute(
+                t.stages.update()
+                .where(t.stages.c.run_id == run_id)
+                .where(t.stages.c.name == stage)
+                .values(
+                    notebook=notebook,
+                    status=RunStatus.RUNNING.value,
+                    output_path=stored,
+                    report_path=None,
+                    error=None,
+                    started_at=now,
+                    finished_at=None,
+                )
+            )
+            values: dict[str, Any] = {
+                "stages": names,
+                "status": RunStatus.RUNNING.value,
+                "finished_at": None,
+                "error": None,
+                "heartbeat_at": now,
+            }
+            if model_family and not run.model_family:
+                values["model_family"] = model_family
+            self._update_run_in(conn, run_id, **values)
+
+        self._write(fn)
+
+    def set_stage_output(self, run_id: str, stage: str, output_path: str | None) -> None:
+        """Point a stage at its executed notebook (``None``: the stage has none any more)."""
+
+        def fn(conn: Connection) -> None:
+            conn.execute(
+                t.stages.update()
+                .where(t.stages.c.run_id == run_id)
+                .where(t.stages.c.name == stage)
+                .values(output_path=self._to_stored(output_path))
+            )
+
+        self._write(fn)
