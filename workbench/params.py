@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError, ParameterError
+from .project import bundled_notebooks
 
 __all__ = [
     "RESERVED",
@@ -34,19 +34,15 @@ class ParamSpec:
 
 
 def notebooks_dir() -> Path:
-    """The bundled notebooks (``WORKBENCH_NOTEBOOKS`` overrides, e.g. for a project's own set)."""
-    env = os.environ.get("WORKBENCH_NOTEBOOKS")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve().parent
-    candidates += [here.parent / "notebooks", here / "notebooks"]
-    for c in candidates:
-        if (c / "01_explore.ipynb").is_file():
-            return c
-    raise ConfigError(
-        "cannot find the workbench notebooks (looked in "
-        + ", ".join(str(c) for c in candidates)
-        + "); set WORKBENCH_NOTEBOOKS to the folder holding 01_explore.ipynb"
-    )
+    """The bundled notebooks, package data (``WORKBENCH_NOTEBOOKS`` overrides).
+
+    A project's own stage notebooks come from its settings instead
+    (:func:`workbench.plugins.stage_table`).
+
+    Raises:
+        ConfigError: the folder has no notebooks (see :func:`workbench.project.package_data`).
+    """
+    return bundled_notebooks()
 
 
 def notebook_parameters(path: Path) -> dict[str, ParamSpec]:

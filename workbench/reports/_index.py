@@ -31,6 +31,7 @@ from .._files import atomic_write_text
 from ..exceptions import ConfigError
 from ..pages import export_notebook, report_path
 from ..safehtml import content_security_policy
+from ..views import door_of
 
 if TYPE_CHECKING:
     from ..config import Workspace
@@ -51,9 +52,9 @@ HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "rmse")
 #: The stage whose metrics are measured on the held-out test split.
 HEADLINE_STAGE = "evaluate"
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _INDEX_TEMPLATE = "report_index.html.j2"
 _MAX_EVALUE = 300
+_MAX_NOTE = 500
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -123,6 +124,9 @@ class _RunRow:
     reports: tuple[IndexLink, ...]
     missing_reports: tuple[str, ...]
     failure: str
+    door: str = ""
+    tags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 # Modules contributing tables to the index, as "module:function(ws, store) -> sections".
@@ -197,8 +201,10 @@ def build_index(
 def _jinja_env() -> Any:
     import jinja2
 
+    from ..project import package_data
+
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(package_data("templates"))),
         autoescape=True,  # dataset names, errors and labels are user text
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -229,7 +235,14 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
         reports=tuple(reports),
         missing_reports=tuple(missing),
         failure=_failure_summary(run),
+        door=door_of(run),
+        tags=tuple(f"{k}={v}" for k, v in run.tags.items()),
+        notes=tuple(_clip(f"{n.text} — {n.author}", _MAX_NOTE) for n in run.notes),
     )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _headline_metric(run: RunRecord) -> MetricRecord | None:
