@@ -228,6 +228,8 @@ def test_tag_and_note_a_run_by_prefix(runs: Path) -> None:
     assert code == 2 and "no run 'nope'" in out
     shown = json.loads(invoke("show", "20260101-000001", *w, "--json")[1])
     assert shown["tags"] == {"owner": "bo"} and shown["notes"][0]["text"] == "overfit on fold 3"
+    index = (runs / "reports" / "index.html").read_text()  # rebuilt for reviewers
+    assert "owner=bo" in index and "overfit on fold 3" in index
 
 
 def test_diff_puts_two_runs_side_by_side(runs: Path) -> None:

@@ -393,10 +393,12 @@ def tag(
 ) -> None:
     """Label a run with KEY=VALUE tags (replacing a tag of the same key); `workbench runs
     --where tag.KEY=VALUE` finds them, the report index shows them."""
+    from ..reports import build_index
     from ..views import tag_run
 
-    _, store = open_ws(workspace)
+    ws, store = open_ws(workspace)
     result = tag_run(store, run_id, assignments, remove=remove)
+    build_index(ws, store)  # reviewers read tags there
     if as_json:
         print_json(result)
         return
@@ -412,10 +414,12 @@ def tag(
 def note(run_id: str, text: str, workspace: str | None, as_json: bool) -> None:
     """Add a note to a run (who and when are recorded); `workbench show` and the report
     index show the notes."""
+    from ..reports import build_index
     from ..views import note_run
 
-    _, store = open_ws(workspace)
+    ws, store = open_ws(workspace)
     result = note_run(store, run_id, text)
+    build_index(ws, store)  # reviewers read notes there
     if as_json:
         print_json(result)
         return
