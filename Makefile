@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test wheel lint format bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ test: venv
 	$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/" >&2; fi; exit $$rc
 
+# The wheel carries the notebooks and templates (tests/test_packaging.py installs it into a fresh
+# venv and runs the demo from outside the checkout).
+wheel: venv
+	$(BIN)/python -m pip wheel --no-deps --quiet -w dist .
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,4 +39,4 @@ bench: venv
 	$(BIN)/python benchmarks/run_overhead.py
 
 clean:
-	rm -rf $(VENV) workspace build *.egg-info
+	rm -rf $(VENV) workspace build dist *.egg-info

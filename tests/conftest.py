@@ -22,9 +22,39 @@ _DATABASES = iter(range(100_000))
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("WORKBENCH_DB_URL", raising=False)
+    # A project named in the environment would give every test its settings and plugins.
+    monkeypatch.delenv("WORKBENCH_PROJECT", raising=False)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home-workspace"))
     # Kernels started by papermill inherit this; keep them off the user's Jupyter config.
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+
+
+@pytest.fixture
+def fresh_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Registries and plugin-loading state restored after the test: plugins register into
+    module-level registries, ``sys.path`` and ``sys.modules``, which outlive a test."""
+    from workbench import datasets, models, plugins
+    from workbench.stats import metrics
+
+    registries = (models._FAMILIES, models._ALIASES, datasets._BUILTINS, metrics._REGISTRY)
+    saved = [dict(r) for r in registries]
+    state = (dict(plugins._loaded), set(plugins._projects_done), dict(plugins._stages))
+    done, path = plugins._entry_points_done, list(sys.path)
+    yield
+    for registry, before in zip(registries, saved, strict=True):
+        registry.clear()
+        registry.update(before)
+    for live, before in zip(
+        (plugins._loaded, plugins._projects_done, plugins._stages), state, strict=True
+    ):
+        live.clear()
+        live.update(before)  # type: ignore[attr-defined]
+    plugins._entry_points_done = done
+    sys.path[:] = path
+    base = str(tmp_path_factory.getbasetemp())
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(base):
+            del sys.modules[name]  # a plugin module from a test's project folder
 
 
 @pytest.fixture

@@ -34,10 +34,28 @@ def test_help_lists_commands_and_is_lazy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_init_creates_workspace(tmp_path: Path) -> None:
-    code, out = invoke("init", str(tmp_path / "w"))
-    assert code == 0 and "workspace ready" in out
-    assert (tmp_path / "w" / "runs").is_dir() and (tmp_path / "w" / "workbench.db").is_file()
+def test_init_creates_a_project_and_its_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKBENCH_HOME")
+    code, out = invoke("init", str(tmp_path / "p"))
+    assert code == 0 and "project ready" in out, out
+    ws = tmp_path / "p" / "workspace"
+    assert (ws / "runs").is_dir() and (ws / "workbench.db").is_file()
+    assert (tmp_path / "p" / "workbench.toml").is_file()
+
+
+def test_init_takes_workspace_like_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README says every command takes --workspace; `init` refused it."""
+    monkeypatch.delenv("WORKBENCH_HOME")
+    monkeypatch.chdir(tmp_path)
+    code, out = invoke("init", "--workspace", "elsewhere/ws")
+    assert code == 0, out
+    assert (tmp_path / "elsewhere" / "ws" / "workbench.db").is_file()
+    assert 'workspace = "elsewhere/ws"' in (tmp_path / "workbench.toml").read_text()
+    assert not (tmp_path / "workspace").exists()
 
 
 def test_read_commands_on_missing_workspace_say_how_to_create_one(tmp_path: Path) -> None:
@@ -61,8 +79,7 @@ def test_bad_run_input_is_refused_before_any_kernel(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
     ws = tmp_path / "w"
-    invoke("init", str(ws))
-    store = open_workspace(ws)[1]
+    store = open_workspace(ws, create=True)[1]
     store.create_run("kept", dataset_name="iris", model_family="rf", seed=1, stages=[], params={})
     code, out = invoke("run", "--workspace", str(ws), *args)
     assert code == 2, out
@@ -89,8 +106,7 @@ def test_bad_csv_inputs_through_cli(tmp_path: Path) -> None:
 
 def test_runs_and_show_json(tmp_path: Path) -> None:
     ws = tmp_path / "w"
-    invoke("init", str(ws))
-    store = open_workspace(ws)[1]
+    store = open_workspace(ws, create=True)[1]
     store.create_run(
         "r-1",
         dataset_name="iris",
@@ -150,7 +166,7 @@ def test_run_with_a_relative_csv_from_another_folder(
 def test_a_missing_relative_csv_names_the_folder_and_records_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    invoke("init", str(tmp_path / "ws"))
+    open_workspace(tmp_path / "ws", create=True)
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)

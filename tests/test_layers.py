@@ -111,6 +111,8 @@ def _modules() -> dict[str, Path]:
         parts = list(rel.parts)
         if "migrations" in parts:
             continue  # Alembic revisions run inside the store's migration, not imported
+        if parts[0] == "templates":
+            continue  # examples copied into a user's project (example_plugin.py), not imported
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join(parts)] = path

@@ -2,7 +2,8 @@
 
 Precedence is flag > ``WORKBENCH_*`` environment variable > default. Nothing happens on import.
 
-* ``WORKBENCH_HOME``: the workspace folder (default ``./workspace``).
+* ``WORKBENCH_HOME``: the workspace folder (default: the project's workspace, see
+  :mod:`workbench.project`, else ``./workspace``).
 * ``WORKBENCH_DB_URL``: the store (default a SQLite file in the workspace); a team points every
   member at one PostgreSQL database.
 * ``WORKBENCH_ARTIFACTS``: where runs, reports, exports and logs are written (default the
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import ConfigError
+from .project import find_project
 
 __all__ = ["Workspace", "resolve_workspace"]
 
@@ -80,15 +82,27 @@ class Workspace:
         """Return self when the workspace exists, else raise an error saying how to create it."""
         if not self.exists():
             raise ConfigError(
-                f"no workspace at {self.root}; create one with `workbench init {self.root}` "
-                "or point --workspace / WORKBENCH_HOME at an existing one"
+                f"no workspace at {self.root}; create it with `workbench init --workspace "
+                f"{self.root}` (or start a project with `workbench init DIR`), or point "
+                "--workspace / WORKBENCH_HOME at an existing one"
             )
         return self
 
 
 def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
-    """Resolve the workspace from ``path``, ``WORKBENCH_HOME`` or ``./workspace``."""
-    raw = path or os.environ.get("WORKBENCH_HOME") or DEFAULT_WORKSPACE
+    """Resolve the workspace: ``path``, ``WORKBENCH_HOME``, the project's, or ``./workspace``.
+
+    The project is the one :func:`workbench.project.find_project` finds (``WORKBENCH_PROJECT``,
+    else the current folder and its parents); its ``workspace`` setting is used when neither a
+    path nor ``WORKBENCH_HOME`` is given.
+
+    Raises:
+        ConfigError: the project's settings file is malformed.
+    """
+    raw = path or os.environ.get("WORKBENCH_HOME")
+    if not raw:
+        project = find_project()
+        raw = project.workspace if project is not None else DEFAULT_WORKSPACE
     root = Path(raw).expanduser().resolve()
     url = os.environ.get("WORKBENCH_DB_URL") or f"sqlite:///{root / 'workbench.db'}"
     shared = os.environ.get("WORKBENCH_ARTIFACTS")

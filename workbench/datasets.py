@@ -117,8 +117,30 @@ class Split:
 _BUILTINS: dict[str, tuple[Callable[[], Any], str]] = {}
 
 
-def register_builtin(name: str, loader: Callable[[], Any], task: str) -> None:
-    """Register a loader returning a sklearn ``Bunch`` (``as_frame=True``) under ``name``."""
+def register_builtin(
+    name: str, loader: Callable[[], Any], task: str, *, replace: bool = False
+) -> None:
+    """Register a dataset loader under ``name`` (plugins call this; see :mod:`workbench.plugins`).
+
+    Args:
+        name: What ``--dataset`` accepts.
+        loader: Returns a sklearn-style ``Bunch`` with ``data`` (a feature DataFrame) and
+            ``target`` (a Series); ``target_names`` marks integer class codes as labels.
+        task: ``"classification"`` or ``"regression"``.
+        replace: Overwrite a different loader of the same name instead of refusing.
+
+    Raises:
+        DatasetError: The task is unknown, or the name is taken and ``replace`` is false.
+    """
+    if task not in ("classification", "regression"):
+        raise DatasetError(
+            f"dataset {name!r}: unknown task {task!r}; use classification or regression"
+        )
+    if not replace and name in _BUILTINS and _BUILTINS[name] != (loader, task):
+        raise DatasetError(
+            f"a dataset named {name!r} is already registered; pick another name or pass "
+            "replace=True"
+        )
     _BUILTINS[name] = (loader, task)
 
 
@@ -217,6 +239,10 @@ def load_dataset(name: str, *, target: str | None = None) -> Dataset:
         >>> ds.task, ds.shape
         ('classification', (150, 4))
     """
+    if name not in _BUILTINS and _file_of(name, Path.cwd()) is None:
+        from .plugins import load_plugins
+
+        load_plugins()  # a project or installed plugin may register it (idempotent)
     if name in _BUILTINS:
         return _load_builtin(name, target)
     if _file_of(name, Path.cwd()) is None:

@@ -118,6 +118,8 @@ def execute_notebook(
                 str(out),
                 parameters=dict(parameters),
                 kernel_name="python3",
+                # A notebook written by a script or another editor may lack kernel metadata.
+                language="python",
                 engine_name=ENGINE,
                 progress_bar=False,
                 log_output=log_output,

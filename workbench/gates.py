@@ -372,19 +372,24 @@ def load_gates(
 
 
 def default_gates_path() -> Path:
-    """The documented default gates: ``templates/gates.yaml`` at the root of the repository.
+    """The default gates: the project's ``gates`` setting, else the bundled
+    ``templates/gates.yaml`` (package data).
 
     Raises:
-        GateError: The file is not there (an installed package without the repository); pass
-            a gates file explicitly instead.
+        GateError: The project names a gates file that does not exist.
+        ConfigError: The package was installed without its templates.
     """
-    path = Path(__file__).resolve().parent.parent / "templates" / _DEFAULT_FILE
-    if not path.is_file():
-        raise GateError(
-            f"the default gates file {path} is missing; pass one with --gates FILE "
-            "(see templates/gates.yaml in the workbench repository for the format)"
-        )
-    return path
+    from .project import find_project, package_data
+
+    project = find_project()
+    if project is not None and project.gates is not None:
+        if not project.gates.is_file():
+            raise GateError(
+                f"the gates file {project.gates} set in {project.describe()} is missing; "
+                "restore it, fix the setting, or pass one with --gates FILE"
+            )
+        return project.gates
+    return package_data("templates", _DEFAULT_FILE)
 
 
 def default_gates() -> list[Gate]:
@@ -475,18 +480,23 @@ def load_release_gates(path: str | Path) -> list[Gate]:
 
 
 def default_release_gates_path() -> Path:
-    """``templates/release_gates.yaml`` at the root of the repository.
+    """The project's ``release_gates`` setting, else the bundled ``templates/release_gates.yaml``.
 
     Raises:
-        GateError: The file is not there; pass gates explicitly.
+        GateError: The project names a file that does not exist.
+        ConfigError: The package was installed without its templates.
     """
-    path = Path(__file__).resolve().parent.parent / "templates" / _DEFAULT_RELEASE_FILE
-    if not path.is_file():
-        raise GateError(
-            f"the default release gates file {path} is missing; pass one with --gates FILE "
-            "(see templates/release_gates.yaml in the workbench repository)"
-        )
-    return path
+    from .project import find_project, package_data
+
+    project = find_project()
+    if project is not None and project.release_gates is not None:
+        if not project.release_gates.is_file():
+            raise GateError(
+                f"the release gates file {project.release_gates} set in {project.describe()} "
+                "is missing; restore it, fix the setting, or pass one with --gates FILE"
+            )
+        return project.release_gates
+    return package_data("templates", _DEFAULT_RELEASE_FILE)
 
 
 def resolve_gates(

@@ -49,10 +49,39 @@ _FAMILIES: dict[str, ModelFamily] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register_family(family: ModelFamily, *aliases: str) -> None:
+def register_family(family: ModelFamily, *aliases: str, replace: bool = False) -> ModelFamily:
+    """Add a model family (plugins call this; see :mod:`workbench.plugins`).
+
+    Args:
+        family: The family: its search space (``suggest``), defaults and estimator factory.
+            The estimator goes into the same preprocessing pipeline as the builtin families
+            (:func:`build_pipeline`); saved models admit only reviewed sklearn types
+            (``workbench.serving._model.TRUSTED_TYPES``).
+        aliases: Other names ``--model`` accepts for it.
+        replace: Overwrite a different family of the same name instead of refusing.
+
+    Returns:
+        The family, so the call can be used as an expression.
+
+    Raises:
+        ConfigError: The name or an alias is taken by another family and ``replace`` is false.
+
+    Example:
+        >>> register_family(ModelFamily(  # doctest: +SKIP
+        ...     "tree", "a decision tree", suggest, defaults, estimator, scale_numeric=False))
+    """
+    if not replace:
+        for name in (family.name, *aliases):
+            taken = _FAMILIES.get(_ALIASES.get(name, name))
+            if taken is not None and taken != family:
+                raise ConfigError(
+                    f"a model family named {name!r} is already registered ({taken.description}); "
+                    "pick another name or pass replace=True"
+                )
     _FAMILIES[family.name] = family
     for a in aliases:
         _ALIASES[a] = family.name
+    return family
 
 
 def family_names() -> list[str]:
@@ -60,6 +89,16 @@ def family_names() -> list[str]:
 
 
 def get_family(name: str) -> ModelFamily:
+    """The family called ``name`` (or an alias); plugins are loaded when it is not registered.
+
+    Raises:
+        ConfigError: No family has that name (the message lists the known ones), or a plugin
+            failed to load.
+    """
+    if _ALIASES.get(name, name) not in _FAMILIES:
+        from .plugins import load_plugins
+
+        load_plugins()  # a project or installed plugin may bring it (idempotent)
     key = _ALIASES.get(name, name)
     if key not in _FAMILIES:
         known = ", ".join(family_names() + sorted(_ALIASES))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError, ParameterError
+from .project import bundled_notebooks
 
 __all__ = [
     "RESERVED",
@@ -34,39 +34,47 @@ class ParamSpec:
 
 
 def notebooks_dir() -> Path:
-    """The bundled notebooks (``WORKBENCH_NOTEBOOKS`` overrides, e.g. for a project's own set)."""
-    env = os.environ.get("WORKBENCH_NOTEBOOKS")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve().parent
-    candidates += [here.parent / "notebooks", here / "notebooks"]
-    for c in candidates:
-        if (c / "01_explore.ipynb").is_file():
-            return c
-    raise ConfigError(
-        "cannot find the workbench notebooks (looked in "
-        + ", ".join(str(c) for c in candidates)
-        + "); set WORKBENCH_NOTEBOOKS to the folder holding 01_explore.ipynb"
-    )
+    """The bundled notebooks, package data (``WORKBENCH_NOTEBOOKS`` overrides).
+
+    A project's own stage notebooks come from its settings instead
+    (:func:`workbench.plugins.stage_table`).
+
+    Raises:
+        ConfigError: the folder has no notebooks (see :func:`workbench.project.package_data`).
+    """
+    return bundled_notebooks()
 
 
 def notebook_parameters(path: Path) -> dict[str, ParamSpec]:
     """Parameters declared in the notebook's ``parameters``-tagged cell."""
     import nbformat
-    import papermill
+    from papermill.translators import papermill_translators
 
     try:
         nb = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read notebook {path}: {e}") from e
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
         raise ConfigError(
             f"notebook {path.name} has no cell tagged 'parameters'; tag the cell that holds "
             "the defaults (View > Cell Toolbar > Tags in Jupyter)"
         )
-    found = papermill.inspect_notebook(str(path))
+    # papermill.inspect_notebook refuses a notebook without kernel metadata (one written by a
+    # script or another editor); stages always run on the python3 kernel, so read it as such.
+    meta = nb.metadata
+    kernel = meta.get("kernelspec", {}).get("name") or "python3"
+    language = meta.get("kernelspec", {}).get("language") or "python"
+    try:
+        found = papermill_translators.find_translator(kernel, language).inspect(tagged[0])
+    except Exception as e:  # papermill's own errors: unknown kernel, a language it cannot read
+        raise ConfigError(
+            f"cannot read the parameters cell of {path.name} (kernel {kernel!r}, language "
+            f"{language!r}): {e}; stage notebooks are Python notebooks"
+        ) from e
     return {
-        name: ParamSpec(name, _type_name(p), str(p["default"]), p["help"] or "")
-        for name, p in found.items()
+        p.name: ParamSpec(p.name, _type_name(p._asdict()), str(p.default), p.help or "")
+        for p in found
     }
 
 

@@ -20,7 +20,7 @@ from ._files import new_id, sha256_file
 from .config import Workspace
 from .context import STAGES
 from .exceptions import CellError, ConfigError, RunCancelled, StageFailed
-from .params import check_params, notebook_parameters, notebooks_dir
+from .params import check_params, notebook_parameters
 from .provenance import git_commit, package_versions
 from .store import ArtifactRecord, MetricRecord, RunStatus, Store
 
@@ -131,17 +131,28 @@ class Runner:
     def prepare(self, req: RunRequest) -> tuple[list[tuple[str, Path]], dict[str, Any]]:
         """Check the request; returns the stage notebooks and the full parameter set.
 
-        A relative CSV path is made absolute against the current folder here: the notebooks
-        execute in ``runs/<run_id>/``, and the run records the path they read.
+        The stages and their notebooks come from the project (:mod:`workbench.project`: its
+        ``[stages]``, else the bundled notebooks) and from plugins, which are loaded here first
+        so that a plugin's model family, dataset or stage is checked before a kernel starts.
+        Stages run in the project's order. A relative CSV path is made absolute against the
+        current folder here: the notebooks execute in ``runs/<run_id>/``, and the run records
+        the path they read.
         """
         from .datasets import load_dataset, resolve_dataset_ref
         from .models import get_family
+        from .params import RESERVED
+        from .plugins import load_plugins, stage_table
+        from .project import find_project
 
-        unknown = [s for s in req.stages if s not in STAGES]
+        project = find_project()
+        load_plugins(project)
+        table = stage_table(project)
+        unknown = [s for s in req.stages if s not in table]
         if unknown or not req.stages:
+            where = f" (from {project.describe()})" if project is not None else ""
             raise ConfigError(
                 f"unknown stage(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                f"stages are {', '.join(STAGES)}"
+                f"stages are {', '.join(table)}{where}"
             )
         get_family(req.model)
         if req.trials < 1:
@@ -149,11 +160,21 @@ class Runner:
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
         load_dataset(dataset, target=req.params.get("target", req.target) or None)
-        nb_dir = notebooks_dir()
-        stages = [(s, nb_dir / STAGES[s]) for s in STAGES if s in req.stages]
+        stages = [(s, path) for s, path in table.items() if s in req.stages]
         specs: dict[str, Any] = {}
-        for _, path in stages:
-            specs.update(notebook_parameters(path))
+        for name, path in stages:
+            if not path.is_file():
+                raise ConfigError(f"stage {name!r}: notebook {path} does not exist")
+            found = notebook_parameters(path)
+            missing = [r for r in RESERVED if r not in found]
+            if missing:
+                raise ConfigError(
+                    f"stage {name!r}: notebook {path.name} does not declare "
+                    f"{' and '.join(missing)} in its parameters cell; a stage notebook declares "
+                    'workspace = "" and run_id = "" there and opens '
+                    f'RunContext.open(stage="{name}", workspace=workspace, run_id=run_id, ...)'
+                )
+            specs.update(found)
         where = [p.name for _, p in stages]
         # The CLI options reach only the stages that declare them (01_explore has no `trials`);
         # everything the user passed with -p must be declared somewhere.

@@ -42,7 +42,15 @@ class Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            if ctx.parent is not None:
+                return super().invoke(ctx)
+            # The command's project (found from the current folder upward) is named in the
+            # environment while it runs: the kernels and workers it starts load the same
+            # project's plugins wherever they run.
+            from ..project import find_project, project_env
+
+            with project_env(find_project()):
+                return super().invoke(ctx)
         except WorkbenchError as e:
             raise UserError(e) from e
 
@@ -57,7 +65,7 @@ workspace_option = click.option(
     type=AbsolutePath(file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
-    help="Workspace folder [default: $WORKBENCH_HOME or ./workspace].",
+    help="Workspace folder [default: $WORKBENCH_HOME, the project's workspace, or ./workspace].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
@@ -90,9 +98,12 @@ def refresh_index(ws: Any, store: Any) -> Any:
 
 
 def open_ws(workspace: str | None, *, create: bool = False) -> tuple[Any, Any]:
-    """The workspace and its store (:func:`workbench.store.open_workspace`)."""
+    """The workspace and its store (:func:`workbench.store.open_workspace`), with the plugins
+    of the project and of installed packages loaded (:func:`workbench.plugins.load_plugins`)."""
+    from ..plugins import load_plugins
     from ..store import open_workspace
 
+    load_plugins()
     return open_workspace(workspace, create=create)
 
 
@@ -103,9 +114,12 @@ def cli() -> None:
 
     \b
     Start with:
+      workbench init my-project      a project of your own: notebooks, settings, plugins
       workbench demo                 the whole lifecycle on a builtin dataset
       workbench run --dataset iris   one run: explore, search, evaluate
       workbench runs                 what has been recorded
-    Every command takes --workspace DIR (default $WORKBENCH_HOME or ./workspace); the store is a
-    SQLite file there unless WORKBENCH_DB_URL names another SQLAlchemy URL (e.g. PostgreSQL).
+    Every command finds its project (workbench.toml, from `workbench init`) from the current
+    folder upward, like git, and takes --workspace DIR (default $WORKBENCH_HOME, the project's
+    workspace, or ./workspace); the store is a SQLite file there unless WORKBENCH_DB_URL names
+    another SQLAlchemy URL (e.g. PostgreSQL).
     """

@@ -1,4 +1,5 @@
-"""Runs: ``init``, ``run``, ``runs``, ``show``, ``report``, ``demo``, ``lab``."""
+"""Projects and runs: ``init``, ``run``, ``runs``, ``show``, ``tag``, ``note``, ``diff``,
+``report``, ``demo``, ``lab``."""
 
 from __future__ import annotations
 
@@ -18,32 +19,97 @@ from ._common import (
 )
 from ._paths import AbsolutePath, DatasetRef
 
+
+def _find_project() -> Any:
+    """The project of this command (see :func:`workbench.project.find_project`)."""
+    from ..project import find_project
+
+    return find_project()
+
+
 __all__: list[str] = []  # commands register themselves on the group
 
 
 @cli.command()
 @click.argument("directory", required=False, type=AbsolutePath(file_okay=False))
-def init(directory: str | None) -> None:
-    """Create a workspace (default $WORKBENCH_HOME or ./workspace) and its store."""
-    ws, store = open_ws(directory, create=True)
-    click.echo(f"workspace ready at {ws.root} (store: {store.engine.url.drivername})")
+@workspace_option
+@json_option
+def init(directory: str | None, workspace: str | None, as_json: bool) -> None:
+    """Start a project in DIRECTORY (default: the current folder) and create its workspace.
+
+    \b
+    Writes, keeping any file that exists:
+      workbench.toml     stages and their notebooks, default dataset/target/model,
+                         plugins, gates, the workspace
+      notebooks/         copies of the stage notebooks, yours to edit
+      gates.yaml         the comparison gates
+      example_plugin.py  a dataset loader and a model family (enable it in workbench.toml)
+    The workspace (store, runs, reports) is DIRECTORY/workspace unless --workspace names
+    another folder, which workbench.toml then records. Every command run in the project, or
+    below it, finds it.
+    """
+    import os
+
+    from click.core import ParameterSource
+
+    from ..project import init_project, project_env
+
+    ctx = click.get_current_context()
+    explicit = ctx.get_parameter_source("workspace") is ParameterSource.COMMANDLINE
+    result = init_project(directory or os.getcwd(), workspace=workspace if explicit else None)
+    project = result.project
+    with project_env(project):
+        ws, store = open_ws(workspace, create=True)
+    if as_json:
+        print_json(
+            {
+                "project": str(project.root),
+                "settings": str(project.config_file),
+                "created": [str(p) for p in result.created],
+                "kept": [str(p) for p in result.kept],
+                "stages": {name: str(path) for name, path in project.stages.items()},
+                "workspace": str(ws.root),
+                "store": store.engine.url.drivername,
+            }
+        )
+        return
+    click.echo(f"project ready at {project.root} (settings: {project.config_file.name})")
+    for label, paths in (("created", result.created), ("kept", result.kept)):
+        if paths:
+            names = ", ".join(_relative(p, project.root) for p in paths)
+            click.echo(f"  {label:<8} {names}")
+    click.echo(f"  workspace {ws.root} (store: {store.engine.url.drivername})")
+    here = "" if project.root == os.path.realpath(os.getcwd()) else f"cd {project.root} && "
+    click.echo(f"next: {here}workbench run --trials 5")
+
+
+def _relative(path: Any, root: Any) -> str:
+    import os
+
+    return os.path.relpath(path, root)
 
 
 @cli.command()
 @click.option(
     "--dataset",
     "-d",
-    required=True,
+    default=None,
     type=DatasetRef(),
-    help="Builtin name (breast_cancer, wine, iris, digits, diabetes) or a CSV path.",
+    help="Builtin name (breast_cancer, wine, iris, digits, diabetes, or a plugin's) or a CSV "
+    "path [default: the project's dataset].",
 )
-@click.option("--target", "-t", default=None, help="Target column (required for a CSV file).")
+@click.option(
+    "--target",
+    "-t",
+    default=None,
+    help="Target column (required for a CSV file) [default: the project's, with its dataset].",
+)
 @click.option(
     "--model",
     "-m",
-    default="logreg",
-    show_default=True,
-    help="Model family: logreg (alias linear), rf, hgb.",
+    default=None,
+    help="Model family: logreg (alias linear), rf, hgb, or a plugin's [default: the project's "
+    "model, else logreg].",
 )
 @click.option(
     "--trials",
@@ -70,9 +136,9 @@ def init(directory: str | None) -> None:
 )
 @click.option(
     "--stages",
-    default="explore,search,evaluate",
-    show_default=True,
-    help="Comma-separated stages to run, in lifecycle order.",
+    default=None,
+    help="Comma-separated stages to run, in the project's order [default: every stage of the "
+    "project, else explore,search,evaluate].",
 )
 @click.option("--log-output", is_flag=True, help="Stream cell outputs to the terminal.")
 @click.option("--reviewer", is_flag=True, help="Export reports without code cells.")
@@ -80,13 +146,13 @@ def init(directory: str | None) -> None:
 @workspace_option
 @json_option
 def run(
-    dataset: str,
+    dataset: str | None,
     target: str | None,
-    model: str,
+    model: str | None,
     trials: int,
     seed: int,
     assignments: tuple[str, ...],
-    stages: str,
+    stages: str | None,
     log_output: bool,
     reviewer: bool,
     cell_timeout: float | None,
@@ -98,12 +164,20 @@ def run(
     Parameters are checked against each notebook's parameters cell before any kernel starts.
     A failing cell marks the run failed (stage, cell and traceback kept, exit 1); Ctrl-C marks
     it cancelled (exit 130). The executed notebooks stay under runs/<run_id>/ and their HTML
-    reports under reports/<run_id>/.
+    reports under reports/<run_id>/. In a project (workbench.toml), the stages, their notebooks
+    and the defaults of --dataset, --target and --model come from its settings.
     """
     from ..params import parse_assignment
+    from ..plugins import default_stages
     from ..runner import RunRequest
 
+    dataset, target, model = _run_defaults(dataset, target, model)
     params = dict(parse_assignment(a) for a in assignments)
+    names = (
+        tuple(s.strip() for s in stages.split(",") if s.strip())
+        if stages is not None
+        else default_stages(_find_project())
+    )
     request = RunRequest(
         dataset=dataset,
         target=target,
@@ -111,7 +185,7 @@ def run(
         trials=trials,
         seed=seed,
         params=params,
-        stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
+        stages=names,
     )
     outcome = _execute(
         request,
@@ -125,6 +199,29 @@ def run(
         print_json(outcome.to_json())
     else:
         _print_outcome(outcome)
+
+
+def _run_defaults(
+    dataset: str | None, target: str | None, model: str | None
+) -> tuple[str, str | None, str]:
+    """Fill --dataset, --target and --model from the project; its target goes with its
+    dataset only (another dataset has other columns)."""
+    from ..datasets import builtin_names, resolve_dataset_ref
+    from ..exceptions import ConfigError
+
+    project = _find_project()
+    if dataset is None:
+        if project is None or project.dataset is None:
+            where = f" or set dataset in {project.describe()}" if project else ""
+            raise ConfigError(
+                f"no dataset: pass --dataset NAME or a CSV path{where}; builtin datasets are "
+                + ", ".join(builtin_names())
+            )
+        # A CSV path in the settings is relative to the project folder, not the cwd.
+        dataset = resolve_dataset_ref(project.dataset, base=project.root)
+        target = target or project.target
+    model = model or (project.model if project is not None else None) or "logreg"
+    return dataset, target, model
 
 
 def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -> Any:
@@ -186,36 +283,82 @@ def _sweep_stale(store: Any) -> None:
 
 
 @cli.command("runs")
+@click.option(
+    "--where",
+    "conditions",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keep runs matching it; repeatable (all must hold). Operators = != > < >= <=. Keys: "
+    "id status dataset model door seed batch git created duration, a metric (roc_auc, "
+    "search.cv_roc_auc), tag.KEY, param.NAME.",
+)
+@click.option(
+    "--sort",
+    default=None,
+    metavar="[-]KEY",
+    help="Sort by KEY (a --where key), descending with a leading '-' [default: newest first].",
+)
 @click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
 @workspace_option
 @json_option
-def runs_cmd(limit: int, workspace: str | None, as_json: bool) -> None:
-    """List runs, newest first: id, status, dataset, model, headline metric, duration."""
-    from ..views import run_summaries
+def runs_cmd(
+    conditions: tuple[str, ...],
+    sort: str | None,
+    limit: int,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """List runs, newest first: id, status, dataset, model, headline metric, duration, door,
+    tags.
 
+    \b
+    Example:
+      workbench runs --where dataset=wine --where status=failed --sort -roc_auc
+    """
+    from ..views import parse_condition, run_summaries, select_runs
+
+    where = [parse_condition(c) for c in conditions]
     _, store = open_ws(workspace)
     _sweep_stale(store)
-    rows = run_summaries(store.list_runs(limit=limit))
+    with_params = any(_needs_params(k) for k in [c.key for c in where] + [sort or ""])
+    runs = store.list_runs(limit=None if where or sort else limit, with_params=with_params)
+    rows = run_summaries(select_runs(runs, where=where, sort=sort, limit=limit))
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold")
     table.add_column("run", no_wrap=True, min_width=22)  # the id is what users copy
-    for col in ("status", "dataset", "model", "metric", "duration"):
+    for col in ("status", "dataset", "model", "metric", "duration", "door", "tags"):
         table.add_column(col)
     for r in rows:
         metric = r["headline"]
         table.add_row(
             r["run_id"],
             r["status"],
-            r["dataset"],
-            r["model"] or "-",
+            Text(r["dataset"]),
+            Text(r["model"] or "-"),
             f"{metric['name']} {metric['value']:.4f}" if metric else "-",
             f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-",
+            r["door"],
+            Text(" ".join(f"{k}={v}" for k, v in r["tags"].items()) or "-"),
         )
-    out_console().print(table if rows else "no runs yet; start one with `workbench run`")
+    if rows:
+        out_console().print(table)
+    elif where:
+        out_console().print("no run matches; `workbench runs` lists them all")
+    else:
+        out_console().print("no runs yet; start one with `workbench run`")
+
+
+def _needs_params(key: str) -> bool:
+    """A bare key may name a parameter; ``tag.``/``metric.``/``STAGE.`` keys never do."""
+    from ..views import FIELDS
+
+    key = key.lstrip("-")
+    return bool(key) and key not in FIELDS and (key.startswith("param.") or "." not in key)
 
 
 @cli.command()
@@ -233,6 +376,73 @@ def show(run_id: str, workspace: str | None, as_json: bool) -> None:
         print_json(detail)
     else:
         render_run(out_console(), detail)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
+@click.option("--remove", "-r", multiple=True, metavar="KEY", help="Remove a tag; repeatable.")
+@workspace_option
+@json_option
+def tag(
+    run_id: str,
+    assignments: tuple[str, ...],
+    remove: tuple[str, ...],
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Label a run with KEY=VALUE tags (replacing a tag of the same key); `workbench runs
+    --where tag.KEY=VALUE` finds them, the report index shows them."""
+    from ..reports import build_index
+    from ..views import tag_run
+
+    ws, store = open_ws(workspace)
+    result = tag_run(store, run_id, assignments, remove=remove)
+    build_index(ws, store)  # reviewers read tags there
+    if as_json:
+        print_json(result)
+        return
+    tags = ", ".join(f"{k}={v}" for k, v in result["tags"].items()) or "(none)"
+    click.echo(f"run {result['run_id']} tags: {tags}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("text")
+@workspace_option
+@json_option
+def note(run_id: str, text: str, workspace: str | None, as_json: bool) -> None:
+    """Add a note to a run (who and when are recorded); `workbench show` and the report
+    index show the notes."""
+    from ..reports import build_index
+    from ..views import note_run
+
+    ws, store = open_ws(workspace)
+    result = note_run(store, run_id, text)
+    build_index(ws, store)  # reviewers read notes there
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"note added to run {result['run_id']} ({result['notes']} in all)")
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--all", "show_all", is_flag=True, help="Also list identical parameters/versions.")
+@workspace_option
+@json_option
+def diff(run_a: str, run_b: str, show_all: bool, workspace: str | None, as_json: bool) -> None:
+    """Two runs side by side: parameters, dataset fingerprint, metrics with their 95% CIs
+    (and B - A), package versions. Differences are in bold."""
+    from ..views import render_diff, run_diff
+
+    _, store = open_ws(workspace)
+    result = run_diff(store.get_run(run_a), store.get_run(run_b))
+    if as_json:
+        print_json(result)
+    else:
+        render_diff(out_console(), result, show_all=show_all)
 
 
 @cli.command()

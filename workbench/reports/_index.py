@@ -29,6 +29,7 @@ from .._files import atomic_write_text
 from ..exceptions import ConfigError
 from ..pages import export_notebook, report_path
 from ..safehtml import content_security_policy
+from ..views import door_of
 from ._batch import write_batch_page
 from ._model import IndexLink, IndexSection, relative_href
 from ._sections import default_sections
@@ -53,9 +54,9 @@ HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "rmse")
 #: The stage whose metrics are measured on the held-out test split.
 HEADLINE_STAGE = "evaluate"
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _INDEX_TEMPLATE = "report_index.html.j2"
 _MAX_EVALUE = 300
+_MAX_NOTE = 500
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -76,6 +77,9 @@ class _RunRow:
     reports: tuple[IndexLink, ...]
     missing_reports: tuple[str, ...]
     failure: str
+    door: str = ""
+    tags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def build_index(
@@ -127,8 +131,10 @@ def build_index(
 def _jinja_env() -> Any:
     import jinja2
 
+    from ..project import package_data
+
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(package_data("templates"))),
         autoescape=True,  # dataset names, errors and labels are user text
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -159,7 +165,14 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
         reports=tuple(reports),
         missing_reports=tuple(missing),
         failure=_failure_summary(run),
+        door=door_of(run),
+        tags=tuple(f"{k}={v}" for k, v in run.tags.items()),
+        notes=tuple(_clip(f"{n.text} — {n.author}", _MAX_NOTE) for n in run.notes),
     )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _headline_metric(run: RunRecord) -> MetricRecord | None:

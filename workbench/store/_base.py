@@ -64,6 +64,20 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) 
     return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
 
+def upsert(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], *, keys: tuple[str, ...]
+) -> None:
+    """INSERT, or UPDATE the row whose primary key ``keys`` exists (SQLite and PostgreSQL);
+    one statement, so two writers setting the same key never collide."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(table).values(**values)
+    changed = {k: v for k, v in values.items() if k not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
+
+
 def like_prefix(ref: str) -> str:
     """A LIKE pattern matching ids that start with ``ref`` (``%`` and ``_`` literally)."""
     return ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

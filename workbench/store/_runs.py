@@ -11,11 +11,12 @@ from sqlalchemy.engine import Connection
 
 from ..exceptions import RunNotFound
 from . import schema as t
-from ._base import StoreBase, aware, insert_ignore, utcnow
+from ._base import StoreBase, aware, insert_ignore, upsert, utcnow
 from .records import (
     ArtifactRecord,
     DatasetRecord,
     MetricRecord,
+    NoteRecord,
     RunRecord,
     RunStatus,
     StageRecord,
@@ -25,7 +26,7 @@ __all__ = ["RunsMixin"]
 
 
 class RunsMixin(StoreBase):
-    """Runs, stages, params, metrics, artifacts and datasets."""
+    """Runs, stages, params, metrics, artifacts, datasets, and the tags and notes people add."""
 
     # -- datasets -----------------------------------------------------------------------------
 
@@ -317,6 +318,80 @@ class RunsMixin(StoreBase):
 
         self._write(fn)
 
+    # -- tags and notes -----------------------------------------------------------------------
+
+    def set_tags(
+        self, run_id: str, tags: Mapping[str, str], *, remove: Sequence[str] = ()
+    ) -> dict[str, str]:
+        """Set (add or replace) and remove tags of a run in one transaction.
+
+        Returns:
+            The run's tags afterwards.
+
+        Raises:
+            RunNotFound: no run has the id ``run_id`` (exactly; resolve prefixes first).
+        """
+        now = utcnow()
+
+        def fn(conn: Connection) -> dict[str, str]:
+            self._require_run(conn, run_id)
+            if remove:
+                conn.execute(
+                    t.run_tags.delete()
+                    .where(t.run_tags.c.run_id == run_id)
+                    .where(t.run_tags.c.key.in_(list(remove)))
+                )
+            for key, value in tags.items():
+                upsert(
+                    conn,
+                    t.run_tags,
+                    {"run_id": run_id, "key": key, "value": value, "updated_at": now},
+                    keys=("run_id", "key"),
+                )
+            return self._tags_of(conn, [run_id]).get(run_id, {})
+
+        return self._write(fn)
+
+    def add_note(self, run_id: str, text: str, *, author: str) -> NoteRecord:
+        """Append a note to a run.
+
+        Raises:
+            RunNotFound: no run has the id ``run_id``.
+        """
+        now = utcnow()
+
+        def fn(conn: Connection) -> NoteRecord:
+            self._require_run(conn, run_id)
+            res = conn.execute(
+                t.run_notes.insert().values(run_id=run_id, text=text, author=author, created_at=now)
+            )
+            return NoteRecord(int(res.inserted_primary_key[0]), text, author, now)
+
+        return self._write(fn)
+
+    @staticmethod
+    def _require_run(conn: Connection, run_id: str) -> None:
+        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise RunNotFound(f"no run {run_id!r} in the store; `workbench runs` lists the runs")
+
+    @staticmethod
+    def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        tags: dict[str, dict[str, str]] = {}
+        q = sa.select(t.run_tags).where(t.run_tags.c.run_id.in_(list(ids)))
+        for r in conn.execute(q.order_by(t.run_tags.c.key)):
+            tags.setdefault(r.run_id, {})[r.key] = r.value
+        return tags
+
+    @staticmethod
+    def _notes_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[NoteRecord]]:
+        notes: dict[str, list[NoteRecord]] = {}
+        q = sa.select(t.run_notes).where(t.run_notes.c.run_id.in_(list(ids)))
+        for r in conn.execute(q.order_by(t.run_notes.c.id)):
+            notes.setdefault(r.run_id, []).append(
+                NoteRecord(r.id, r.text, r.author, aware(r.created_at))  # type: ignore[arg-type]
+            )
+        return notes
+
     # -- reads --------------------------------------------------------------------------------
 
     def resolve_run_id(self, ref: str) -> str:
@@ -363,22 +438,42 @@ class RunsMixin(StoreBase):
                     .order_by(t.artifacts.c.name)
                 )
             ]
+            tags = self._tags_of(conn, [run_id]).get(run_id, {})
+            notes = self._notes_of(conn, [run_id]).get(run_id, [])
         dataset = self.get_dataset(row.dataset_fingerprint) if row.dataset_fingerprint else None
         return self._run_from_row(
-            row, params=params, metrics=metrics, stages=stages, artifacts=artifacts, dataset=dataset
+            row,
+            params=params,
+            metrics=metrics,
+            stages=stages,
+            artifacts=artifacts,
+            dataset=dataset,
+            tags=tags,
+            notes=notes,
         )
 
-    def list_runs(self, *, limit: int | None = None, with_metrics: bool = True) -> list[RunRecord]:
-        """Runs, newest first, with their metrics and stages (no params or artifacts)."""
+    def list_runs(
+        self, *, limit: int | None = None, with_metrics: bool = True, with_params: bool = False
+    ) -> list[RunRecord]:
+        """Runs, newest first, with their metrics, stages, tags and notes (``with_metrics``) and
+        parameters (``with_params``); never artifacts."""
         with self._read() as conn:
             q = sa.select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id.desc())
             if limit:
                 q = q.limit(limit)
             rows = conn.execute(q).all()
+            ids = [r.id for r in rows]
             metrics: dict[str, list[MetricRecord]] = {}
             stages: dict[str, list[StageRecord]] = {}
-            if with_metrics and rows:
-                ids = [r.id for r in rows]
+            tags: dict[str, dict[str, str]] = {}
+            notes: dict[str, list[NoteRecord]] = {}
+            params: dict[str, dict[str, Any]] = {}
+            if with_params and ids:
+                for r in conn.execute(sa.select(t.params).where(t.params.c.run_id.in_(ids))):
+                    params.setdefault(r.run_id, {})[r.name] = r.value
+            if with_metrics and ids:
+                tags = self._tags_of(conn, ids)
+                notes = self._notes_of(conn, ids)
                 for r in conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id.in_(ids))):
                     metrics.setdefault(r.run_id, []).append(self._metric(r))
                 for r in conn.execute(
@@ -388,7 +483,14 @@ class RunsMixin(StoreBase):
                 ):
                     stages.setdefault(r.run_id, []).append(self._stage(r))
         return [
-            self._run_from_row(r, metrics=metrics.get(r.id, []), stages=stages.get(r.id, []))
+            self._run_from_row(
+                r,
+                metrics=metrics.get(r.id, []),
+                stages=stages.get(r.id, []),
+                tags=tags.get(r.id, {}),
+                notes=notes.get(r.id, []),
+                params=params.get(r.id, {}),
+            )
             for r in rows
         ]
 
@@ -440,6 +542,7 @@ class RunsMixin(StoreBase):
             created_at=aware(row.created_at),  # type: ignore[arg-type]
             finished_at=aware(row.finished_at),
             heartbeat_at=aware(row.heartbeat_at),
+            batch_id=row.batch_id,
             **extra,
         )
 

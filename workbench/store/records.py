@@ -25,6 +25,7 @@ __all__ = [
     "ModelVersion",
     "MonitorReportRecord",
     "MonitorWindowRecord",
+    "NoteRecord",
     "ReleaseRecord",
     "RetrainDecisionRecord",
     "RunRecord",
@@ -105,6 +106,16 @@ class StageRecord:
 
 
 @dataclass(frozen=True)
+class NoteRecord:
+    """A note someone wrote about a run (``workbench note``)."""
+
+    id: int
+    text: str
+    author: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: str
     status: RunStatus
@@ -125,6 +136,9 @@ class RunRecord:
     stages: list[StageRecord] = field(default_factory=list)
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     dataset: DatasetRecord | None = None
+    batch_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    notes: list[NoteRecord] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float | None:

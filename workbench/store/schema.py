@@ -324,3 +324,24 @@ monitor_records = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- run tags and notes (revision 0006) ----------------------------------------------------------
+
+run_tags = sa.Table(
+    "wb_run_tags",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+run_notes = sa.Table(
+    "wb_run_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wb_runs.id"), nullable=False, index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
