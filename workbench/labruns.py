@@ -43,6 +43,7 @@ from ._files import atomic_write_bytes, child_path, sha256_file
 from .config import Workspace
 from .datasets import resolve_dataset_ref
 from .exceptions import CellError, ConfigError, WorkbenchError
+from .plugins import load_plugins
 from .provenance import git_commit, package_versions
 from .store import ArtifactRecord, MetricRecord, RunRecord, RunStatus, Store
 
@@ -241,7 +242,7 @@ def open_stage(
     run = store.get_run(run_id) if run_id else None
     if run is not None and _runner_owns(run, stage):
         return OpenedStage(run.id, {**params, **run.params}, None)
-    _load_project_plugins()  # MERGE: the lead wires workbench.plugins.load_plugins() here
+    load_plugins()  # the project's model families, datasets and metrics, as in the CLI
     door = detect_door()
     session = _KernelSession.get()
     session.release(run.id if run else None, stage)
@@ -268,13 +269,6 @@ def open_stage(
     return OpenedStage(run_id, params, tracker)
 
 
-def _load_project_plugins() -> None:
-    """Register the project's plugins in this kernel before any name is checked.
-
-    MERGE: ``workbench.plugins.load_plugins(project=None)`` arrives with issue 12 items 1-3;
-    the lead replaces this body with that call, so a kernel knows the project's model families,
-    datasets and metrics exactly as the CLI does.
-    """
 
 
 def _runner_owns(run: RunRecord, stage: str) -> bool:

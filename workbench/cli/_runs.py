@@ -524,17 +524,21 @@ def lab(
 
 
 def _lab_folder(ws: Any) -> Any:
-    """The folder `workbench lab` opens: <workspace>/lab holding copies of the stage notebooks.
+    """The folder `workbench lab` opens: the project (its notebooks and workspace), else
+    <workspace>/lab holding copies of the stage notebooks.
 
-    Each is copied once and never overwritten (the user's edits, outputs and checkpoints stay
-    away from the notebooks `workbench run` executes). A project's own notebooks folder
-    replaces this choice once projects exist (issue 12, items 1-3).
+    The copies are made once and never overwritten, so the user's edits, outputs and
+    checkpoints stay away from the bundled notebooks that `workbench run` executes.
     """
     import shutil
 
     from ..context import STAGES
     from ..params import notebooks_dir
+    from ..project import find_project
 
+    project = find_project()
+    if project is not None:
+        return project.root
     folder = ws.root / "lab"
     folder.mkdir(parents=True, exist_ok=True)
     for name in STAGES.values():
