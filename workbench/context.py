@@ -19,6 +19,7 @@ from .config import Workspace
 from .datasets import Dataset, Split, load_dataset, make_split
 from .exceptions import DatasetError, ModelError
 from .labruns import StageTracker, open_stage
+from .project import BUILTIN_STAGES
 from .store import (
     ArtifactRecord,
     DatasetRecord,
@@ -31,11 +32,8 @@ from .store import (
 __all__ = ["STAGES", "RunContext"]
 
 # stage name -> notebook file, in lifecycle order
-STAGES: dict[str, str] = {
-    "explore": "01_explore.ipynb",
-    "search": "02_search.ipynb",
-    "evaluate": "03_evaluate.ipynb",
-}
+#: The bundled stages, name -> notebook, in lifecycle order (a project may add its own).
+STAGES: dict[str, str] = BUILTIN_STAGES
 
 SPLIT_FILE = "split.json"
 MODEL_FILE = "model.skops"
