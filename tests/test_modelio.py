@@ -30,6 +30,7 @@ from workbench.modelio import (
     TRUSTED_TYPES,
     load_model,
     onnx_parity,
+    parity_probe_rows,
     save_model,
     signature_from_frame,
     task_of,
@@ -225,14 +226,71 @@ def test_mixed_columns_with_strings_and_missing_values_convert(estimator: Any) -
     assert parity["ok"] and parity["label_agreement"] == 1.0
 
 
-def test_string_imputer_does_not_convert_and_the_reason_says_so() -> None:
-    # skl2onnx converts SimpleImputer on strings only when missing_values is a string; sklearn's
-    # default is nan, which is what workbench.models uses: such pipelines serve from skops.
+def test_text_imputer_of_nan_converts_and_gaps_answer_like_the_pipeline() -> None:
+    # skl2onnx converts a text SimpleImputer only when missing_values is a string, and sklearn's
+    # default is NaN: to_onnx converts a copy imputing "" (what the stub feeds for a missing
+    # text value), and parity on rows with gaps shows it is the same model.
     X, y = mixed_frame()
+    X.loc[::7, "city"] = None
     pipe = mixed_pipeline(LogisticRegression(), impute_strings=True).fit(X, y)
     onnx_bytes, reason = to_onnx(pipe, X)
-    assert onnx_bytes is None
-    assert reason is not None and "missing values are string" in reason
+    assert reason is None and onnx_bytes
+    imputer = pipe.named_steps["preprocess"].named_transformers_["cat"].named_steps["impute"]
+    assert np.isnan(imputer.missing_values)  # the pipeline itself is left alone
+    probe = parity_probe_rows(X)
+    assert probe["city"].isna().any() and (probe["city"] == "(unseen category)").any()
+    assert probe["income"].isna().any() and probe["age"].isna().any()
+    for rows in (X, probe):
+        parity = onnx_parity(pipe, onnx_bytes, rows, "classification")
+        assert parity["ok"] and parity["label_agreement"] == 1.0, parity
+
+
+def categorical_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Text categories with gaps, numbers with gaps, an integer: (X, class label, amount)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+            "length": rng.normal(44, 5, n),
+            "sex": rng.choice(["male", "female"], n),
+            "year": rng.integers(2007, 2010, n),
+        }
+    )
+    X.loc[::11, "sex"] = None
+    X.loc[::13, "length"] = np.nan
+    score = X["length"].fillna(44) / 5 + (X["island"] == "Dream") * 2 + (X["sex"] == "male")
+    label = pd.Series(np.where(score > 11.5, "big", np.where(score > 10, "mid", "small")))
+    amount = score * 100 + rng.normal(0, 5, n)
+    return X, label, amount
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("family", ["logreg", "rf", "hgb"])
+def test_every_family_converts_categories_with_gaps_with_parity(family: str, task: str) -> None:
+    from workbench.models import build_pipeline, get_family
+
+    X, label, amount = categorical_frame()
+    y = label if task == "classification" else amount
+    pipe = build_pipeline(
+        family,
+        task,
+        get_family(family).defaults(task),
+        numeric=["length", "year"],
+        categorical=["island", "sex"],
+        seed=0,
+    ).fit(X[:200], y[:200])
+    onnx_bytes, reason = to_onnx(pipe, X[:200])
+    assert reason is None and onnx_bytes
+    X_new = X[200:].copy()
+    X_new.iloc[0, 0] = "Atlantis"  # a category no training row has
+    worst = 0.0
+    for rows in (X_new, parity_probe_rows(X_new)):
+        parity = onnx_parity(pipe, onnx_bytes, rows, task)  # type: ignore[arg-type]
+        assert parity["ok"], parity
+        if task == "classification":
+            assert parity["label_agreement"] == 1.0
+        worst = max(worst, parity["max_abs_diff"])
+    print(f"parity {family}/{task}: max |diff| {worst:.3g}")  # shown with pytest -s
 
 
 def test_unconvertible_pipeline_says_why(cancer: Any) -> None:

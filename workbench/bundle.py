@@ -44,6 +44,7 @@ from workbench._files import FolderKind, check_output_dir, write_output_dir
 from workbench.exceptions import ConfigError, ModelError
 from workbench.modelio import (
     onnx_parity,
+    parity_probe_rows,
     read_model_bytes,
     save_model,
     signature_from_frame,
@@ -383,18 +384,32 @@ def _output_schema(pipe: Any, task: str, labels: Sequence[str] | None) -> dict[s
 def _onnx_copy(
     pipe: Any, X_ref: pd.DataFrame, X_test: pd.DataFrame, task: str
 ) -> tuple[bytes | None, dict[str, Any], dict[str, Any] | None]:
-    """The ONNX copy if it converts and matches the pipeline on X_test, else why not."""
+    """The ONNX copy if it converts and matches the pipeline, else why not.
+
+    Parity is measured on ``X_test`` and on probe rows built from it (every feature missing in
+    turn, every text feature holding an unseen category: ``parity["edge_cases"]``), so gaps and
+    unknown categories are proven to answer alike on both backends, not assumed.
+    """
+    features = signature_from_frame(X_ref)
+    text = [f["name"] for f in features if f["kind"] == "string"]
+    info: dict[str, Any] = {"available": False, "reason": None, "text_inputs": text}
+    if text:
+        info["missing_text"] = 'sent to onnxruntime as "", imputed like a missing value'
     onnx_bytes, reason = to_onnx(pipe, X_ref)
     if onnx_bytes is None:
-        return None, {"available": False, "reason": reason}, None
+        return None, {**info, "reason": reason}, None
     parity = onnx_parity(pipe, onnx_bytes, X_test, task)  # type: ignore[arg-type]
-    if not parity["ok"]:
-        reason = (
-            f"parity check failed: max |diff| {parity['max_abs_diff']:.3g} of "
-            f"{parity['compared']} exceeds {parity['tolerance']:.3g}; serving from skops"
-        )
-        return None, {"available": False, "reason": reason}, parity
-    return onnx_bytes, {"available": True, "reason": None}, parity
+    probe = onnx_parity(pipe, onnx_bytes, parity_probe_rows(X_test), task)  # type: ignore[arg-type]
+    parity["edge_cases"] = {k: probe[k] for k in ("n_rows", "max_abs_diff", "ok")}
+    for what, p in (("test rows", dict(parity)), ("rows with gaps and unseen categories", probe)):
+        if not p["ok"]:
+            parity["ok"] = False
+            reason = (
+                f"parity check failed on {what}: max |diff| {p['max_abs_diff']:.3g} of "
+                f"{p['compared']} exceeds {p['tolerance']:.3g}; serving from skops"
+            )
+            return None, {**info, "reason": reason}, parity
+    return onnx_bytes, {**info, "available": True}, parity
 
 
 def _describe(pipe: Any) -> str:
@@ -447,7 +462,8 @@ def _write_evidence(
         predicted = np.asarray(pipe.predict(X)).tolist()
         expected: dict[str, Any] = {"labels": [names[index[v]] for v in predicted]}
         if output["probabilities"]:
-            expected["probabilities"] = np.asarray(pipe.predict_proba(X), dtype=np.float64)
+            # C order: orjson refuses the transposed array a multiclass HGB returns.
+            expected["probabilities"] = np.ascontiguousarray(pipe.predict_proba(X), np.float64)
     else:
         expected = {"values": np.asarray(pipe.predict(X), dtype=np.float64).reshape(-1)}
     rows = X.astype(object).where(X.notna(), None).to_numpy().tolist()

@@ -43,6 +43,7 @@ __all__ = [
     "Task",
     "load_model",
     "onnx_parity",
+    "parity_probe_rows",
     "read_model_bytes",
     "save_model",
     "signature_from_frame",
@@ -195,6 +196,13 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
     second attempt. When every input ends up float, they are merged into one matrix input.
     Classifiers output a plain probability array (``zipmap`` off). The converted model must
     also run in onnxruntime on a few sample rows, or it is no fast path.
+
+    Text inputs: ONNX string tensors cannot hold a missing value, so the stub sends a missing
+    text value as ``""`` (``OnnxPredictor``), and skl2onnx converts a text ``SimpleImputer``
+    only when its ``missing_values`` is a string. The pipeline itself imputes NaN (it is fitted
+    and served from skops on DataFrames); the copy converted here imputes ``""`` instead
+    (:func:`_text_gaps_as_empty`), which is the same model for what the stub feeds. Parity on
+    real rows with gaps (:func:`onnx_parity`, :func:`parity_probe_rows`) checks exactly that.
     """
     try:
         from skl2onnx import to_onnx as convert
@@ -203,6 +211,7 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
         return None, f"skl2onnx is not installed ({e}); serving from skops"
     task = task_of(pipe)
     features = signature_from_frame(X_sample)
+    pipe = _text_gaps_as_empty(pipe)  # the caller measures parity against the real pipeline
     options = {id(_final_estimator(pipe)): {"zipmap": False}} if task == "classification" else None
     numeric = all(f["kind"] in ("number", "integer") for f in features)
     sample = X_sample.iloc[:1]
@@ -210,9 +219,12 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
         attempts = [{"initial_types": [("X", FloatTensorType([None, len(features)]))]}]
     else:
         kinds = {f["name"]: f["kind"] for f in features}
+        # skl2onnx reads each column's array type: pandas 3 text columns (Arrow-backed `str`)
+        # are unknown to it, object arrays of str are string tensors.
+        text = {c: object for c, k in kinds.items() if k == "string"}
         attempts = [
-            {"X": sample.astype({c: np.float32 for c, k in kinds.items() if k in wanted})}
-            for wanted in (("number", "integer"), ("number",))
+            {"X": sample.astype({**text, **{c: np.float32 for c, k in kinds.items() if k in want}})}
+            for want in (("number", "integer"), ("number",))
         ]
     reasons: list[str] = []  # the first attempt is the preferred route: report its failure
     for attempt in attempts:
@@ -233,6 +245,66 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
             continue
         return data, None
     return None, reasons[0]
+
+
+def _text_gaps_as_empty(pipe: Any) -> Any:
+    """A copy of ``pipe`` whose fitted text imputers treat ``""`` as the missing value.
+
+    Returns ``pipe`` itself when it has no text imputer that imputes NaN. Only fitted
+    ``SimpleImputer``s over text (their ``statistics_`` are strings) are changed; their fill
+    value and statistics stay, so the copy maps ``""`` exactly where the pipeline maps NaN.
+    """
+    import copy
+
+    from sklearn.utils._missing import is_scalar_nan
+
+    def text_imputers(node: Any) -> list[Any]:
+        from sklearn.impute import SimpleImputer
+
+        if isinstance(node, SimpleImputer):
+            stats = getattr(node, "statistics_", None)
+            is_text = stats is not None and stats.dtype == object
+            return [node] if is_text and is_scalar_nan(node.missing_values) else []
+        found = []
+        for _, child in getattr(node, "steps", []):
+            found += text_imputers(child)
+        for _, child, _ in getattr(node, "transformers_", []):
+            if not isinstance(child, str):  # "drop" / "passthrough"
+                found += text_imputers(child)
+        return found
+
+    if not text_imputers(pipe):
+        return pipe
+    clone = copy.deepcopy(pipe)
+    for imputer in text_imputers(clone):
+        imputer.missing_values = ""
+    return clone
+
+
+def parity_probe_rows(X: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """Rows that exercise what held-out data may lack: gaps and unseen categories.
+
+    From the first ``n`` rows of ``X``: for each feature, copies with that feature missing, and
+    for each text feature, copies holding a category no training row has. Measured with
+    :func:`onnx_parity` besides the test rows, so an export proves that missing values and
+    unknown categories give the same answer on both backends.
+    """
+    import pandas as pd
+
+    base = X.iloc[: max(1, min(n, len(X)))]
+    text = {f["name"] for f in signature_from_frame(X) if f["kind"] == "string"}
+    parts = []
+    for c in X.columns:
+        gap = base.copy()
+        gap[c] = None
+        parts.append(gap)
+        if c in text:
+            unseen = base.copy()
+            unseen[c] = "(unseen category)"
+            parts.append(unseen)
+    probe = pd.concat(parts, ignore_index=True)
+    # Numbers keep a numeric dtype with NaN; text keeps its text dtype.
+    return probe.astype({c: X[c].dtype for c in text}).infer_objects()
 
 
 def _describe(pipe: Any) -> str:

@@ -132,7 +132,7 @@ class Runner:
         A relative CSV path is made absolute against the current folder here: the notebooks
         execute in ``runs/<run_id>/``, and the run records the path they read.
         """
-        from .datasets import load_dataset, resolve_dataset_ref
+        from .datasets import dataset_from_params, resolve_dataset_ref
         from .models import get_family
 
         unknown = [s for s in req.stages if s not in STAGES]
@@ -146,7 +146,8 @@ class Runner:
             raise ConfigError(f"--trials must be at least 1, got {req.trials}")
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
-        load_dataset(dataset, target=req.params.get("target", req.target) or None)
+        target = req.params.get("target", req.target)
+        dataset_from_params({**req.params, "dataset": dataset, "target": target})
         nb_dir = notebooks_dir()
         stages = [(s, nb_dir / STAGES[s]) for s in STAGES if s in req.stages]
         specs: dict[str, Any] = {}

@@ -35,9 +35,20 @@ def init(directory: str | None) -> None:
     "-d",
     required=True,
     type=DatasetRef(),
-    help="Builtin name (breast_cancer, wine, iris, digits, diabetes) or a CSV path.",
+    help="Builtin name (breast_cancer, wine, iris, digits, diabetes) or a data file "
+    "(CSV, TSV, Parquet).",
 )
-@click.option("--target", "-t", default=None, help="Target column (required for a CSV file).")
+@click.option("--target", "-t", default=None, help="Target column (required for a file).")
+@click.option(
+    "--sep",
+    default=None,
+    help="Delimiter of a text file: one character, or tab/comma/semicolon/pipe (default: sniffed).",
+)
+@click.option(
+    "--encoding",
+    default=None,
+    help="Text encoding of a text file, e.g. utf-8, cp1252, latin-1 (default: sniffed).",
+)
 @click.option(
     "--model",
     "-m",
@@ -82,6 +93,8 @@ def init(directory: str | None) -> None:
 def run(
     dataset: str,
     target: str | None,
+    sep: str | None,
+    encoding: str | None,
     model: str,
     trials: int,
     seed: int,
@@ -104,6 +117,13 @@ def run(
     from ..runner import RunRequest
 
     params = dict(parse_assignment(a) for a in assignments)
+    # --sep/--encoding are notebook parameters like any -p; the notebooks read the data with them.
+    for name, value in (("sep", sep), ("encoding", encoding)):
+        if value is None:
+            continue
+        if name in params and params[name] != value:
+            raise click.UsageError(f"--{name} {value!r} and -p {name}={params[name]!r} disagree")
+        params[name] = value
     request = RunRequest(
         dataset=dataset,
         target=target,
