@@ -293,3 +293,12 @@ def test_resolve_dataset_ref_keeps_names_and_makes_files_absolute(tmp_path: Path
         resolve_dataset_ref("data.csv", base=tmp_path)
     with pytest.raises(DatasetError, match="'sub' is a folder"):
         resolve_dataset_ref("sub", base=tmp_path)
+
+
+def test_blank_text_is_a_gap_like_an_empty_field(tmp_path: Path) -> None:
+    # The stub sends a missing text value to ONNX as "": blank text must mean "missing" too.
+    frame = pd.DataFrame({"x": np.arange(30.0), "colour": ["red", " ", "blue"] * 10, "y": 0})
+    frame.loc[::2, "y"] = 1
+    ds = load_dataset(_csv(tmp_path, frame), target="y")
+    assert ds.X["colour"].isna().sum() == 10 and set(ds.X["colour"].dropna()) == {"red", "blue"}
+    assert _prep(ds)["colour"]["why"] == "text; 10 missing"

@@ -17,8 +17,9 @@ Reading a text file
 How each feature column is prepared (:func:`prepare_features`; recorded per column in
 :attr:`Dataset.prep` and shown in the explore report)
     ``numeric``    kept; gaps are median-imputed by the model pipeline.
-    ``category``   text kept as categories; gaps become their own category and a category
-                   unseen in training is ignored at serving (see ``workbench.models``).
+    ``category``   text kept as categories; gaps (blank text too) become their own category
+                   and a category unseen in training is ignored at serving (see
+                   ``workbench.models``).
     ``boolean``    ``bool`` columns and text holding only true/false, yes/no, t/f or y/n (any
                    case) become 1/0 (gaps stay missing).
     ``date``       datetime columns and ISO-8601 text (``2026-11-30``, ``2026-11-30 14:05``)
@@ -654,6 +655,10 @@ def _prepare_column(
     if not drop and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return _entry("numeric", str(col.dtype), "builtin dataset, used as published"), {c: col}
     n = len(col)
+    if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_datetime64_any_dtype(col):
+        # Blank text is a gap: the stub sends a missing text value to ONNX as "" too.
+        blank = np.array([isinstance(v, str) and not v.strip() for v in col], dtype=bool)
+        col = col.mask(blank) if blank.any() else col
     n_missing = int(col.isna().sum())
     gaps = f"; {n_missing} missing" if n_missing else ""
     if n_missing == n:

@@ -248,37 +248,86 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
 
 
 def _text_gaps_as_empty(pipe: Any) -> Any:
-    """A copy of ``pipe`` whose fitted text imputers treat ``""`` as the missing value.
+    """A copy of ``pipe`` that treats ``""`` as a missing text value, made for skl2onnx.
 
-    Returns ``pipe`` itself when it has no text imputer that imputes NaN. Only fitted
-    ``SimpleImputer``s over text (their ``statistics_`` are strings) are changed; their fill
-    value and statistics stay, so the copy maps ``""`` exactly where the pipeline maps NaN.
+    Returns ``pipe`` itself when it has no fitted text ``SimpleImputer`` (``statistics_`` are
+    strings) that imputes NaN. In the copy:
+
+    - a ``Pipeline([SimpleImputer(strategy="constant", fill_value=F), OneHotEncoder])`` inside a
+      ColumnTransformer (``workbench.models``' text branch) becomes its encoder alone, with the
+      category ``F`` renamed ``""``: one-hot of ``""`` is one-hot of the imputed gap, and the
+      imputer's ten ONNX nodes per pair of columns are gone (a one-row call of the penguins
+      logreg fell from 24 nodes to 10, ~27% less onnxruntime time);
+    - any other such imputer gets ``missing_values=""``, keeping its fill value and statistics.
+
+    Either way the copy maps ``""`` exactly where the pipeline maps NaN (parity checks it).
     """
     import copy
 
-    from sklearn.utils._missing import is_scalar_nan
+    from sklearn.compose import ColumnTransformer
 
-    def text_imputers(node: Any) -> list[Any]:
-        from sklearn.impute import SimpleImputer
-
-        if isinstance(node, SimpleImputer):
-            stats = getattr(node, "statistics_", None)
-            is_text = stats is not None and stats.dtype == object
-            return [node] if is_text and is_scalar_nan(node.missing_values) else []
-        found = []
-        for _, child in getattr(node, "steps", []):
-            found += text_imputers(child)
-        for _, child, _ in getattr(node, "transformers_", []):
-            if not isinstance(child, str):  # "drop" / "passthrough"
-                found += text_imputers(child)
-        return found
-
-    if not text_imputers(pipe):
+    if not _text_imputers(pipe):
         return pipe
     clone = copy.deepcopy(pipe)
-    for imputer in text_imputers(clone):
+    for node in _nodes(clone):
+        if isinstance(node, ColumnTransformer):
+            node.transformers_ = [
+                (name, _encoder_of_gaps(child) or child, cols)
+                for name, child, cols in node.transformers_
+            ]
+    for imputer in _text_imputers(clone):
         imputer.missing_values = ""
     return clone
+
+
+def _nodes(node: Any) -> list[Any]:
+    """``node`` and every fitted step and transformer under it."""
+    found = [node]
+    for _, child in getattr(node, "steps", []):
+        found += _nodes(child)
+    for _, child, _ in getattr(node, "transformers_", []):
+        if not isinstance(child, str):  # "drop" / "passthrough"
+            found += _nodes(child)
+    return found
+
+
+def _text_imputers(pipe: Any) -> list[Any]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.utils._missing import is_scalar_nan
+
+    return [
+        node
+        for node in _nodes(pipe)
+        if isinstance(node, SimpleImputer)
+        and getattr(node, "statistics_", np.array([])).dtype == object
+        and is_scalar_nan(node.missing_values)
+    ]
+
+
+def _encoder_of_gaps(branch: Any) -> Any | None:
+    """The one-hot encoder of an [imputer of NaN to a constant, one-hot] text branch, with the
+    constant renamed ``""``; ``None`` for any other branch (left as it is)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    if not isinstance(branch, Pipeline) or len(branch.steps) != 2:
+        return None
+    imputer, encoder = branch.steps[0][1], branch.steps[1][1]
+    plain = (
+        isinstance(encoder, OneHotEncoder)
+        and encoder.drop is None
+        and encoder.max_categories is None
+        and encoder.min_frequency is None
+    )
+    if not plain or not _text_imputers(imputer) or imputer.strategy != "constant":
+        return None
+    fill = imputer.fill_value
+    if any("" in list(c) for c in encoder.categories_):
+        return None  # a real "" category: "" cannot also stand for a gap
+    encoder.categories_ = [
+        np.array(["" if v == fill else v for v in c], dtype=object) for c in encoder.categories_
+    ]
+    return encoder
 
 
 def parity_probe_rows(X: pd.DataFrame, n: int = 5) -> pd.DataFrame:
