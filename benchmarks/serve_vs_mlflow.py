@@ -239,10 +239,9 @@ def _case_data(case: str) -> Any:
 def build_model(family: str, workdir: Path, seed: int, case: str = "numeric") -> Model:
     """Fit, save with skops, export an image bundle; pick a test row as the payload.
 
-    The numeric case sends the first test row; the categorical case the first test row with a
-    gap in a text column (null in JSON), so the gap path is what gets measured.
+    The numeric case sends the first test row; the categorical case the same row with a gap in
+    a text column (null in JSON), so the gap path is what gets measured.
     """
-    import numpy as np
     import pandas as pd
 
     from workbench.bundle import export_bundle
@@ -281,9 +280,10 @@ def build_model(family: str, workdir: Path, seed: int, case: str = "numeric") ->
     )
     if manifest.backend != "onnx":
         log(f"note: the {case} bundle serves from {manifest.backend}: {manifest.data['onnx']}")
-    gaps = X_test[ds.categorical_features].isna().any(axis=1) if ds.categorical_features else None
-    position = int(np.argmax(gaps.to_numpy())) if gaps is not None and gaps.any() else 0
-    first = X_test.iloc[[position]]
+    first = X_test.iloc[[0]].copy()
+    if case == "categorical":  # a gap in the first text feature that had gaps in training
+        gap = next(c for c in ds.categorical_features if X_train[c].isna().any())
+        first[gap] = None
     row = [None if pd.isna(v) else (v if isinstance(v, str) else float(v)) for v in first.iloc[0]]
     return Model(
         family=family,
