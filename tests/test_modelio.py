@@ -237,9 +237,9 @@ def test_text_imputer_of_nan_converts_and_gaps_answer_like_the_pipeline() -> Non
     assert reason is None and onnx_bytes
     imputer = pipe.named_steps["preprocess"].named_transformers_["cat"].named_steps["impute"]
     assert np.isnan(imputer.missing_values)  # the pipeline itself is left alone
-    probe = parity_probe_rows(X)
+    probe = parity_probe_rows(X, signature_from_frame(X))
     assert probe["city"].isna().any() and (probe["city"] == "(unseen category)").any()
-    assert probe["income"].isna().any() and probe["age"].isna().any()
+    assert probe["income"].isna().any() and not probe["age"].isna().any()  # age had no gaps
     for rows in (X, probe):
         parity = onnx_parity(pipe, onnx_bytes, rows, "classification")
         assert parity["ok"] and parity["label_agreement"] == 1.0, parity
@@ -284,7 +284,7 @@ def test_every_family_converts_categories_with_gaps_with_parity(family: str, tas
     X_new = X[200:].copy()
     X_new.iloc[0, 0] = "Atlantis"  # a category no training row has
     worst = 0.0
-    for rows in (X_new, parity_probe_rows(X_new)):
+    for rows in (X_new, parity_probe_rows(X_new, signature_from_frame(X[:200]))):
         parity = onnx_parity(pipe, onnx_bytes, rows, task)  # type: ignore[arg-type]
         assert parity["ok"], parity
         if task == "classification":
@@ -319,3 +319,29 @@ def test_signature_records_kinds_ranges_and_missing_values() -> None:
     assert by_name["income"]["min"] == pytest.approx(X["income"].min())
     assert by_name["city"]["kind"] == "string"
     assert by_name["city"]["categories"] == ["lima", "oslo", "rome"]
+
+
+def test_export_records_parity_on_gaps_and_unseen_categories(tmp_path: Path) -> None:
+    from workbench.bundle import export_bundle
+    from workbench.models import build_pipeline, get_family
+
+    X, label, _ = categorical_frame()
+    params = get_family("logreg").defaults("classification")
+    pipe = build_pipeline(
+        "logreg", "classification", params, numeric=["length", "year"],
+        categorical=["island", "sex"], seed=0,
+    ).fit(X[:200], label[:200])  # fmt: skip
+    m = export_bundle(pipe, out=tmp_path / "a", mode="image", X_ref=X[:200], X_test=X[200:])
+    assert m.backend == "onnx" and m.data["onnx"]["text_inputs"] == ["island", "sex"]
+    edge = m.data["parity"]["edge_cases"]
+    # 5 rows x (2 features with gaps in training + 2 text features with an unseen category)
+    assert edge["ok"] and edge["n_rows"] == 20 and m.data["parity"]["ok"]
+
+    # A pipeline that refuses unseen categories itself: nothing to compare on those rows.
+    strict = mixed_pipeline(LogisticRegression(), impute_strings=True)
+    strict.set_params(preprocess__cat__onehot__handle_unknown="error")
+    Xm, ym = mixed_frame()
+    strict.fit(Xm, ym)
+    m = export_bundle(strict, out=tmp_path / "b", mode="image", X_ref=Xm, X_test=Xm[:40])
+    assert m.backend == "onnx" and m.data["parity"]["ok"]
+    assert m.data["parity"]["edge_cases"]["skipped"].startswith("the pipeline refuses them:")

@@ -386,9 +386,10 @@ def _onnx_copy(
 ) -> tuple[bytes | None, dict[str, Any], dict[str, Any] | None]:
     """The ONNX copy if it converts and matches the pipeline, else why not.
 
-    Parity is measured on ``X_test`` and on probe rows built from it (every feature missing in
-    turn, every text feature holding an unseen category: ``parity["edge_cases"]``), so gaps and
-    unknown categories are proven to answer alike on both backends, not assumed.
+    Parity is measured on ``X_test`` and on probe rows built from it (each feature that may be
+    missing missing in turn, each text feature holding an unseen category:
+    ``parity["edge_cases"]``), so gaps and unknown categories are shown to answer alike on both
+    backends, not assumed.
     """
     features = signature_from_frame(X_ref)
     text = [f["name"] for f in features if f["kind"] == "string"]
@@ -399,9 +400,22 @@ def _onnx_copy(
     if onnx_bytes is None:
         return None, {**info, "reason": reason}, None
     parity = onnx_parity(pipe, onnx_bytes, X_test, task)  # type: ignore[arg-type]
-    probe = onnx_parity(pipe, onnx_bytes, parity_probe_rows(X_test), task)  # type: ignore[arg-type]
-    parity["edge_cases"] = {k: probe[k] for k in ("n_rows", "max_abs_diff", "ok")}
-    for what, p in (("test rows", dict(parity)), ("rows with gaps and unseen categories", probe)):
+    checks = [("test rows", dict(parity))]
+    rows = parity_probe_rows(X_test, features)
+    refused = _refusal(pipe, rows) if rows is not None else None
+    if refused:  # e.g. OneHotEncoder(handle_unknown="error"): nothing to compare on them
+        parity["edge_cases"] = {"n_rows": 0, "skipped": f"the pipeline refuses them: {refused}"}
+    elif rows is not None:
+        try:
+            probe = onnx_parity(pipe, onnx_bytes, rows, task)  # type: ignore[arg-type]
+        except Exception as e:  # onnxruntime's errors are untyped
+            reason = f"onnxruntime fails on rows with gaps or unseen categories: {e}"[:400]
+            parity["edge_cases"] = {"n_rows": len(rows), "ok": False, "error": reason}
+            parity["ok"] = False
+            return None, {**info, "reason": reason + "; serving from skops"}, parity
+        parity["edge_cases"] = {k: probe[k] for k in ("n_rows", "max_abs_diff", "ok")}
+        checks.append(("rows with gaps and unseen categories", probe))
+    for what, p in checks:
         if not p["ok"]:
             parity["ok"] = False
             reason = (
@@ -410,6 +424,16 @@ def _onnx_copy(
             )
             return None, {**info, "reason": reason}, parity
     return onnx_bytes, {**info, "available": True}, parity
+
+
+def _refusal(pipe: Any, rows: pd.DataFrame) -> str | None:
+    """Why the pipeline itself cannot predict ``rows`` (its own error, first line), or None."""
+    try:
+        pipe.predict(rows)
+    except Exception as e:  # whatever sklearn raises for input it refuses
+        text = str(e).strip().splitlines()
+        return f"{type(e).__name__}: {text[0][:200] if text else ''}"
+    return None
 
 
 def _describe(pipe: Any) -> str:

@@ -330,27 +330,35 @@ def _encoder_of_gaps(branch: Any) -> Any | None:
     return encoder
 
 
-def parity_probe_rows(X: pd.DataFrame, n: int = 5) -> pd.DataFrame:
-    """Rows that exercise what held-out data may lack: gaps and unseen categories.
+def parity_probe_rows(
+    X: pd.DataFrame, features: list[dict[str, Any]], n: int = 5
+) -> pd.DataFrame | None:
+    """Rows that exercise what held-out rows may lack: gaps and unseen categories.
 
-    From the first ``n`` rows of ``X``: for each feature, copies with that feature missing, and
-    for each text feature, copies holding a category no training row has. Measured with
-    :func:`onnx_parity` besides the test rows, so an export proves that missing values and
-    unknown categories give the same answer on both backends.
+    From the first ``n`` rows of ``X``: for each feature the signature ``features`` allows to
+    be missing (``allow_nan``, as the stub does), copies with that feature missing; for each
+    text feature, copies holding a category no training row has. Measured with
+    :func:`onnx_parity` besides the test rows, so an export shows that missing values and
+    unknown categories give the same answer on both backends. ``None`` when no feature can be
+    missing and none is text (nothing to probe).
     """
     import pandas as pd
 
     base = X.iloc[: max(1, min(n, len(X)))]
-    text = {f["name"] for f in signature_from_frame(X) if f["kind"] == "string"}
+    text = {f["name"] for f in features if f["kind"] == "string"}
     parts = []
-    for c in X.columns:
-        gap = base.copy()
-        gap[c] = None
-        parts.append(gap)
+    for f in features:
+        c = f["name"]
+        if f.get("allow_nan"):
+            gap = base.copy()
+            gap[c] = None
+            parts.append(gap)
         if c in text:
             unseen = base.copy()
             unseen[c] = "(unseen category)"
             parts.append(unseen)
+    if not parts:
+        return None
     probe = pd.concat(parts, ignore_index=True)
     # Numbers keep a numeric dtype with NaN; text keeps its text dtype.
     return probe.astype({c: X[c].dtype for c in text}).infer_objects()
