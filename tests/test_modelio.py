@@ -345,3 +345,30 @@ def test_export_records_parity_on_gaps_and_unseen_categories(tmp_path: Path) -> 
     m = export_bundle(strict, out=tmp_path / "b", mode="image", X_ref=Xm, X_test=Xm[:40])
     assert m.backend == "onnx" and m.data["parity"]["ok"]
     assert m.data["parity"]["edge_cases"]["skipped"].startswith("the pipeline refuses them:")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "skops"])
+def test_a_null_text_value_alone_is_a_gap_on_both_backends(backend: str, tmp_path: Path) -> None:
+    # JSON null in a one-row request reaches the skops pipeline as None in an object column,
+    # which pandas does not turn into NaN: the pipeline must impute it like NaN.
+    from fastapi.testclient import TestClient
+
+    from workbench.bundle import export_bundle
+    from workbench.models import build_pipeline, get_family
+    from workbench.serving import create_app
+
+    X, label, _ = categorical_frame()
+    pipe = build_pipeline(
+        "logreg", "classification", get_family("logreg").defaults("classification"),
+        numeric=["length", "year"], categorical=["island", "sex"], seed=0,
+    ).fit(X[:200], label[:200])  # fmt: skip
+    export_bundle(pipe, out=tmp_path / "b", mode="image", X_ref=X[:200], X_test=X[200:])
+    row = X.iloc[[201]].copy()
+    row["sex"] = np.nan
+    want = pipe.predict_proba(row)[0]
+    record = {"island": row["island"].iloc[0], "length": float(row["length"].iloc[0]),
+              "sex": None, "year": int(row["year"].iloc[0])}  # fmt: skip
+    with TestClient(create_app(tmp_path / "b", backend=backend)) as client:
+        answer = client.post("/predict", json={"records": [record]})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json()["probabilities"][0], want, atol=1e-5)

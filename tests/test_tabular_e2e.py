@@ -89,11 +89,16 @@ def _served_like_offline(manifest: Manifest, pipe: Any, frame: pd.DataFrame) -> 
         with background_server(manifest.bundle_dir, backend=backend) as url:
             assert url.startswith("http://127.0.0.1:")
             with httpx.Client(base_url=url, timeout=10) as http:
-                answer = http.post("/predict", json={"records": records})
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        got = body["probabilities"] if classify else body["values"]
-        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5, err_msg=backend)
+                # All rows at once, then one by one: a lone null is an all-null column.
+                answers = [http.post("/predict", json={"records": records})]
+                answers += [http.post("/predict", json={"records": [r]}) for r in records]
+        for answer in answers:
+            assert answer.status_code == 200, answer.text
+        key = "probabilities" if classify else "values"
+        together = np.asarray(answers[0].json()[key])
+        alone = np.concatenate([np.asarray(a.json()[key]) for a in answers[1:]])
+        for got in (together, alone):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=backend)
 
 
 def test_classification_on_a_raw_file_with_dates_ids_constants_and_gaps(

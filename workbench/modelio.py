@@ -251,13 +251,13 @@ def _text_gaps_as_empty(pipe: Any) -> Any:
     """A copy of ``pipe`` that treats ``""`` as a missing text value, made for skl2onnx.
 
     Returns ``pipe`` itself when it has no fitted text ``SimpleImputer`` (``statistics_`` are
-    strings) that imputes NaN. In the copy:
+    strings) that imputes NaN or None. In the copy:
 
-    - a ``Pipeline([SimpleImputer(strategy="constant", fill_value=F), OneHotEncoder])`` inside a
-      ColumnTransformer (``workbench.models``' text branch) becomes its encoder alone, with the
-      category ``F`` renamed ``""``: one-hot of ``""`` is one-hot of the imputed gap, and the
-      imputer's ten ONNX nodes per pair of columns are gone (a one-row call of the penguins
-      logreg fell from 24 nodes to 10, ~27% less onnxruntime time);
+    - a ``Pipeline([SimpleImputer(strategy="constant", fill_value=F)..., OneHotEncoder])``
+      inside a ColumnTransformer (``workbench.models``' text branch: imputers of NaN and of
+      None) becomes its encoder alone, with the category ``F`` renamed ``""``: one-hot of
+      ``""`` is one-hot of the imputed gap, and the imputers' ONNX nodes are gone (the
+      penguins logreg fell from 24 nodes to 10, ~27% less onnxruntime time per row);
     - any other such imputer gets ``missing_values=""``, keeping its fill value and statistics.
 
     Either way the copy maps ``""`` exactly where the pipeline maps NaN (parity checks it).
@@ -300,28 +300,30 @@ def _text_imputers(pipe: Any) -> list[Any]:
         for node in _nodes(pipe)
         if isinstance(node, SimpleImputer)
         and getattr(node, "statistics_", np.array([])).dtype == object
-        and is_scalar_nan(node.missing_values)
+        and (node.missing_values is None or is_scalar_nan(node.missing_values))
     ]
 
 
 def _encoder_of_gaps(branch: Any) -> Any | None:
-    """The one-hot encoder of an [imputer of NaN to a constant, one-hot] text branch, with the
-    constant renamed ``""``; ``None`` for any other branch (left as it is)."""
+    """The one-hot encoder of a [text imputers of NaN/None to one constant..., one-hot] branch,
+    with the constant renamed ``""``; ``None`` for any other branch (left as it is)."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    if not isinstance(branch, Pipeline) or len(branch.steps) != 2:
+    if not isinstance(branch, Pipeline) or len(branch.steps) < 2:
         return None
-    imputer, encoder = branch.steps[0][1], branch.steps[1][1]
+    imputers, encoder = [step for _, step in branch.steps[:-1]], branch.steps[-1][1]
     plain = (
         isinstance(encoder, OneHotEncoder)
         and encoder.drop is None
         and encoder.max_categories is None
         and encoder.min_frequency is None
     )
-    if not plain or not _text_imputers(imputer) or imputer.strategy != "constant":
+    fills = {getattr(i, "fill_value", None) for i in imputers}
+    gap_imputers = all(_text_imputers(i) and i.strategy == "constant" for i in imputers)
+    if not plain or not gap_imputers or len(fills) != 1:
         return None
-    fill = imputer.fill_value
+    fill = fills.pop()
     if any("" in list(c) for c in encoder.categories_):
         return None  # a real "" category: "" cannot also stand for a gap
     encoder.categories_ = [

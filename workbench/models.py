@@ -20,9 +20,9 @@ Preprocessing, the same in every family and chosen so that skl2onnx converts eve
 with exact parity (``workbench.modelio.to_onnx``; the stub's ONNX fast path):
 
 - numeric features: median-imputed (and standardised for ``logreg``);
-- text (categorical) features: a gap becomes its own category :data:`MISSING` (a constant,
-  before encoding), then one-hot encoded; a category unseen in training is ignored (all
-  zeros) at serving, identically in sklearn and ONNX.
+- text (categorical) features: a gap (NaN or None) becomes its own category :data:`MISSING`
+  (a constant, before encoding), then one-hot encoded; a category unseen in training is
+  ignored (all zeros) at serving, identically in sklearn and ONNX.
 
 ``hgb`` takes the one-hot (encoded) path too: skl2onnx 1.20 converts HistGradientBoosting's
 native categorical support, but its output differs from sklearn's (max |Δp| 0.89 measured on
@@ -228,6 +228,14 @@ def build_pipeline(
                         # A constant, not the mode: a gap is information of its own, and
                         # skl2onnx converts a constant text imputer (see modelio.to_onnx).
                         ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+                        # A gap arriving as None (JSON null in an all-null object column, which
+                        # pandas does not turn into NaN) is the same gap.
+                        (
+                            "impute_none",
+                            SimpleImputer(
+                                missing_values=None, strategy="constant", fill_value=MISSING
+                            ),
+                        ),
                         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                     ]
                 ),
