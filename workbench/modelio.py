@@ -199,8 +199,8 @@ def to_onnx(pipe: Any, X_sample: pd.DataFrame) -> tuple[bytes | None, str | None
 
     Text inputs: ONNX string tensors cannot hold a missing value, so the stub sends a missing
     text value as ``""`` (``OnnxPredictor``), and skl2onnx converts a text ``SimpleImputer``
-    only when its ``missing_values`` is a string. The pipeline itself imputes NaN (it is fitted
-    and served from skops on DataFrames); the copy converted here imputes ``""`` instead
+    only when its ``missing_values`` is a string. The pipeline itself imputes NaN and None (it is
+    fitted and served from skops on DataFrames); the copy converted here imputes ``""`` instead
     (:func:`_text_gaps_as_empty`), which is the same model for what the stub feeds. Parity on
     real rows with gaps (:func:`onnx_parity`, :func:`parity_probe_rows`) checks exactly that.
     """
@@ -292,15 +292,18 @@ def _nodes(node: Any) -> list[Any]:
 
 
 def _text_imputers(pipe: Any) -> list[Any]:
+    """The fitted text imputers under ``pipe`` whose missing value is NaN or None."""
     from sklearn.impute import SimpleImputer
-    from sklearn.utils._missing import is_scalar_nan
+
+    def gap_marker(value: Any) -> bool:
+        return value is None or (isinstance(value, float) and np.isnan(value))
 
     return [
         node
         for node in _nodes(pipe)
         if isinstance(node, SimpleImputer)
         and getattr(node, "statistics_", np.array([])).dtype == object
-        and (node.missing_values is None or is_scalar_nan(node.missing_values))
+        and gap_marker(node.missing_values)
     ]
 
 
