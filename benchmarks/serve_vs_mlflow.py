@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/serve_vs_mlflow.py            # full: 3 rounds, 8 s per run
     .venv/bin/python benchmarks/serve_vs_mlflow.py --quick    # smoke: 1 round, 2 s, 1 worker
     .venv/bin/python benchmarks/serve_vs_mlflow.py --model rf --with-log --json
+    .venv/bin/python benchmarks/serve_vs_mlflow.py --case both   # categorical vs numeric
 
 What it does, in one run on this machine (127.0.0.1 only):
 
@@ -32,6 +33,14 @@ What it does, in one run on this machine (127.0.0.1 only):
 5. Prints, per concurrency and stub configuration, req/s and p99 ratios against MLflow's best
    configuration for that metric (highest req/s; lowest p99), with PASS/MISS against the
    targets: >= 5x MLflow's req/s and <= 1/10 of its p99.
+
+Cases (``--case``): ``numeric`` (default) is the above on breast_cancer (30 numbers).
+``categorical`` fits the same family on palmerpenguins' ``penguins.csv`` (species from two text
+columns with gaps and five numbers with gaps; a dev dependency that ships the file) and sends
+a row whose ``sex`` is null, so the request exercises the gap path. ``both`` serves the two
+bundles with the same stub and load in one run (MLflow on the categorical pipeline only) and
+adds the ratio categorical / numeric req/s and p99 per stub configuration, with PASS/MISS
+against the target: >= 0.8x the numeric req/s. ``--no-mlflow`` skips MLflow (and its venv).
 
 Notes: the load client runs in this process and shares the 2 cores with the server under test,
 equally for both servers. MLflow's ``--workers N`` runs ``uvicorn --workers N`` on the asyncio
@@ -73,6 +82,8 @@ MLFLOW_SPEC = "mlflow==3.*"
 PINNED_LIKE_PROJECT = ("scikit-learn", "skops", "numpy", "scipy")
 TARGET_RPS_RATIO = 5.0  # workbench req/s >= 5x MLflow's
 TARGET_P99_RATIO = 10.0  # workbench p99 <= 1/10 of MLflow's
+TARGET_CATEGORICAL_RATIO = 0.8  # categorical req/s >= 0.8x numeric, same stub and load
+CASES = ("numeric", "categorical")
 NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 HOST = "127.0.0.1"
 PARITY_TOL = 1e-4
@@ -95,10 +106,12 @@ class Config:
     target: str  # "workbench" | "mlflow"
     workers: int
     prediction_log: bool = False
+    case: str = "numeric"  # which model: see CASES
 
     @property
     def label(self) -> str:
-        return f"{self.target} w{self.workers}" + ("+log" if self.prediction_log else "")
+        text = f"{self.target} w{self.workers}" + ("+log" if self.prediction_log else "")
+        return text if self.case == "numeric" else f"{text} cat"
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,7 @@ class Sample:
     label: str
     target: str
     workers: int
+    case: str
     concurrency: int
     round: int
     rps: float
@@ -126,6 +140,7 @@ class Summary:
     label: str
     target: str
     workers: int
+    case: str
     concurrency: int
     rounds: int
     rps: float
@@ -140,11 +155,13 @@ class Model:
     """The fitted pipeline's files and the benchmark row."""
 
     family: str
+    case: str
+    dataset: str
     skops: Path
     bundle: Path
     trusted: list[str]
     columns: list[str]
-    row: list[float]
+    row: list[Any]  # JSON values: numbers, strings, None for a gap
     proba: list[float]
     pipe: Any
 
@@ -202,15 +219,40 @@ def ensure_mlflow_venv(venv: Path, *, extra: Sequence[str] = (), reinstall: bool
 # -- the model ---------------------------------------------------------------------------------
 
 
-def build_model(family: str, workdir: Path, seed: int) -> Model:
-    """Fit, save with skops, export an image bundle; pick the first test row as the payload."""
+def _case_data(case: str) -> Any:
+    """The dataset of a case: breast_cancer (numbers) or penguins.csv (text and gaps)."""
+    from workbench.datasets import load_dataset
+
+    if case == "numeric":
+        return load_dataset("breast_cancer")
+    import importlib.resources
+
+    try:
+        path = importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"
+    except ModuleNotFoundError as e:
+        raise RuntimeError(
+            "the categorical case needs palmerpenguins (a dev dependency): pip install -e '.[dev]'"
+        ) from e
+    return load_dataset(str(path), target="species")
+
+
+def build_model(family: str, workdir: Path, seed: int, case: str = "numeric") -> Model:
+    """Fit, save with skops, export an image bundle; pick a test row as the payload.
+
+    The numeric case sends the first test row; the categorical case the same row with a gap in
+    a text column (null in JSON), so the gap path is what gets measured.
+    """
+    import pandas as pd
+
     from workbench.bundle import export_bundle
-    from workbench.datasets import load_dataset, make_split
+    from workbench.datasets import make_split
     from workbench.modelio import read_model_bytes, save_model
     from workbench.models import build_pipeline, get_family
     from workbench.serving._model import check_skops_types
 
-    ds = load_dataset("breast_cancer")
+    ds = _case_data(case)
+    workdir = workdir / case
+    workdir.mkdir(parents=True, exist_ok=True)
     split = make_split(ds, seed=seed)
     X_train, y_train = ds.X.iloc[split.train], ds.y.iloc[split.train]
     X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
@@ -237,15 +279,21 @@ def build_model(family: str, workdir: Path, seed: int) -> Model:
         dataset_fingerprint=ds.fingerprint,
     )
     if manifest.backend != "onnx":
-        log(f"note: the bundle serves from {manifest.backend} (no ONNX copy)")
-    first = X_test.iloc[[0]]
+        log(f"note: the {case} bundle serves from {manifest.backend}: {manifest.data['onnx']}")
+    first = X_test.iloc[[0]].copy()
+    if case == "categorical":  # a gap in the first text feature that had gaps in training
+        gap = next(c for c in ds.categorical_features if X_train[c].isna().any())
+        first[gap] = None
+    row = [None if pd.isna(v) else (v if isinstance(v, str) else float(v)) for v in first.iloc[0]]
     return Model(
         family=family,
+        case=case,
+        dataset=ds.name,
         skops=skops_path,
         bundle=workdir / "bundle",
         trusted=trusted,
         columns=[str(c) for c in ds.X.columns],
-        row=[float(v) for v in first.iloc[0].tolist()],
+        row=row,
         proba=[float(p) for p in pipe.predict_proba(first)[0]],
         pipe=pipe,
     )
@@ -257,9 +305,9 @@ def save_mlflow_model(python: Path, model: Model, workdir: Path) -> tuple[Path, 
     Returns:
         The model folder and the MLflow venv's ``mlflow`` and ``pandas`` versions.
     """
-    example = workdir / "example.json"
+    example = workdir / f"example-{model.case}.json"
     example.write_text(json.dumps({"columns": model.columns, "data": [model.row]}))
-    out = workdir / "mlflow-model"
+    out = workdir / f"mlflow-model-{model.case}"
     requirements = [f"mlflow=={_venv_version(python, 'mlflow')}"] + [
         f"{name}=={version(name)}" for name in ("scikit-learn", "skops")
     ]
@@ -504,6 +552,7 @@ def measure_target(
                 label=label,
                 target=target.config.target,
                 workers=target.config.workers,
+                case=target.config.case,
                 concurrency=conc,
                 round=round_no,
                 rps=r.rps,
@@ -533,6 +582,7 @@ def summarize(samples: Sequence[Sample]) -> list[Summary]:
                 label=label,
                 target=group[0].target,
                 workers=group[0].workers,
+                case=group[0].case,
                 concurrency=conc,
                 rounds=len(group),
                 rps=round(statistics.median(s.rps for s in group), 1),
@@ -545,15 +595,20 @@ def summarize(samples: Sequence[Sample]) -> list[Summary]:
             )
         )
     order = {"workbench": 0, "mlflow": 1}
-    return sorted(out, key=lambda s: (s.concurrency, order.get(s.target, 9), s.label))
+    return sorted(
+        out, key=lambda s: (s.concurrency, order.get(s.target, 9), CASES.index(s.case), s.label)
+    )
 
 
 def ratios(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
-    """Each stub configuration against MLflow's best req/s and best p99 at each concurrency."""
+    """Each stub configuration against MLflow's best req/s and best p99 at each concurrency,
+    on the same model (case)."""
     rows = []
-    for conc in sorted({s.concurrency for s in summaries}):
-        ml = [s for s in summaries if s.concurrency == conc and s.target == "mlflow"]
-        wb = [s for s in summaries if s.concurrency == conc and s.target == "workbench"]
+    pairs = sorted({(s.concurrency, s.case) for s in summaries}, key=lambda k: k[0])
+    for conc, case in pairs:
+        here = [s for s in summaries if s.concurrency == conc and s.case == case]
+        ml = [s for s in here if s.target == "mlflow"]
+        wb = [s for s in here if s.target == "workbench"]
         if not ml or not wb:
             continue
         best_rps = max(ml, key=lambda s: s.rps)
@@ -576,9 +631,61 @@ def ratios(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
     return rows
 
 
+def categorical_ratios(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    """The stub on the categorical model against the same stub configuration on the numeric
+    one, at each concurrency: req/s ratio (target >= 0.8) and p99 ratio (numeric / categorical,
+    so above 1 means faster)."""
+    rows = []
+    stubs = [s for s in summaries if s.target == "workbench"]
+    for cat in (s for s in stubs if s.case == "categorical"):
+        num = next(
+            (
+                s
+                for s in stubs
+                if s.case == "numeric"
+                and s.concurrency == cat.concurrency
+                and s.label == cat.label.removesuffix(" cat")
+            ),
+            None,
+        )
+        if num is None:
+            continue
+        rps_ratio = cat.rps / num.rps if num.rps else float("inf")
+        rows.append(
+            {
+                "concurrency": cat.concurrency,
+                "categorical": cat.label,
+                "numeric": num.label,
+                "rps_ratio": round(rps_ratio, 3),
+                "rps_pass": rps_ratio >= TARGET_CATEGORICAL_RATIO,
+                "p99_ratio": round(num.p99_ms / cat.p99_ms, 3) if cat.p99_ms else float("inf"),
+                "cpu_ms_ratio": round(cat.server_cpu_ms_per_req / num.server_cpu_ms_per_req, 3)
+                if num.server_cpu_ms_per_req
+                else None,
+            }
+        )
+    return rows
+
+
+def _onnx_feeds(session: Any, row: Sequence[Any]) -> dict[str, Any]:
+    """One-row feeds as the stub builds them: a float matrix, or one [1, 1] input per column
+    (text as an object array, a gap in text as "", a gap in a number as NaN)."""
+    import numpy as np
+
+    inputs = session.get_inputs()
+    if len(inputs) == 1 and inputs[0].shape[-1] == len(row):
+        return {inputs[0].name: np.asarray([row], dtype=np.float32)}
+    feeds = {}
+    for i, v in zip(inputs, row, strict=True):
+        if i.type == "tensor(string)":
+            feeds[i.name] = np.array([["" if v is None else v]], dtype=object)
+        else:
+            feeds[i.name] = np.array([[np.nan if v is None else v]], dtype=np.float32)
+    return feeds
+
+
 def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]:
     """µs per one-row call: onnxruntime run, the stub's parse + predict, sklearn predict_proba."""
-    import numpy as np
     import onnxruntime as ort
     import pandas as pd
 
@@ -605,14 +712,7 @@ def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]
         session = ort.InferenceSession(
             onnx_file.read_bytes(), options, providers=["CPUExecutionProvider"]
         )
-        inputs = session.get_inputs()
-        if len(inputs) == 1:
-            feeds = {inputs[0].name: np.asarray([model.row], dtype=np.float32)}
-        else:
-            feeds = {
-                i.name: np.asarray([[v]], dtype=np.float32)
-                for i, v in zip(inputs, model.row, strict=True)
-            }
+        feeds = _onnx_feeds(session, model.row)
         out["onnxruntime_run_us"] = per_call_us(lambda: session.run(None, feeds), calls)
     manifest = dict(Manifest.read(model.bundle).data)
     predictor = load_predictor(model.bundle, manifest)
@@ -633,48 +733,70 @@ def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]
 
 def render(result: dict[str, Any]) -> str:
     meta = result["meta"]
+    cases = ", ".join(f"{case}: {name}" for case, name in meta["datasets"].items())
+    backends = ", ".join(f"{case} {b}" for case, b in meta["stub_backend"].items())
+    versus = (
+        f"mlflow {meta['mlflow_version']} with pandas {meta['mlflow_pandas']} (`mlflow models "
+        f"serve --env-manager local`, venv {meta['mlflow_venv']}) on the {meta['mlflow_case']} "
+        "model"
+        if meta["mlflow_case"]
+        else "no MLflow (--no-mlflow)"
+    )
     lines = [
-        f"serve_vs_mlflow: {meta['model']} on breast_cancer, 1-row requests, "
+        f"serve_vs_mlflow: {meta['model']} on {cases}, 1-row requests, "
         f"{meta['duration_s']:g} s per run after a {meta['warmup_s']:g} s warm-up, "
         f"median of {meta['rounds']} round(s)",
-        f"workbench stub ({meta['stub_backend']} backend) vs mlflow {meta['mlflow_version']} "
-        f"with pandas {meta['mlflow_pandas']} (`mlflow models serve --env-manager local`, "
-        f"venv {meta['mlflow_venv']})",
+        f"workbench stub (backend: {backends}) vs {versus}",
         f"load client: workbench.loadtest in this process ({os.cpu_count()} cores shared)",
         "",
-        f"{'target':<20}{'workers':>8}{'conc':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'target':<22}{'workers':>8}{'conc':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}{'srv CPU ms/req':>16}",
     ]
     for s in result["summary"]:
         lines.append(
-            f"{s['label']:<20}{s['workers']:>8}{s['concurrency']:>6}{s['rps']:>10.1f}"
+            f"{s['label']:<22}{s['workers']:>8}{s['concurrency']:>6}{s['rps']:>10.1f}"
             f"{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['errors']:>8}"
             f"{s['server_cpu_ms_per_req']:>16.3f}"
         )
-    floor = result["floor_us"]
-    lines += ["", "in-process floor, one row (µs per call, best of repeats):"]
     names = {
         "onnxruntime_run_us": "onnxruntime session.run",
         "stub_parse_predict_us": "stub parse + predict",
         "sklearn_predict_proba_us": "sklearn predict_proba (DataFrame; MLflow's model path)",
     }
-    for key, text in names.items():
-        if key in floor:
-            lines.append(f"  {text:<56}{floor[key]:>10.1f}")
-    lines += [
-        "",
-        f"ratios vs MLflow's best config per metric (targets: req/s >= {TARGET_RPS_RATIO:g}x, "
-        f"p99 <= 1/{TARGET_P99_RATIO:g}):",
-    ]
+    for case, floor in result["floor_us"].items():
+        lines += ["", f"in-process floor, {case} model, one row (µs per call, best of repeats):"]
+        for key, text in names.items():
+            if key in floor:
+                lines.append(f"  {text:<56}{floor[key]:>10.1f}")
+    if result["ratios"]:
+        lines += [
+            "",
+            f"ratios vs MLflow's best config per metric, same model (targets: req/s >= "
+            f"{TARGET_RPS_RATIO:g}x, p99 <= 1/{TARGET_P99_RATIO:g}):",
+        ]
     for r in result["ratios"]:
         lines.append(
-            f"  c={r['concurrency']:<3d} {r['workbench']:<18} req/s {r['rps_ratio']:6.2f}x "
+            f"  c={r['concurrency']:<3d} {r['workbench']:<22} req/s {r['rps_ratio']:6.2f}x "
             f"(vs {r['rps_vs']}) {'PASS' if r['rps_pass'] else 'MISS'}   "
             f"p99 1/{r['p99_ratio']:<6.2f} (vs {r['p99_vs']}) "
             f"{'PASS' if r['p99_pass'] else 'MISS'}"
         )
     for label, ok in result["verdict"].items():
         lines.append(f"  {label}: {'PASS' if ok else 'MISS'} (both targets at every concurrency)")
+    if result["categorical_ratios"]:
+        lines += [
+            "",
+            "categorical vs numeric, same stub and load (target: req/s >= "
+            f"{TARGET_CATEGORICAL_RATIO:g}x numeric; p99 and CPU/req as numeric/categorical "
+            "and categorical/numeric):",
+        ]
+    for r in result["categorical_ratios"]:
+        cpu = "" if r["cpu_ms_ratio"] is None else f"   CPU/req {r['cpu_ms_ratio']:.2f}x"
+        lines.append(
+            f"  c={r['concurrency']:<3d} {r['categorical']:<22} req/s {r['rps_ratio']:5.2f}x "
+            f"(vs {r['numeric']}) {'PASS' if r['rps_pass'] else 'MISS'}   "
+            f"p99 {r['p99_ratio']:.2f}x{cpu}"
+        )
     return "\n".join(lines)
 
 
@@ -693,7 +815,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Workbench stub vs `mlflow models serve`: same model, same bounded load.",
     )
-    p.add_argument("--model", choices=("logreg", "rf"), default="logreg")
+    p.add_argument("--model", choices=("logreg", "rf", "hgb"), default="logreg")
+    p.add_argument(
+        "--case",
+        choices=(*CASES, "both"),
+        default="numeric",
+        help="numeric (breast_cancer), categorical (penguins: text and gaps), or both with the "
+        "categorical/numeric ratio (MLflow then serves the categorical model)",
+    )
+    p.add_argument("--no-mlflow", action="store_true", help="measure the stub only")
     p.add_argument("--quick", action="store_true", help="1 round, 2 s runs, 1 worker (smoke)")
     p.add_argument("--rounds", type=int, default=None, help="default 3 (quick: 1)")
     p.add_argument("--duration", type=float, default=None, help="s per run; default 8 (quick 2)")
@@ -728,26 +858,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    extra = args.mlflow_extra or []
-    python = ensure_mlflow_venv(mlflow_venv_path(extra), extra=extra, reinstall=args.reinstall)
+    cases = list(CASES) if args.case == "both" else [args.case]
+    # MLflow serves one model: the categorical one when both are measured.
+    mlflow_case = None if args.no_mlflow else cases[-1]
+    python = None
+    if mlflow_case:
+        extra = args.mlflow_extra or []
+        python = ensure_mlflow_venv(mlflow_venv_path(extra), extra=extra, reinstall=args.reinstall)
     workdir = Path(tempfile.mkdtemp(prefix="wb-serve-vs-mlflow-"))
     try:
-        log(f"fitting {args.model} on breast_cancer; work folder {workdir}")
-        model = build_model(args.model, workdir, args.seed)
-        mlflow_dir, mlflow_versions = save_mlflow_model(python, model, workdir)
+        models: dict[str, Model] = {}
+        for case in cases:
+            log(f"fitting {args.model} for the {case} case; work folder {workdir}")
+            models[case] = build_model(args.model, workdir, args.seed, case)
+        mlflow_dir, mlflow_versions = None, {"mlflow": None, "pandas": None}
+        if mlflow_case and python is not None:
+            mlflow_dir, mlflow_versions = save_mlflow_model(python, models[mlflow_case], workdir)
         configs: list[Config] = []
         for w in args.workers:
-            configs += [Config("workbench", w), Config("mlflow", w)]
+            configs += [Config("workbench", w, case=case) for case in cases]
+            if mlflow_case:
+                configs.append(Config("mlflow", w, case=mlflow_case))
         if args.with_log:
-            configs.insert(1, Config("workbench", 1, prediction_log=True))
+            configs.insert(1, Config("workbench", 1, prediction_log=True, case=cases[0]))
         targets = []
         for c in configs:
-            t = (
-                workbench_target(c, model, workdir)
-                if c.target == "workbench"
-                else mlflow_target(c, python, mlflow_dir, model)
-            )
-            targets.append(t)
+            model = models[c.case]
+            if c.target == "workbench":
+                targets.append(workbench_target(c, model, workdir / c.case))
+            else:
+                assert python is not None and mlflow_dir is not None
+                targets.append(mlflow_target(c, python, mlflow_dir, model))
         samples: list[Sample] = []
         for round_no in range(1, args.rounds + 1):
             order = targets if round_no % 2 else list(reversed(targets))
@@ -761,7 +902,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     warmup_s=args.warmup,
                 )
         log("in-process floor")
-        floor = in_process_floor(model, repeats=5, calls=2000 if args.quick else 20000)
+        calls = 2000 if args.quick else 20000
+        floor = {case: in_process_floor(m, repeats=5, calls=calls) for case, m in models.items()}
         summary = summarize(samples)
         ratio_rows = ratios(summary)
         from workbench.bundle import Manifest
@@ -769,22 +911,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = {
             "meta": {
                 "model": args.model,
+                "cases": cases,
+                "datasets": {case: m.dataset for case, m in models.items()},
+                "payload_rows": {case: m.row for case, m in models.items()},
                 "rounds": args.rounds,
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "concurrency": args.concurrency,
                 "workers": args.workers,
+                "mlflow_case": mlflow_case,
                 "mlflow_version": mlflow_versions["mlflow"],
                 "mlflow_pandas": mlflow_versions["pandas"],
-                "mlflow_venv": python.parent.parent.name,
-                "stub_backend": Manifest.read(model.bundle).backend,
+                "mlflow_venv": python.parent.parent.name if python else None,
+                "stub_backend": {
+                    case: Manifest.read(m.bundle).backend for case, m in models.items()
+                },
                 "cpu_count": os.cpu_count(),
-                "targets": {"rps_ratio_min": TARGET_RPS_RATIO, "p99_ratio_min": TARGET_P99_RATIO},
+                "targets": {
+                    "rps_ratio_min": TARGET_RPS_RATIO,
+                    "p99_ratio_min": TARGET_P99_RATIO,
+                    "categorical_rps_ratio_min": TARGET_CATEGORICAL_RATIO,
+                },
             },
             "summary": [asdict(s) for s in summary],
             "floor_us": floor,
             "ratios": ratio_rows,
             "verdict": verdict(ratio_rows),
+            "categorical_ratios": categorical_ratios(summary),
             "samples": [asdict(s) for s in samples],
         }
         print(json.dumps(result, indent=2) if args.json else render(result), flush=True)

@@ -30,6 +30,7 @@ from workbench.modelio import (
     TRUSTED_TYPES,
     load_model,
     onnx_parity,
+    parity_probe_rows,
     save_model,
     signature_from_frame,
     task_of,
@@ -225,14 +226,71 @@ def test_mixed_columns_with_strings_and_missing_values_convert(estimator: Any) -
     assert parity["ok"] and parity["label_agreement"] == 1.0
 
 
-def test_string_imputer_does_not_convert_and_the_reason_says_so() -> None:
-    # skl2onnx converts SimpleImputer on strings only when missing_values is a string; sklearn's
-    # default is nan, which is what workbench.models uses: such pipelines serve from skops.
+def test_text_imputer_of_nan_converts_and_gaps_answer_like_the_pipeline() -> None:
+    # skl2onnx converts a text SimpleImputer only when missing_values is a string, and sklearn's
+    # default is NaN: to_onnx converts a copy imputing "" (what the stub feeds for a missing
+    # text value), and parity on rows with gaps shows it is the same model.
     X, y = mixed_frame()
+    X.loc[::7, "city"] = None
     pipe = mixed_pipeline(LogisticRegression(), impute_strings=True).fit(X, y)
     onnx_bytes, reason = to_onnx(pipe, X)
-    assert onnx_bytes is None
-    assert reason is not None and "missing values are string" in reason
+    assert reason is None and onnx_bytes
+    imputer = pipe.named_steps["preprocess"].named_transformers_["cat"].named_steps["impute"]
+    assert np.isnan(imputer.missing_values)  # the pipeline itself is left alone
+    probe = parity_probe_rows(X, signature_from_frame(X))
+    assert probe["city"].isna().any() and (probe["city"] == "(unseen category)").any()
+    assert probe["income"].isna().any() and not probe["age"].isna().any()  # age had no gaps
+    for rows in (X, probe):
+        parity = onnx_parity(pipe, onnx_bytes, rows, "classification")
+        assert parity["ok"] and parity["label_agreement"] == 1.0, parity
+
+
+def categorical_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Text categories with gaps, numbers with gaps, an integer: (X, class label, amount)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+            "length": rng.normal(44, 5, n),
+            "sex": rng.choice(["male", "female"], n),
+            "year": rng.integers(2007, 2010, n),
+        }
+    )
+    X.loc[::11, "sex"] = None
+    X.loc[::13, "length"] = np.nan
+    score = X["length"].fillna(44) / 5 + (X["island"] == "Dream") * 2 + (X["sex"] == "male")
+    label = pd.Series(np.where(score > 11.5, "big", np.where(score > 10, "mid", "small")))
+    amount = score * 100 + rng.normal(0, 5, n)
+    return X, label, amount
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("family", ["logreg", "rf", "hgb"])
+def test_every_family_converts_categories_with_gaps_with_parity(family: str, task: str) -> None:
+    from workbench.models import build_pipeline, get_family
+
+    X, label, amount = categorical_frame()
+    y = label if task == "classification" else amount
+    pipe = build_pipeline(
+        family,
+        task,
+        get_family(family).defaults(task),
+        numeric=["length", "year"],
+        categorical=["island", "sex"],
+        seed=0,
+    ).fit(X[:200], y[:200])
+    onnx_bytes, reason = to_onnx(pipe, X[:200])
+    assert reason is None and onnx_bytes
+    X_new = X[200:].copy()
+    X_new.iloc[0, 0] = "Atlantis"  # a category no training row has
+    worst = 0.0
+    for rows in (X_new, parity_probe_rows(X_new, signature_from_frame(X[:200]))):
+        parity = onnx_parity(pipe, onnx_bytes, rows, task)  # type: ignore[arg-type]
+        assert parity["ok"], parity
+        if task == "classification":
+            assert parity["label_agreement"] == 1.0
+        worst = max(worst, parity["max_abs_diff"])
+    print(f"parity {family}/{task}: max |diff| {worst:.3g}")  # shown with pytest -s
 
 
 def test_unconvertible_pipeline_says_why(cancer: Any) -> None:
@@ -261,3 +319,56 @@ def test_signature_records_kinds_ranges_and_missing_values() -> None:
     assert by_name["income"]["min"] == pytest.approx(X["income"].min())
     assert by_name["city"]["kind"] == "string"
     assert by_name["city"]["categories"] == ["lima", "oslo", "rome"]
+
+
+def test_export_records_parity_on_gaps_and_unseen_categories(tmp_path: Path) -> None:
+    from workbench.bundle import export_bundle
+    from workbench.models import build_pipeline, get_family
+
+    X, label, _ = categorical_frame()
+    params = get_family("logreg").defaults("classification")
+    pipe = build_pipeline(
+        "logreg", "classification", params, numeric=["length", "year"],
+        categorical=["island", "sex"], seed=0,
+    ).fit(X[:200], label[:200])  # fmt: skip
+    m = export_bundle(pipe, out=tmp_path / "a", mode="image", X_ref=X[:200], X_test=X[200:])
+    assert m.backend == "onnx" and m.data["onnx"]["text_inputs"] == ["island", "sex"]
+    edge = m.data["parity"]["edge_cases"]
+    # 5 rows x (2 features with gaps in training + 2 text features with an unseen category)
+    assert edge["ok"] and edge["n_rows"] == 20 and m.data["parity"]["ok"]
+
+    # A pipeline that refuses unseen categories itself: nothing to compare on those rows.
+    strict = mixed_pipeline(LogisticRegression(), impute_strings=True)
+    strict.set_params(preprocess__cat__onehot__handle_unknown="error")
+    Xm, ym = mixed_frame()
+    strict.fit(Xm, ym)
+    m = export_bundle(strict, out=tmp_path / "b", mode="image", X_ref=Xm, X_test=Xm[:40])
+    assert m.backend == "onnx" and m.data["parity"]["ok"]
+    assert m.data["parity"]["edge_cases"]["skipped"].startswith("the pipeline refuses them:")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "skops"])
+def test_a_null_text_value_alone_is_a_gap_on_both_backends(backend: str, tmp_path: Path) -> None:
+    # JSON null in a one-row request reaches the skops pipeline as None in an object column,
+    # which pandas does not turn into NaN: the pipeline must impute it like NaN.
+    from fastapi.testclient import TestClient
+
+    from workbench.bundle import export_bundle
+    from workbench.models import build_pipeline, get_family
+    from workbench.serving import create_app
+
+    X, label, _ = categorical_frame()
+    pipe = build_pipeline(
+        "logreg", "classification", get_family("logreg").defaults("classification"),
+        numeric=["length", "year"], categorical=["island", "sex"], seed=0,
+    ).fit(X[:200], label[:200])  # fmt: skip
+    export_bundle(pipe, out=tmp_path / "b", mode="image", X_ref=X[:200], X_test=X[200:])
+    row = X.iloc[[201]].copy()
+    row["sex"] = np.nan
+    want = pipe.predict_proba(row)[0]
+    record = {"island": row["island"].iloc[0], "length": float(row["length"].iloc[0]),
+              "sex": None, "year": int(row["year"].iloc[0])}  # fmt: skip
+    with TestClient(create_app(tmp_path / "b", backend=backend)) as client:
+        answer = client.post("/predict", json={"records": [record]})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json()["probabilities"][0], want, atol=1e-5)

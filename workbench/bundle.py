@@ -44,6 +44,7 @@ from workbench._files import FolderKind, check_output_dir, write_output_dir
 from workbench.exceptions import ConfigError, ModelError
 from workbench.modelio import (
     onnx_parity,
+    parity_probe_rows,
     read_model_bytes,
     save_model,
     signature_from_frame,
@@ -383,18 +384,56 @@ def _output_schema(pipe: Any, task: str, labels: Sequence[str] | None) -> dict[s
 def _onnx_copy(
     pipe: Any, X_ref: pd.DataFrame, X_test: pd.DataFrame, task: str
 ) -> tuple[bytes | None, dict[str, Any], dict[str, Any] | None]:
-    """The ONNX copy if it converts and matches the pipeline on X_test, else why not."""
+    """The ONNX copy if it converts and matches the pipeline, else why not.
+
+    Parity is measured on ``X_test`` and on probe rows built from it (each feature that may be
+    missing missing in turn, each text feature holding an unseen category:
+    ``parity["edge_cases"]``), so gaps and unknown categories are shown to answer alike on both
+    backends, not assumed.
+    """
+    features = signature_from_frame(X_ref)
+    text = [f["name"] for f in features if f["kind"] == "string"]
+    info: dict[str, Any] = {"available": False, "reason": None, "text_inputs": text}
+    if text:
+        info["missing_text"] = 'sent to onnxruntime as "", imputed like a missing value'
     onnx_bytes, reason = to_onnx(pipe, X_ref)
     if onnx_bytes is None:
-        return None, {"available": False, "reason": reason}, None
+        return None, {**info, "reason": reason}, None
     parity = onnx_parity(pipe, onnx_bytes, X_test, task)  # type: ignore[arg-type]
-    if not parity["ok"]:
-        reason = (
-            f"parity check failed: max |diff| {parity['max_abs_diff']:.3g} of "
-            f"{parity['compared']} exceeds {parity['tolerance']:.3g}; serving from skops"
-        )
-        return None, {"available": False, "reason": reason}, parity
-    return onnx_bytes, {"available": True, "reason": None}, parity
+    checks = [("test rows", dict(parity))]
+    rows = parity_probe_rows(X_test, features)
+    refused = _refusal(pipe, rows) if rows is not None else None
+    if refused:  # e.g. OneHotEncoder(handle_unknown="error"): nothing to compare on them
+        parity["edge_cases"] = {"n_rows": 0, "skipped": f"the pipeline refuses them: {refused}"}
+    elif rows is not None:
+        try:
+            probe = onnx_parity(pipe, onnx_bytes, rows, task)  # type: ignore[arg-type]
+        except Exception as e:  # onnxruntime's errors are untyped
+            reason = f"onnxruntime fails on rows with gaps or unseen categories: {e}"[:400]
+            parity["edge_cases"] = {"n_rows": len(rows), "ok": False, "error": reason}
+            parity["ok"] = False
+            return None, {**info, "reason": reason + "; serving from skops"}, parity
+        parity["edge_cases"] = {k: probe[k] for k in ("n_rows", "max_abs_diff", "ok")}
+        checks.append(("rows with gaps and unseen categories", probe))
+    for what, p in checks:
+        if not p["ok"]:
+            parity["ok"] = False
+            reason = (
+                f"parity check failed on {what}: max |diff| {p['max_abs_diff']:.3g} of "
+                f"{p['compared']} exceeds {p['tolerance']:.3g}; serving from skops"
+            )
+            return None, {**info, "reason": reason}, parity
+    return onnx_bytes, {**info, "available": True}, parity
+
+
+def _refusal(pipe: Any, rows: pd.DataFrame) -> str | None:
+    """Why the pipeline itself cannot predict ``rows`` (its own error, first line), or None."""
+    try:
+        pipe.predict(rows)
+    except Exception as e:  # whatever sklearn raises for input it refuses
+        text = str(e).strip().splitlines()
+        return f"{type(e).__name__}: {text[0][:200] if text else ''}"
+    return None
 
 
 def _describe(pipe: Any) -> str:
@@ -447,7 +486,8 @@ def _write_evidence(
         predicted = np.asarray(pipe.predict(X)).tolist()
         expected: dict[str, Any] = {"labels": [names[index[v]] for v in predicted]}
         if output["probabilities"]:
-            expected["probabilities"] = np.asarray(pipe.predict_proba(X), dtype=np.float64)
+            # C order: orjson refuses the transposed array a multiclass HGB returns.
+            expected["probabilities"] = np.ascontiguousarray(pipe.predict_proba(X), np.float64)
     else:
         expected = {"values": np.asarray(pipe.predict(X), dtype=np.float64).reshape(-1)}
     rows = X.astype(object).where(X.notna(), None).to_numpy().tolist()

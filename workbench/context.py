@@ -16,7 +16,7 @@ from typing import Any
 
 from ._files import atomic_write_json, sha256_file
 from .config import Workspace
-from .datasets import Dataset, Split, load_dataset, make_split
+from .datasets import Dataset, Split, dataset_from_params, make_split
 from .exceptions import DatasetError, ModelError
 from .labruns import StageTracker, open_stage
 from .project import BUILTIN_STAGES
@@ -36,6 +36,7 @@ __all__ = ["STAGES", "RunContext"]
 STAGES: dict[str, str] = BUILTIN_STAGES
 
 SPLIT_FILE = "split.json"
+PREP_FILE = "dataset_prep.json"
 MODEL_FILE = "model.skops"
 
 
@@ -97,8 +98,13 @@ class RunContext:
     # -- data ---------------------------------------------------------------------------------
 
     def load_data(self) -> tuple[Dataset, Split]:
-        """The run's dataset and its split; the first stage records both, later ones verify."""
-        ds = load_dataset(self.params["dataset"], target=self.params.get("target") or None)
+        """The run's dataset and its split; the first stage records both, later ones verify.
+
+        The dataset is read with the run's ``sep``/``encoding`` parameters (sniffed when
+        empty). How it was read and how each column was prepared is recorded once as the
+        ``dataset_prep`` artifact (``dataset_prep.json``), beside the split.
+        """
+        ds = dataset_from_params(self.params)
         fp = ds.fingerprint
         self.store.record_dataset(
             DatasetRecord(
@@ -127,6 +133,8 @@ class RunContext:
         else:
             split = make_split(ds, seed=self.seed)
             self.save_json(SPLIT_FILE, {"fingerprint": fp, **split.to_dict()}, kind="split")
+        if not (self.run_dir / PREP_FILE).exists():
+            self.save_json(PREP_FILE, ds.prep_record(), kind="dataset_prep")
         return ds, split
 
     # -- results ------------------------------------------------------------------------------

@@ -9,9 +9,37 @@ from typing import Any
 
 import pandas as pd
 
-from .datasets import Dataset, Split
+from .datasets import Dataset, Split, delimiter_name
 
-__all__ = ["profile_summary", "profile_table", "split_table"]
+__all__ = ["prep_table", "profile_summary", "profile_table", "read_summary", "split_table"]
+
+
+def read_summary(ds: Dataset) -> str:
+    """One line: how the data was read (format; delimiter and encoding, given or sniffed)."""
+    read = ds.read
+    if read.get("format") == "text":
+        sep = delimiter_name(read["sep"])
+        text = (
+            f"text table, {sep}-separated ({read['sep_from']}), "
+            f"encoding {read['encoding']} ({read['encoding_from']})"
+        )
+        if read.get("decimal_comma"):
+            text += f"; decimal commas read as numbers in {', '.join(read['decimal_comma'])}"
+        return text
+    if read.get("format") == "parquet":
+        return "Parquet file (pyarrow)"
+    return f"builtin dataset ({read.get('loader', ds.source)})"
+
+
+def prep_table(ds: Dataset) -> pd.DataFrame:
+    """One row per source column: its treatment, what was done and why (``Dataset.prep``).
+
+    Treatments are ``numeric``, ``category``, ``boolean``, ``date`` (expanded into numeric
+    parts), ``capped`` (rare categories → ``(other)``) and ``dropped`` (constant or
+    identifier-like); see :mod:`workbench.datasets`.
+    """
+    frame = pd.DataFrame(ds.prep, columns=["column", "treatment", "detail", "why"])
+    return frame.set_index("column")
 
 
 def profile_table(ds: Dataset) -> pd.DataFrame:

@@ -130,11 +130,11 @@ def run_data(ws: Workspace, run: RunRecord) -> tuple[Dataset, Split]:
         DatasetError: The dataset's fingerprint differs from the run's (or from its split's),
             or the split file is missing.
     """
-    from .datasets import Split, load_dataset
+    from .datasets import Split, dataset_from_params
 
     params = run.params
     name = str(params.get("dataset") or run.dataset_name)
-    ds = load_dataset(name, target=params.get("target") or None)
+    ds = dataset_from_params({**params, "dataset": name})
     recorded = run.dataset_fingerprint
     if recorded is not None and ds.fingerprint != recorded:
         raise DatasetError(

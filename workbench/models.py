@@ -16,8 +16,18 @@ model takes the raw feature frame. Search spaces (documented per family, ranges 
     [0.01, 0.3], ``max_leaf_nodes`` in [8, 64], ``min_samples_leaf`` in [5, 50],
     ``l2_regularization`` log-uniform in [1e-6, 1.0], ``max_iter`` in [50, 300] step 50.
 
-Categorical features are imputed with the most frequent value and one-hot encoded with unknown
-categories ignored, in every family.
+Preprocessing, the same in every family and chosen so that skl2onnx converts every pipeline
+with exact parity (``workbench.modelio.to_onnx``; the stub's ONNX fast path):
+
+- numeric features: median-imputed (and standardised for ``logreg``);
+- text (categorical) features: a gap (NaN or None) becomes its own category :data:`MISSING`
+  (a constant, before encoding), then one-hot encoded; a category unseen in training is
+  ignored (all zeros) at serving, identically in sklearn and ONNX.
+
+``hgb`` takes the one-hot (encoded) path too: skl2onnx 1.20 converts HistGradientBoosting's
+native categorical support, but its output differs from sklearn's (max |Δp| 0.89 measured on
+penguins), and an ordinal encoder would need a new type on the stub's skops allow-list. High
+cardinality is capped before the model sees it (``workbench.datasets``).
 """
 
 from __future__ import annotations
@@ -28,9 +38,18 @@ from typing import Any
 
 from .exceptions import ConfigError
 
-__all__ = ["ModelFamily", "build_pipeline", "family_names", "get_family", "register_family"]
+__all__ = [
+    "MISSING",
+    "ModelFamily",
+    "build_pipeline",
+    "family_names",
+    "get_family",
+    "register_family",
+]
 
 Params = dict[str, Any]
+#: The category a missing text value becomes (parenthesised so it rarely meets a real value).
+MISSING = "(missing)"
 
 
 @dataclass(frozen=True)
@@ -218,7 +237,17 @@ def build_pipeline(
     categorical: list[str],
     seed: int,
 ) -> Any:
-    """A ``Pipeline(preprocess -> estimator)`` for the given feature columns."""
+    """A ``Pipeline(preprocess -> estimator)`` for the given feature columns.
+
+    Args:
+        family: a family name (or alias) or a :class:`ModelFamily`.
+        task: ``classification`` or ``regression``.
+        params: the family's hyperparameters (see the module docstring).
+        numeric: numeric feature columns (median-imputed, standardised where the family scales).
+        categorical: text feature columns (gaps → :data:`MISSING`, then one-hot; unknown
+            categories ignored).
+        seed: the estimator's random state.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -235,7 +264,17 @@ def build_pipeline(
                 "cat",
                 Pipeline(
                     [
-                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        # A constant, not the mode: a gap is information of its own, and
+                        # skl2onnx converts a constant text imputer (see modelio.to_onnx).
+                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+                        # A gap arriving as None (JSON null in an all-null object column, which
+                        # pandas does not turn into NaN) is the same gap.
+                        (
+                            "impute_none",
+                            SimpleImputer(
+                                missing_values=None, strategy="constant", fill_value=MISSING
+                            ),
+                        ),
                         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                     ]
                 ),

@@ -138,7 +138,7 @@ class Runner:
         current folder here: the notebooks execute in ``runs/<run_id>/``, and the run records
         the path they read.
         """
-        from .datasets import load_dataset, resolve_dataset_ref
+        from .datasets import dataset_from_params, resolve_dataset_ref
         from .models import get_family
         from .params import RESERVED
         from .plugins import load_plugins, stage_table
@@ -159,7 +159,8 @@ class Runner:
             raise ConfigError(f"--trials must be at least 1, got {req.trials}")
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
-        load_dataset(dataset, target=req.params.get("target", req.target) or None)
+        target = req.params.get("target", req.target)
+        dataset_from_params({**req.params, "dataset": dataset, "target": target})
         stages = [(s, path) for s, path in table.items() if s in req.stages]
         specs: dict[str, Any] = {}
         for name, path in stages:

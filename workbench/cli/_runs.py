@@ -95,14 +95,24 @@ def _relative(path: Any, root: Any) -> str:
     "-d",
     default=None,
     type=DatasetRef(),
-    help="Builtin name (breast_cancer, wine, iris, digits, diabetes, or a plugin's) or a CSV "
-    "path [default: the project's dataset].",
+    help="Builtin name (breast_cancer, wine, iris, digits, diabetes, or a plugin's) or a data "
+    "file (CSV, TSV, Parquet) [default: the project's dataset].",
 )
 @click.option(
     "--target",
     "-t",
     default=None,
-    help="Target column (required for a CSV file) [default: the project's, with its dataset].",
+    help="Target column (required for a file) [default: the project's, with its dataset].",
+)
+@click.option(
+    "--sep",
+    default=None,
+    help="Delimiter of a text file: one character, or tab/comma/semicolon/pipe (default: sniffed).",
+)
+@click.option(
+    "--encoding",
+    default=None,
+    help="Text encoding of a text file, e.g. utf-8, cp1252, latin-1 (default: sniffed).",
 )
 @click.option(
     "--model",
@@ -148,6 +158,8 @@ def _relative(path: Any, root: Any) -> str:
 def run(
     dataset: str | None,
     target: str | None,
+    sep: str | None,
+    encoding: str | None,
     model: str | None,
     trials: int,
     seed: int,
@@ -173,6 +185,13 @@ def run(
 
     dataset, target, model = _run_defaults(dataset, target, model)
     params = dict(parse_assignment(a) for a in assignments)
+    # --sep/--encoding are notebook parameters like any -p; the notebooks read the data with them.
+    for name, value in (("sep", sep), ("encoding", encoding)):
+        if value is None:
+            continue
+        if name in params and params[name] != value:
+            raise click.UsageError(f"--{name} {value!r} and -p {name}={params[name]!r} disagree")
+        params[name] = value
     names = (
         tuple(s.strip() for s in stages.split(",") if s.strip())
         if stages is not None
