@@ -269,8 +269,6 @@ def open_stage(
     return OpenedStage(run_id, params, tracker)
 
 
-
-
 def _runner_owns(run: RunRecord, stage: str) -> bool:
     """``workbench run`` is executing this stage right now (it records the outcome itself).
 
