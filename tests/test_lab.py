@@ -182,7 +182,14 @@ def test_run_all_in_jupyterlab_records_a_new_run_with_its_report(
     page.close()  # type: ignore[attr-defined]
 
     assert run.source == "lab" and run.status is RunStatus.SUCCEEDED
-    assert run.params == {"dataset": "breast_cancer", "target": "", "seed": 42}
+    # The notebook's parameter cell, as the kernel saw it (loader options included).
+    assert run.params == {
+        "dataset": "breast_cancer",
+        "target": "",
+        "seed": 42,
+        "sep": "",
+        "encoding": "",
+    }
     assert run.model_family is None  # 01_explore has no model parameter
     (stage,) = run.stages
     assert stage.status is RunStatus.SUCCEEDED
