@@ -61,8 +61,9 @@ class Limits:
         header_timeout_s: seconds for a whole request head to arrive (408, or close).
         body_timeout_s: seconds for the body to arrive after the head (408).
         max_connections: open connections per process (a new one gets 503 beyond).
-        max_rps: requests per second per process on every route but ``/health`` (429
-            beyond, with ``Retry-After``); ``None`` means no rate limit.
+        max_rps: requests per second per process on every route but ``/health`` and
+            ``/metrics``, so probes and scrapes still see a flooded stub (429 beyond, with
+            ``Retry-After``); ``None`` means no rate limit.
         allowed_hosts: accepted ``Host`` values: ``name`` (any port) or ``name:port``; ``*``
             accepts any. ``None`` means the loopback names (127.0.0.1, localhost, [::1]) with
             the port the request came in on.
@@ -77,16 +78,17 @@ class Limits:
 
     def __post_init__(self) -> None:
         checks = [
-            ("max_header_bytes", self.max_header_bytes, 1024, "at least 1024 bytes"),
-            ("header_timeout_s", self.header_timeout_s, 0.1, "at least 0.1 s"),
-            ("body_timeout_s", self.body_timeout_s, 0.1, "at least 0.1 s"),
-            ("max_connections", self.max_connections, 1, "at least 1"),
+            ("max_header_bytes", "--max-header-bytes", 1024, "at least 1024 bytes"),
+            ("header_timeout_s", "--header-timeout", 0.1, "at least 0.1 s"),
+            ("body_timeout_s", "--body-timeout", 0.1, "at least 0.1 s"),
+            ("max_connections", "--max-connections", 1, "at least 1"),
         ]
         if self.max_rps is not None:
-            checks.append(("max_rps", self.max_rps, 0.001, "a positive number, or none"))
-        for name, value, low, accepted in checks:
+            checks.append(("max_rps", "--max-rps", 0.001, "a positive number, or none"))
+        for name, flag, low, accepted in checks:
+            value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not value >= low:
-                raise BundleError(f"{name} is {value!r}; it must be {accepted}")
+                raise BundleError(f"{name} ({flag}) is {value!r}; it must be {accepted}")
         if self.allowed_hosts is not None:
             object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
             HostAllowList(self.allowed_hosts)  # raises on a malformed entry

@@ -342,7 +342,10 @@ class PredictionLog:
     def _run(self) -> None:
         backoff = 0.0
         while True:
-            self._wake.wait(backoff or self._interval)
+            wait = backoff or self._interval
+            if self._stopping:  # closing: the last try falls on the close deadline
+                wait = min(wait, max(0.0, self._close_by - time.monotonic()))
+            self._wake.wait(wait)
             self._wake.clear()
             stopping = self._stopping  # read before draining: nothing is added after it is set
             try:
@@ -352,12 +355,12 @@ class PredictionLog:
                 done = False
             if done:
                 backoff = 0.0
-            else:
-                backoff = min(self._max_backoff, max(0.05, backoff * 2))
-                if stopping and time.monotonic() >= self._close_by:
-                    self._give_up()
+                if stopping:
                     return
-            if stopping and done:
+                continue
+            backoff = min(self._max_backoff, max(0.05, backoff * 2))
+            if stopping and time.monotonic() >= self._close_by:
+                self._give_up()
                 return
 
     def _drain(self) -> bool:

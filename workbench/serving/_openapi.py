@@ -255,11 +255,9 @@ def openapi_document(
         **secured,
     }
 
-    def get(summary: str, ok: dict[str, Any], *, open_route: bool = False) -> dict[str, Any]:
-        statuses = (400,) + (() if open_route else guarded + limited) + protocol
-        op = {"summary": summary, "responses": {**ok, **_errors(*statuses)}}
-        if secured and not open_route:
-            op.update(secured)
+    def get(summary: str, ok: dict[str, Any], *, rate: bool = True) -> dict[str, Any]:
+        statuses = (400, *guarded, *(limited if rate else ()), *protocol)
+        op = {"summary": summary, "responses": {**ok, **_errors(*statuses)}, **secured}
         return {"get": op}
 
     health_ok = {
@@ -274,8 +272,12 @@ def openapi_document(
             "content": {"text/plain": {"schema": {"type": "string"}}},
         }
     }
-    health = get("Liveness and prediction-log state (no token, any Host)", health_ok)
-    health["get"]["responses"] = {**health_ok, **_errors(*protocol)}
+    health = {
+        "get": {
+            "summary": "Liveness and prediction-log state (no token, any Host, no rate limit)",
+            "responses": {**health_ok, **_errors(*protocol)},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -289,7 +291,7 @@ def openapi_document(
             "/predict": {"post": predict},
             "/health": health,
             "/metadata": get("The bundle's manifest.json", json_200),
-            "/metrics": get("Prometheus metrics", metrics_ok),
+            "/metrics": get("Prometheus metrics (no rate limit)", metrics_ok, rate=False),
             "/openapi.json": get("This document", json_200),
         },
         "components": _components(manifest, token),

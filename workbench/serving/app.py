@@ -13,7 +13,8 @@ thread. The other routes are plain Starlette routes.
 
 Every request but ``GET /health`` (which probes reach by IP) passes two guards first: its
 ``Host`` must be on the allow-list (400 otherwise: a page on a rebound DNS name cannot reach the
-stub) and, with ``max_rps``, the rate limit (429 with ``Retry-After``). ``POST /predict`` also
+stub) and, with ``max_rps``, the rate limit (429 with ``Retry-After``; not on ``/metrics``, so
+a flood does not blind the scraper). ``POST /predict`` also
 needs ``Content-Type: application/json`` (415: a browser's no-cors ``text/plain`` post from
 another origin is refused) and a valid ``X-Request-Id`` when one is sent (400 when empty,
 repeated, longer than 128 characters or not printable ASCII: the id keys the prediction log, so
@@ -298,7 +299,7 @@ class _Stub:
                 host = value
         if not self.hosts.allows(host, _server_port(scope)):
             return self._bad_host(host, scope)
-        if self.rate is not None and not self.rate.allow():
+        if self.rate is not None and scope["path"] != "/metrics" and not self.rate.allow():
             return self._rate_limited()
         return None
 
