@@ -254,3 +254,271 @@ def connections(port: int, n: int) -> Iterator[list[socket.socket]]:
         for s in socks:
             with contextlib.suppress(OSError):
                 s.close()
+
+
+# -- malformed input, generated ------------------------------------------------------------------
+
+
+def malformed_bodies(
+    features: list[dict[str, Any]], good: list[Any], n: int, seed: int = 0
+) -> Iterator[tuple[str, bytes, str | None]]:
+    """``n`` request bodies in 19 families of malformed (and a few borderline) input.
+
+    Yields ``(family, body, content_type)``; deterministic for a seed. ``good`` is one valid row
+    in signature order, the template most bodies are broken from.
+    """
+    import json as _json
+
+    rng = np.random.default_rng(seed)
+    names = [f["name"] for f in features]
+    width = len(features)
+
+    def dumps(value: Any) -> bytes:
+        return _json.dumps(value, allow_nan=True).encode()
+
+    def good_body() -> bytes:
+        return dumps({"rows": [good]})
+
+    def pick(seq: list[Any]) -> Any:
+        return seq[int(rng.integers(len(seq)))]
+
+    def row_with(value: Any) -> list[Any]:
+        row = list(good)
+        row[int(rng.integers(width))] = value
+        return row
+
+    weird_values: list[Any] = [
+        "x", "", "1.0", True, False, [], [1.0], {}, {"a": 1}, None, "\u0000", "\ud7ff",
+        "NaN", 10**30, -(10**30), 2**63, 2**64 + 1, 1e-320, 1e308, -1e308, 3.4028236e38,
+    ]  # fmt: skip
+
+    def random_bytes() -> bytes:
+        return rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8).tobytes()
+
+    def truncated() -> bytes:
+        body = dumps({"rows": [good, good]})
+        return body[: int(rng.integers(0, len(body)))]
+
+    def invalid_utf8() -> bytes:
+        body = bytearray(good_body())
+        body[int(rng.integers(len(body)))] = pick([0xFF, 0xC3, 0x80, 0xED])
+        return bytes(body)
+
+    def non_json_numbers() -> bytes:
+        literal = pick(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "0x10", "01", "+1",
+                        ".5", "1.", "1e", "--1", "1_000"])  # fmt: skip
+        return good_body().replace(b"[[", b"[[" + literal.encode() + b", ", 1)
+
+    def deep() -> bytes:
+        depth = int(rng.integers(50, 3000))
+        inner = b"[" * depth + b"1" + b"]" * depth
+        return pick([inner, b'{"rows": ' + inner + b"}", b'{"records": [' + b'{"a":' * 200
+                     + b"1" + b"}" * 200 + b"]}"])  # fmt: skip
+
+    def huge_numbers() -> bytes:
+        value = pick(["1e39", "-1e39", "1" + "0" * int(rng.integers(20, 400)), "1e-400",
+                      "3.4028236e38", "-3.5e38", "9" * 5000])  # fmt: skip
+        row = [_json.dumps(v) for v in good]
+        row[int(rng.integers(width))] = value
+        return b'{"rows": [[' + ", ".join(row).encode() + b"]]}"
+
+    def wrong_types() -> bytes:
+        return dumps({"rows": [row_with(pick(weird_values))]})
+
+    def wrong_lengths() -> bytes:
+        k = pick([0, 1, width - 1, width + 1, width + 5, 2 * width])
+        return dumps({"rows": [(good * 3)[:k]]})
+
+    def wrong_shape() -> bytes:
+        return dumps(pick([[good], good, "rows", 42, None, True, {"rows": good},
+                           {"rows": {"0": good}}, {"records": [good]}, {"rows": [[good]]},
+                           {"records": "x"}, {"rows": [good], "records": [good]},
+                           {"rows": None}, {"rows": [None]}, {"rows": [[]]}]))  # fmt: skip
+
+    def duplicate_keys() -> bytes:
+        row = _json.dumps(good)
+        rec = _json.dumps(dict(zip(names, good, strict=True)))
+        return pick([
+            f'{{"rows": [{row}], "rows": [{row}]}}',
+            f'{{"rows": [{row}], "rows": 1}}',
+            rec.join(['{"records": [', "]}"])[:-3] + f', "{names[0]}": 0}}]}}',
+        ]).encode()  # fmt: skip
+
+    def record_keys() -> bytes:
+        rec = dict(zip(names, good, strict=True))
+        drop = pick(names)
+        variant = pick(["missing", "unknown", "empty", "case"])
+        if variant == "missing":
+            rec.pop(drop)
+        elif variant == "unknown":
+            rec["no such feature"] = 1
+        elif variant == "empty":
+            rec = {}
+        else:
+            rec = {k.upper(): v for k, v in rec.items()}
+        return dumps({"records": [rec]})
+
+    def huge_strings() -> bytes:
+        size = int(pick([1_000, 50_000, 400_000]))
+        return dumps({"rows": [row_with("s" * size)]})
+
+    def many_rows() -> bytes:
+        return dumps({"rows": [good] * int(pick([500, 1500]))})
+
+    def too_large() -> bytes:
+        return b"too large"  # sent as a head declaring 5 MB (see send_bodies)
+
+    def empty() -> bytes:
+        return pick([b"", b" ", b"\n", b"{}", b"[]", b"null", b'""', b"{", b"}", b"\x00"])
+
+    def control_chars() -> bytes:
+        value = pick(["\u0000", "\u001f", "\ud800", "\udfff", "\uffff", "\u202e", "\t\n"])
+        key = pick(["rows", "ro\u0000ws", "rows\ud800"])
+        return _json.dumps({key: [row_with(value)]}).encode()
+
+    def bom() -> bytes:
+        return b"\xef\xbb\xbf" + good_body()
+
+    def trailing() -> bytes:
+        return good_body() + pick([b" {}", b"x", b"]", b"\x00", b'{"rows": []}'])
+
+    def many_keys() -> bytes:
+        k = int(pick([100, 5_000]))
+        return b'{"rows": [], ' + b", ".join(b'"k%d": 1' % i for i in range(k)) + b"}"
+
+    families: list[tuple[str, Any]] = [
+        ("random bytes", random_bytes),
+        ("truncated JSON", truncated),
+        ("invalid UTF-8", invalid_utf8),
+        ("non-JSON numbers", non_json_numbers),
+        ("deep nesting", deep),
+        ("huge numbers", huge_numbers),
+        ("wrong value types", wrong_types),
+        ("wrong row lengths", wrong_lengths),
+        ("wrong body shape", wrong_shape),
+        ("repeated keys", duplicate_keys),
+        ("record keys", record_keys),
+        ("huge strings", huge_strings),
+        ("many rows", many_rows),
+        ("empty bodies", empty),
+        ("control characters", control_chars),
+        ("byte-order mark", bom),
+        ("trailing data", trailing),
+        ("many keys", many_keys),
+        ("declared too large", too_large),
+    ]
+    ctypes = [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin-1",
+    ]
+    for i in range(n):
+        name, make = families[i % len(families)]
+        if name in ("huge strings", "many rows", "declared too large") and rng.random() < 0.8:
+            name, make = "wrong value types", wrong_types  # keep the big ones rare
+        ctype = "application/json"
+        if rng.random() < 0.03:
+            name, ctype = "content type", pick(ctypes)
+        yield name, make(), ctype
+
+
+# Broken request heads: each on its own connection (the server may close it).
+_POST = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+MALFORMED_HEADS: list[bytes] = [
+    _POST + b"Content-Length: abc\r\n\r\n{}",
+    _POST + b"Content-Length: -1\r\n\r\n{}",
+    _POST + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    _POST + b"Content-Length: 99999999999999999999\r\n\r\n{}",
+    _POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    _POST + b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}",
+    _POST + b"Bad Header\r\n\r\n",
+    _POST + b"X-A: \x00\x01\r\n\r\n",
+    _POST + b"Host: evil\r\nContent-Length: 2\r\n\r\n{}",
+    _POST + b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    _POST + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    _POST + b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    b"P\x00ST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"POST /predict HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+    b"POST /predict\r\n\r\n",
+    b"GET /../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /%00%ff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"POST /predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello on the plain port
+]
+
+
+class FuzzResult:
+    """What :func:`send_bodies` saw: statuses per family, server errors, dropped connections."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.by_family: dict[str, dict[int, int]] = {}
+        self.statuses: dict[int, int] = {}
+        self.server_errors: list[tuple[str, int, bytes]] = []  # family, status, body -> answer
+        self.dropped = 0  # the connection closed without an answer
+        self.seconds = 0.0
+
+    def count(self, family: str, status: int) -> None:
+        self.sent += 1
+        fam = self.by_family.setdefault(family, {})
+        fam[status] = fam.get(status, 0) + 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+def send_bodies(
+    port: int, items: Iterator[tuple[str, bytes, str | None]], *, budget_s: float = 120.0
+) -> FuzzResult:
+    """POST each body to ``/predict`` over keep-alive connections (reconnecting when the stub
+    closes one); stop early when ``budget_s`` is spent."""
+    result = FuzzResult()
+    t0 = time.monotonic()
+    sock: socket.socket | None = None
+    for family, body, ctype in items:
+        if time.monotonic() - t0 > budget_s:
+            break
+        if sock is None:
+            sock = socket.create_connection((HOST, port), timeout=10)
+        if family == "declared too large":  # a head that announces 5 MB; the stub answers first
+            data = request_bytes(port, b"", content_type=ctype).replace(
+                b"Content-Length: 0", b"Content-Length: 5000000"
+            )
+        else:
+            data = request_bytes(port, body, content_type=ctype)
+        try:
+            sock.sendall(data)
+            status, headers, answer = read_full_response(sock)
+        except OSError:
+            status, headers, answer = 0, {}, b""
+        if status == 0:
+            result.dropped += 1
+        if status >= 500:
+            result.server_errors.append((family, status, body[:200] + b" -> " + answer[:200]))
+        result.count(family, status)
+        if status == 0 or headers.get("connection", "").lower() == "close":
+            sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def send_heads(port: int, heads: list[bytes], repeat: int = 1) -> dict[str, int]:
+    """Send each broken head on a fresh connection; count answers by status (0: closed)."""
+    outcomes: dict[str, int] = {}
+    for _ in range(repeat):
+        for head in heads:
+            with socket.create_connection((HOST, port), timeout=10) as s:
+                try:  # with the right Host, so the request gets past the allow-list
+                    s.sendall(
+                        head.replace(b"Host: 127.0.0.1\r\n", f"Host: {HOST}:{port}\r\n".encode())
+                    )
+                    status, _, _ = read_full_response(s, timeout_s=5.0)
+                except OSError:
+                    status = 0
+            key = str(status)
+            outcomes[key] = outcomes.get(key, 0) + 1
+    return outcomes

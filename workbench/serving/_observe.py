@@ -54,6 +54,7 @@ class Metrics:
         self._buckets = {p: [0] * (len(LATENCY_BUCKETS) + 1) for p in (*paths, "other")}
         self._sum = dict.fromkeys(self._buckets, 0.0)
         self.rows_predicted = 0
+        self.non_finite_rows = 0  # rows answered null: the model's output was NaN or inf
         self.refused: dict[str, int] = {}  # requests refused by a guard, by reason
         self.out_of_range_requests = 0
         self.out_of_range_values: dict[str, int] = {}  # by feature
@@ -112,6 +113,10 @@ class Metrics:
             "# HELP workbench_predicted_rows_total Rows predicted.",
             "# TYPE workbench_predicted_rows_total counter",
             f"workbench_predicted_rows_total {self.rows_predicted}",
+            "# HELP workbench_non_finite_rows_total Rows answered null because the model's "
+            "output was not finite (inputs beyond what it can compute with).",
+            "# TYPE workbench_non_finite_rows_total counter",
+            f"workbench_non_finite_rows_total {self.non_finite_rows}",
         ]
         out += self._refusals() + self._out_of_range() + self._log_lines()
         out += [

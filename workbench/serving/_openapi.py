@@ -108,18 +108,22 @@ def _response_schema(manifest: dict[str, Any]) -> dict[str, Any]:
         "request_id": {"type": "string"},
         "out_of_range": {"$ref": "#/components/schemas/OutOfRange"},
     }
+    # null per row: the model's output was not finite (NaN/inf) for that row's values
     if manifest["task"] == "regression":
-        properties = {**common, "values": {"type": "array", "items": {"type": "number"}}}
+        values = {"type": "array", "items": {"type": ["number", "null"]}}
+        properties = {**common, "values": values}
     else:
         classes = list(output.get("classes") or [])
         k = len(classes)
         row = {"type": "array", "minItems": k, "maxItems": k, "items": {"type": "number"}}
         probabilities = (
-            {"type": "array", "items": row} if output.get("probabilities") else {"type": "null"}
+            {"type": "array", "items": {"oneOf": [row, {"type": "null"}]}}
+            if output.get("probabilities")
+            else {"type": "null"}
         )
         properties = {
             **common,
-            "labels": {"type": "array", "items": {"enum": classes}},
+            "labels": {"type": "array", "items": {"enum": [*classes, None]}},
             "probabilities": probabilities,
             "classes": {"type": "array", "const": classes},
         }

@@ -357,12 +357,26 @@ class _Stub:
         )
 
     def _outputs(self, pred: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The answer's fields. A row whose model output is not finite (NaN or inf: inputs
+        far beyond what the model can compute with, e.g. a logit overflowing) is answered with
+        ``null`` (no label is made up from NaN) and counted in /metrics."""
         if self.task == "regression":
-            return {"values": np.ascontiguousarray(pred["values"])}
+            values = np.ascontiguousarray(pred["values"])
+            if not np.isfinite(values).all():
+                values = values.astype(np.float64)  # a copy: NaN serializes as null
+                values[~np.isfinite(values)] = np.nan
+                self.metrics.non_finite_rows += int(np.isnan(values).sum())
+            return {"values": values}
         if "probabilities" in pred:
             proba = np.ascontiguousarray(pred["probabilities"])
             classes = self.classes
             labels = [classes[k] for k in predicted_index(proba).tolist()]
+            if not np.isfinite(proba).all():
+                bad = (~np.isfinite(proba).all(axis=1)).tolist()
+                rows = proba.tolist()
+                proba = [None if b else row for row, b in zip(rows, bad, strict=True)]
+                labels = [None if b else x for x, b in zip(labels, bad, strict=True)]
+                self.metrics.non_finite_rows += sum(bad)
             return {"labels": labels, "probabilities": proba, "classes": classes}
         index = self._class_index
         labels = [self.classes[index[v]] for v in pred["label_values"].tolist()]
