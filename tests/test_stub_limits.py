@@ -193,3 +193,30 @@ def test_bad_limits_are_config_errors(bundle: Path) -> None:
         limits(allowed_hosts=("a b",))
     result = CliRunner().invoke(cli, ["serve", str(bundle), "--header-timeout", "0"])
     assert result.exit_code == 2 and "--header-timeout" in result.output
+
+
+def test_limits_reach_every_worker(bundle: Path) -> None:
+    """With --workers 2 each worker rebuilds the limits from the environment."""
+    with StubProcess(bundle, "--workers", "2", "--header-timeout", "1") as stub:
+        assert stub.get("/health")[0] == 200  # the workers are up
+        with connections(stub.port, 4) as silent:
+            t0 = time.monotonic()
+            closed = [closed_within(s, 5.0)[0] for s in silent]
+        assert all(closed) and time.monotonic() - t0 < 4.0
+        assert stub.get("/metadata", {"Host": "evil.example"})[0] == 400
+
+
+def test_host_entries_and_limits_round_trip() -> None:
+    from workbench.serving._limits import HostAllowList, Limits
+
+    hosts = HostAllowList(["::1", "[fe80::1]:8080", "Model.Internal", "web:80"])
+    assert hosts.allows(b"[::1]:5000", 5000) and hosts.allows(b"[::1]", 80)
+    assert hosts.allows(b"[fe80::1]:8080", 1) and not hosts.allows(b"[fe80::1]:8081", 1)
+    assert hosts.allows(b"model.internal:1234", 1) and hosts.allows(b"MODEL.internal", 1)
+    assert hosts.allows(b"web", 1) and hosts.allows(b"web:80", 1) and not hosts.allows(b"web:81", 1)
+    assert not hosts.allows(None, 1) and not hosts.allows(b"", 1)
+    assert not hosts.allows(b"model.internal.evil.example", 1)
+    default = HostAllowList(None)
+    assert default.allows(b"localhost:8080", 8080) and not default.allows(b"localhost:8081", 8080)
+    limits = Limits(max_rps=2.5, allowed_hosts=("a", "b:1"), header_timeout_s=3)
+    assert Limits.from_json(limits.to_json()) == limits
