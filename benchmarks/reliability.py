@@ -1,7 +1,8 @@
 """Reliability figures of the serving stub (issue 15, item 7, the stub's part).
 
-    .venv/bin/python benchmarks/reliability.py            # full: ~3-4 min on 2 cores
-    .venv/bin/python benchmarks/reliability.py --quick    # smaller counts, ~1 min
+    .venv/bin/python benchmarks/reliability.py            # full: ~5 min on 2 cores
+    .venv/bin/python benchmarks/reliability.py --quick    # smaller counts, ~2 min
+    .venv/bin/python benchmarks/reliability.py --speed-baseline ../main   # + speed vs a tree
 
 What it does, on 127.0.0.1 only, against stubs run from exported bundles' own ``serve.py``
 (breast_cancer + LogisticRegression, 30 numeric features; and a mixed integer / nullable number
@@ -19,6 +20,12 @@ What it does, on 127.0.0.1 only, against stubs run from exported bundles' own ``
 7. prediction-log faults: the log on a 256 KiB tmpfs filled up (a real ENOSPC; /dev/full when
    tmpfs cannot be mounted), 5,000 requests, then space freed; and a bounded queue overflowing
    during an outage (in-process).
+
+8. with ``--speed-baseline TREE``: the same load (``workbench.loadtest``, one-row requests,
+   concurrency 8 and 32, interleaved rounds) against this tree's stub and the stub of another
+   workbench source tree (e.g. the main branch before this change), each exported from its own
+   tree: req/s, p50/p99 and the server's CPU time per request (from /proc), which is far less
+   noisy than req/s on a shared machine.
 
 Every loop is bounded in count and time; every stub is stopped on every exit path.
 """
@@ -439,6 +446,84 @@ def queue_overflow(work: Path, n: int, max_rows: int) -> dict[str, Any]:
     }
 
 
+# -- 8. speed against a baseline tree ------------------------------------------------------------
+
+
+def export_baseline(tree: Path, out: Path) -> Path:
+    """Export the numeric bundle with another workbench tree's code (its own stub)."""
+    code = (
+        "import sys; from pathlib import Path; from stub_harness import export_numeric_bundle; "
+        "export_numeric_bundle(Path(sys.argv[1]))"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tree.resolve()}{os.pathsep}{HERE.parent / 'tests'}"}
+    subprocess.run(
+        [sys.executable, "-c", code, str(out)], check=True, env=env, cwd=out.parent, timeout=600
+    )
+    return out
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def speed(
+    bundles: dict[str, Path], rounds: int, duration_s: float, concurrencies: list[int]
+) -> list[dict[str, Any]]:
+    from workbench.loadtest import run_loadtest
+
+    samples = []
+    names = list(bundles)
+    for round_no in range(rounds):
+        order = names if round_no % 2 == 0 else names[::-1]
+        for name in order:
+            bundle = bundles[name]
+            payload = {"rows": [good_row(bundle)]}
+            with StubProcess(bundle) as stub:
+                run_loadtest(stub.url, duration_s=1.0, concurrency=8, payload=payload)  # warm-up
+                for c in concurrencies:
+                    cpu0 = _cpu_s(stub.proc.pid)
+                    r = run_loadtest(
+                        stub.url, duration_s=duration_s, concurrency=c, payload=payload
+                    )
+                    cpu = _cpu_s(stub.proc.pid) - cpu0
+                    samples.append(
+                        {
+                            "stub": name,
+                            "round": round_no + 1,
+                            "concurrency": c,
+                            "rps": r.rps,
+                            "p50_ms": r.p50_ms,
+                            "p99_ms": r.p99_ms,
+                            "errors": r.error_count,
+                            "cpu_ms_per_request": 1000 * cpu / max(1, r.requests),
+                        }
+                    )
+    return samples
+
+
+def speed_summary(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import statistics
+
+    rows = []
+    for key in sorted({(s["stub"], s["concurrency"]) for s in samples}, key=lambda k: (k[1], k[0])):
+        group = [s for s in samples if (s["stub"], s["concurrency"]) == key]
+        rows.append(
+            {
+                "stub": key[0],
+                "concurrency": key[1],
+                "rps": statistics.median(s["rps"] for s in group),
+                "p50_ms": statistics.median(s["p50_ms"] for s in group),
+                "p99_ms": statistics.median(s["p99_ms"] for s in group),
+                "errors": sum(s["errors"] for s in group),
+                "cpu_ms_per_request": statistics.median(s["cpu_ms_per_request"] for s in group),
+                "rounds": len(group),
+            }
+        )
+    return rows
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -522,14 +607,50 @@ def render(r: dict[str, Any]) -> str:
         f"                      after: metrics written {o['metrics_written_after']:.0f}, "
         f"{o['lines_on_disk']} lines on disk",
     ]
+    if r.get("speed"):
+        out += ["", *_speed_lines(r)]
     return "\n".join(out)
+
+
+def _speed_lines(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"8. speed: this tree vs {r['speed_baseline']} (medians of "
+        f"{r['speed'][0]['rounds']} interleaved rounds, one-row requests)",
+        "   stub        conc     req/s   p50 ms   p99 ms  errors  server CPU ms/req",
+    ]
+    return lines + [
+        f"   {s['stub']:10s} {s['concurrency']:5d} {s['rps']:9.0f} {s['p50_ms']:8.2f} "
+        f"{s['p99_ms']:8.2f} {s['errors']:7d} {s['cpu_ms_per_request']:18.3f}"
+        for s in r["speed"]
+    ]
+
+
+def render_speed(r: dict[str, Any]) -> str:
+    """Only section 8 (``--speed-only``)."""
+    meta = r["meta"]
+    head = f"stub speed, {meta['date']}, {meta['cpus']} cores, load {meta['load']}"
+    return "\n".join([head, *_speed_lines(r)])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Reliability figures of the serving stub.")
     p.add_argument("--quick", action="store_true", help="smaller counts (~1 min)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--speed-baseline",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="also compare serving speed with the stub of this workbench source tree",
+    )
+    p.add_argument("--speed-only", action="store_true", help="only the speed comparison")
+    p.add_argument("--rounds", type=int, default=3, help="speed rounds (1-10)")
+    p.add_argument("--duration", type=float, default=5.0, help="s per speed run (0-30]")
     args = p.parse_args(argv)
+    if not 1 <= args.rounds <= 10 or not 0 < args.duration <= 30:
+        p.error("--rounds must be in [1, 10] and --duration in (0, 30]")
+    if args.speed_only and args.speed_baseline is None:
+        p.error("--speed-only needs --speed-baseline")
     q = args.quick
     work = Path(tempfile.mkdtemp(prefix="wb-reliability-"))
     try:
@@ -543,6 +664,18 @@ def main(argv: list[str] | None = None) -> int:
                 "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
             }
         }
+        if args.speed_baseline is not None:
+            log(f"speed: exporting the baseline bundle with {args.speed_baseline}")
+            (work / "base").mkdir()
+            baseline = export_baseline(args.speed_baseline, work / "base" / "numeric")
+            bundles = {"this tree": numeric, "baseline": baseline}
+            samples = speed(bundles, args.rounds, args.duration, [8, 32])
+            result["speed_baseline"] = str(args.speed_baseline)
+            result["speed"] = speed_summary(samples)
+            result["speed_samples"] = samples
+            if args.speed_only:
+                print(json.dumps(result, indent=2) if args.json else render_speed(result))
+                return 0
         log("malformed bodies")
         result["malformed"] = malformed(numeric, work, 2_000 if q else 10_000)
         log("schemathesis")

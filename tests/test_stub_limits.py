@@ -156,15 +156,25 @@ def test_rate_limit_answers_429_with_retry_after_and_spares_health(bundle: Path)
         assert stub.metric('workbench_requests_refused_total{reason="rate_limit"}') >= 18
 
 
-def test_no_start_beyond_loopback_without_a_token(bundle: Path) -> None:
+def test_no_start_beyond_loopback_without_a_token(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the stub warned and served on 0.0.0.0 without a token.
+
+    A regression must not expose anything, so listening is made to fail here, and the bundle's
+    own entry point gets a documentation address (192.0.2.1) that cannot be bound on this host.
+    """
+
+    def no_listening(host: str, port: int) -> None:
+        raise AssertionError(f"the stub tried to listen on {host}:{port}")
+
+    monkeypatch.setattr("workbench.serving._server._listen", no_listening)
     started: list[str] = []
     for host in ("0.0.0.0", "::", "example.internal"):
         with pytest.raises(ConfigError, match=f"refusing to serve on {host} without a token"):
             run_server(bundle, host=host, port=0, on_ready=started.append)
-        with (
-            pytest.raises(ConfigError, match="without a token"),
-            background_server(bundle, host=host),
-        ):
+        refused = pytest.raises(ConfigError, match="without a token")
+        with refused, background_server(bundle, host=host):
             pass
     assert not started
     result = CliRunner().invoke(cli, ["serve", str(bundle), "--host", "0.0.0.0"])
@@ -172,13 +182,13 @@ def test_no_start_beyond_loopback_without_a_token(bundle: Path) -> None:
     assert "Traceback" not in result.output
     # The bundle's own entry point, as the Dockerfile runs it (STUB_TOKEN empty).
     run = subprocess.run(
-        [sys.executable, str(bundle / "serve.py"), "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, str(bundle / "serve.py"), "--host", "192.0.2.1", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
         env={"STUB_TOKEN": "", "PATH": "/usr/bin:/bin"},
     )
-    assert run.returncode == 2 and "without a token" in run.stderr
+    assert run.returncode == 2 and "refusing to serve on 192.0.2.1 without a token" in run.stderr
     dockerfile = (bundle / "Dockerfile").read_text()
     assert "REFUSES TO START WITHOUT A TOKEN" in dockerfile and "-e STUB_TOKEN=" in dockerfile
     assert "without a token" in (bundle / "README.md").read_text()
