@@ -106,14 +106,16 @@ class Signature:
         bounds = [far_range(f) if f["kind"] in ("number", "integer") else None for f in features]
         self.lo = np.array([b[0] if b else -np.inf for b in bounds], dtype=np.float64)
         self.hi = np.array([b[1] if b else np.inf for b in bounds], dtype=np.float64)
-        # One test on the hot path, |m - center| <= radius, implies both "within the far range"
-        # and "within float32" (the radius never reaches past float32); anything else (nan,
-        # too large, far) takes the slow path that tells them apart.
+        # The usual case is proved in one test, "within the far range clipped to float32"; a
+        # value failing it (null, too large, far) takes the slow path that tells them apart.
+        # Small batches compare in the Python loop that checks types anyway (cheaper than
+        # numpy calls on a 1-row array); larger ones test |m - center| <= radius in numpy.
         with np.errstate(over="ignore", invalid="ignore"):
             lo = np.maximum(self.lo, -_FLOAT32_MAX)
             hi = np.minimum(self.hi, _FLOAT32_MAX)
             self._center = (lo + hi) / 2
             self._radius = (hi - lo) / 2
+        self._lo32, self._hi32 = lo.tolist(), hi.tolist()
         self._numeric_idx = [i for i, k in enumerate(self.kinds) if k in ("number", "integer")]
 
     # -- entry point -------------------------------------------------------------------------
@@ -145,13 +147,13 @@ class Signature:
                 raise self._bad_body(body)
             if "rows" in body:
                 rows = body["rows"]
-                self._check_rows(rows)
+                usual = self._check_rows(rows)
                 keys = 1
-                batch, flags = self._batch(rows, "rows")
+                batch, flags = self._batch(rows, "rows", usual)
             else:
-                rows = self._records_to_rows(body["records"])
+                rows, usual = self._records_to_rows(body["records"])
                 keys = 1 + len(rows) * self.n
-                batch, flags = self._batch(rows, "records")
+                batch, flags = self._batch(rows, "records", usual)
         except ClientError:
             _refuse_duplicate_keys(raw)  # a repeated key explains the error better, if any
             raise
@@ -182,9 +184,11 @@ class Signature:
         if not value:
             raise ClientError(422, field, f"{field} is empty; send at least one row", expected)
 
-    def _check_rows(self, rows: Any) -> None:
+    def _check_rows(self, rows: Any) -> bool:
+        """Check shape and types; True when every value is also proved usual (small batch)."""
         self._check_list(rows, "rows", f"rows, each {self._row_shape}")
         n = self.n
+        ranges = usual = len(rows) <= _SMALL_BATCH
         for i, row in enumerate(rows):
             if type(row) is not list:
                 field = f"rows[{i}]"
@@ -194,12 +198,15 @@ class Signature:
                 raise ClientError(
                     422, field, f"{field} has {len(row)} values; expected {n}", self._row_shape
                 )
-            self._check_values(row, "rows", i)
+            if self._check_values(row, "rows", i, ranges):
+                usual = False
+        return usual
 
-    def _records_to_rows(self, records: Any) -> list[list[Any]]:
+    def _records_to_rows(self, records: Any) -> tuple[list[list[Any]], bool]:
         self._check_list(records, "records", "objects mapping feature name to value")
         names = self.names
         rows = []
+        ranges = usual = len(records) <= _SMALL_BATCH
         for i, rec in enumerate(records):
             field = f"records[{i}]"
             if type(rec) is not dict:
@@ -223,26 +230,35 @@ class Signature:
                     f"{field} has unknown feature(s) {_listing(unknown)}",
                     f"only the signature's feature names ({_listing(names)})",
                 )
-            self._check_values(row, "records", i)
+            if self._check_values(row, "records", i, ranges):
+                usual = False
             rows.append(row)
-        return rows
+        return rows, usual
 
     # -- values ------------------------------------------------------------------------------
 
-    def _check_values(self, row: list[Any], source: str, i: int) -> None:
+    def _check_values(self, row: list[Any], source: str, i: int, ranges: bool) -> bool:
+        """Refuse a value of the wrong type; True when a value is unusual (null, or with
+        ``ranges`` outside the far range or float32), i.e. the slow path must look."""
+        unusual = not self.numeric_only
         if self.numeric_only:
             # Hot path: exact type checks (bool is a subclass of int but is not a number here).
+            lo, hi = self._lo32, self._hi32
             for j, v in enumerate(row):
                 t = type(v)
                 if t is not float and t is not int:
                     self._check_value(v, source, i, j)
+                    unusual = True
+                elif ranges and not lo[j] <= v <= hi[j]:
+                    unusual = True
             for j in self._integer_idx:
                 v = row[j]
                 if v is not None:
                     self._check_integer(v, source, i, j)
-            return
+            return unusual
         for j, v in enumerate(row):
             self._check_value(v, source, i, j)
+        return unusual
 
     def _check_value(self, v: Any, source: str, i: int, j: int) -> None:
         kind = self.kinds[j]
@@ -290,12 +306,13 @@ class Signature:
     # -- arrays ------------------------------------------------------------------------------
 
     def _batch(
-        self, rows: list[list[Any]], source: str
+        self, rows: list[list[Any]], source: str, usual: bool
     ) -> tuple[Batch, list[tuple[int, int, float]]]:
         if self.numeric_only:
             m = np.array(rows, dtype=np.float64)  # null -> nan; types were checked above
-            # nan fails the comparison too, so one test covers the common case.
-            if (np.abs(m - self._center) <= self._radius).all():
+            # usual: proved in the type loop. Else nan fails the comparison too, so one test
+            # covers the common case of a larger batch.
+            if usual or (np.abs(m - self._center) <= self._radius).all():
                 return Batch(len(rows), matrix=m), _NONE
             return Batch(len(rows), matrix=m), self._check_matrix(m, source)
         columns = {}
@@ -333,6 +350,8 @@ class Signature:
 
 
 _NONE: list[tuple[int, int, float]] = []  # shared "nothing flagged" (never mutated)
+# Batches up to this many rows check ranges in the Python type loop, larger ones in numpy.
+_SMALL_BATCH = 8
 
 
 def far_range(feature: dict[str, Any]) -> tuple[float, float] | None:

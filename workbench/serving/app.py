@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -362,7 +363,9 @@ class _Stub:
         ``null`` (no label is made up from NaN) and counted in /metrics."""
         if self.task == "regression":
             values = np.ascontiguousarray(pred["values"])
-            if not np.isfinite(values).all():
+            # one reduction: NaN or inf in any cell makes the sum non-finite (an overflowing
+            # sum of finite values only costs the exact check below)
+            if not math.isfinite(values.sum()) and not np.isfinite(values).all():
                 values = values.astype(np.float64)  # a copy: NaN serializes as null
                 values[~np.isfinite(values)] = np.nan
                 self.metrics.non_finite_rows += int(np.isnan(values).sum())
@@ -371,7 +374,7 @@ class _Stub:
             proba = np.ascontiguousarray(pred["probabilities"])
             classes = self.classes
             labels = [classes[k] for k in predicted_index(proba).tolist()]
-            if not np.isfinite(proba).all():
+            if not math.isfinite(proba.sum()) and not np.isfinite(proba).all():
                 bad = (~np.isfinite(proba).all(axis=1)).tolist()
                 rows = proba.tolist()
                 proba = [None if b else row for row, b in zip(rows, bad, strict=True)]
