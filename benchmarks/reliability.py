@@ -13,7 +13,7 @@ What it does, on 127.0.0.1 only, against stubs run from exported bundles' own ``
    prediction log against what the client saw;
 2. schemathesis (all checks, both bundles, one with a token) against the stub's /openapi.json;
 3. huge headers: 20 connections each pushing a 50 MB header value (the issue's probe);
-4. slow headers: 1,000 connections sending one header byte per second, and 100 silent ones;
+4. slow headers: 1,000 connections sending one header byte per second, and 20 silent ones;
 5. connection cap: 1,100 idle connections against --max-connections 1024, then how long until
    a normal request is answered again;
 6. rate limit: 1,000 requests as fast as one connection sends them, --max-rps 100;
@@ -471,17 +471,19 @@ def _cpu_s(pid: int) -> float:
 def speed(
     bundles: dict[str, Path], rounds: int, duration_s: float, concurrencies: list[int]
 ) -> list[dict[str, Any]]:
+    """Both stubs up at once; rounds alternate which one is loaded first."""
     from workbench.loadtest import run_loadtest
 
     samples = []
-    names = list(bundles)
-    for round_no in range(rounds):
-        order = names if round_no % 2 == 0 else names[::-1]
-        for name in order:
-            bundle = bundles[name]
-            payload = {"rows": [good_row(bundle)]}
-            with StubProcess(bundle) as stub:
-                run_loadtest(stub.url, duration_s=1.0, concurrency=8, payload=payload)  # warm-up
+    payload = {"rows": [good_row(next(iter(bundles.values())))]}
+    with contextlib.ExitStack() as stack:
+        stubs = {name: stack.enter_context(StubProcess(b)) for name, b in bundles.items()}
+        for stub in stubs.values():  # warm-up
+            run_loadtest(stub.url, duration_s=1.0, concurrency=8, payload=payload)
+        names = list(stubs)
+        for round_no in range(rounds):
+            for name in names if round_no % 2 == 0 else names[::-1]:
+                stub = stubs[name]
                 for c in concurrencies:
                     cpu0 = _cpu_s(stub.proc.pid)
                     r = run_loadtest(
@@ -518,10 +520,94 @@ def speed_summary(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p99_ms": statistics.median(s["p99_ms"] for s in group),
                 "errors": sum(s["errors"] for s in group),
                 "cpu_ms_per_request": statistics.median(s["cpu_ms_per_request"] for s in group),
+                "cpu_ms_min": min(s["cpu_ms_per_request"] for s in group),
                 "rounds": len(group),
             }
         )
     return rows
+
+
+_MICRO = r"""
+import asyncio, json, sys, time
+sys.path.insert(0, sys.argv[1])
+import uvloop
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import wbstub_base.app as base_app, wbstub_this.app as this_app
+from wbstub_this._limits import GuardedHttpToolsProtocol, Guard, Limits
+
+row = json.loads(sys.argv[2])
+body = json.dumps({"rows": [row]}).encode()
+headers = [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+           (b"content-length", str(len(body)).encode())]
+scope = {"type": "http", "method": "POST", "path": "/predict", "headers": headers,
+         "server": ("127.0.0.1", 8080)}
+message = {"type": "http.request", "body": body, "more_body": False}
+async def receive(): return message
+async def send(m): pass
+request = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json"
+           b"\r\nContent-Length: 2\r\n\r\n{}")
+class State: pass
+async def trivial(scope, receive, send):
+    await receive()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+trivial.state = State(); trivial.state.guard = Guard(Limits())
+class Transport:
+    closing = False
+    def write(self, data): pass
+    def is_closing(self): return self.closing
+    def close(self): self.closing = True
+    def get_extra_info(self, key, default=None):
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 5555)}.get(key)
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+async def asgi(app, n):
+    for _ in range(n):
+        await app(scope, receive, send)
+async def protocol(cls, n):
+    config = Config(trivial, http=cls, log_level="warning", access_log=False, lifespan="off")
+    config.load()
+    p = cls(config, ServerState(), {}, asyncio.get_running_loop())
+    p.connection_made(Transport())
+    for _ in range(n):
+        p.data_received(request); await asyncio.sleep(0); await asyncio.sleep(0)
+async def main(reps):
+    apps = {"baseline": base_app.create_app(sys.argv[3]),
+            "this tree": this_app.create_app(sys.argv[4])}
+    protocols = {"baseline": HttpToolsProtocol, "this tree": GuardedHttpToolsProtocol}
+    best = {}
+    for _ in range(reps):
+        for name in apps:
+            for what, run in (("asgi", lambda: asgi(apps[name], 1000)),
+                              ("protocol", lambda: protocol(protocols[name], 1000))):
+                t0 = time.thread_time(); await run(); dt = (time.thread_time() - t0) / 1000
+                best[name, what] = min(best.get((name, what), 1e9), dt)
+    print(json.dumps({f"{n}|{w}": round(v * 1e6, 2) for (n, w), v in best.items()}))
+uvloop.run(main(int(sys.argv[5])))
+"""
+
+
+def micro(bundles: dict[str, Path], work: Path, reps: int) -> dict[str, dict[str, float]]:
+    """CPU µs per request in-process (thread time, best of ``reps``): the ASGI app on one row,
+    and uvicorn's protocol (plain vs guarded) around a trivial app. Far steadier than req/s."""
+    pk = work / "pk"
+    pk.mkdir(exist_ok=True)
+    for name, package in (("baseline", "wbstub_base"), ("this tree", "wbstub_this")):
+        shutil.copytree(bundles[name] / "wbstub", pk / package, dirs_exist_ok=True)
+    row = json.dumps(good_row(bundles["this tree"]))
+    command = [sys.executable, "-c", _MICRO, str(pk), row, str(bundles["baseline"])]
+    command += [str(bundles["this tree"]), str(reps)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"the in-process measurement failed: {run.stderr[-2000:]}")
+    out: dict[str, dict[str, float]] = {}
+    for key, us in json.loads(run.stdout.strip().splitlines()[-1]).items():
+        name, what = key.split("|")
+        out.setdefault(what, {})[name] = us
+    return out
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -614,15 +700,27 @@ def render(r: dict[str, Any]) -> str:
 
 def _speed_lines(r: dict[str, Any]) -> list[str]:
     lines = [
-        f"8. speed: this tree vs {r['speed_baseline']} (medians of "
-        f"{r['speed'][0]['rounds']} interleaved rounds, one-row requests)",
-        "   stub        conc     req/s   p50 ms   p99 ms  errors  server CPU ms/req",
+        f"8. speed: this tree vs {r['speed_baseline']} (both stubs up, "
+        f"{r['speed'][0]['rounds']} interleaved rounds, one-row requests; medians, and the "
+        "least server CPU per request)",
+        "   stub        conc     req/s   p50 ms   p99 ms  errors  CPU ms/req (median, min)",
     ]
-    return lines + [
+    lines += [
         f"   {s['stub']:10s} {s['concurrency']:5d} {s['rps']:9.0f} {s['p50_ms']:8.2f} "
-        f"{s['p99_ms']:8.2f} {s['errors']:7d} {s['cpu_ms_per_request']:18.3f}"
+        f"{s['p99_ms']:8.2f} {s['errors']:7d}   {s['cpu_ms_per_request']:.3f}, "
+        f"{s['cpu_ms_min']:.3f}"
         for s in r["speed"]
     ]
+    m = r.get("micro")
+    if m:
+        lines += [
+            "   in-process CPU per request (thread time, best of repeats), µs:",
+            f"     ASGI app, POST /predict one row:   baseline {m['asgi']['baseline']:.2f}   "
+            f"this tree {m['asgi']['this tree']:.2f}",
+            f"     uvicorn protocol, trivial app:     baseline {m['protocol']['baseline']:.2f}   "
+            f"this tree {m['protocol']['this tree']:.2f}",
+        ]
+    return lines
 
 
 def render_speed(r: dict[str, Any]) -> str:
@@ -644,11 +742,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also compare serving speed with the stub of this workbench source tree",
     )
     p.add_argument("--speed-only", action="store_true", help="only the speed comparison")
-    p.add_argument("--rounds", type=int, default=3, help="speed rounds (1-10)")
-    p.add_argument("--duration", type=float, default=5.0, help="s per speed run (0-30]")
+    p.add_argument("--rounds", type=int, default=8, help="speed rounds (1-20)")
+    p.add_argument("--duration", type=float, default=3.0, help="s per speed run (0-30]")
     args = p.parse_args(argv)
-    if not 1 <= args.rounds <= 10 or not 0 < args.duration <= 30:
-        p.error("--rounds must be in [1, 10] and --duration in (0, 30]")
+    if not 1 <= args.rounds <= 20 or not 0 < args.duration <= 30:
+        p.error("--rounds must be in [1, 20] and --duration in (0, 30]")
     if args.speed_only and args.speed_baseline is None:
         p.error("--speed-only needs --speed-baseline")
     q = args.quick
@@ -673,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
             result["speed_baseline"] = str(args.speed_baseline)
             result["speed"] = speed_summary(samples)
             result["speed_samples"] = samples
+            log("speed: in-process CPU per request")
+            result["micro"] = micro(bundles, work, 20)
             if args.speed_only:
                 print(json.dumps(result, indent=2) if args.json else render_speed(result))
                 return 0
@@ -687,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
         log("huge headers")
         result["huge_headers"] = huge_headers(numeric, 5 if q else 20, 50)
         log("slow headers")
-        result["slow_headers"] = slow_headers(numeric, 200 if q else 1000, 100, 30.0)
+        # slow + silent stay under the default cap of 1024 connections (section 5 covers it)
+        result["slow_headers"] = slow_headers(numeric, 200 if q else 1000, 20, 30.0)
         log("connection cap")
         result["connection_cap"] = connection_cap(numeric, 1100)
         log("rate limit")

@@ -23,7 +23,7 @@ subclass of uvicorn's httptools protocol that adds, per connection:
   is closed at once.
 
 Deadlines are checked by one timer per server that sweeps the open connections a few times per
-timeout, so a request pays three ``loop.time()`` calls, not a timer of its own. The checks that
+timeout, so a request pays two ``loop.time()`` calls, not a timer of its own. The checks that
 need the request (Host, rate, content type) live in the ASGI app (``app.py``).
 """
 
@@ -45,6 +45,8 @@ __all__ = [
     "HostAllowList",
     "Limits",
     "RateLimit",
+    "parse_hosts",
+    "protocol_class",
 ]
 
 # The names a loopback client puts in Host; with the port the request came in on by default.
@@ -145,9 +147,8 @@ class HostAllowList:
         if not host:
             return False
         if self.default:
-            return host in self._defaults(server_port) or host.lower() in self._defaults(
-                server_port
-            )
+            allowed = self._defaults(server_port)
+            return host in allowed or host.lower() in allowed
         if host in self._exact:
             return True
         host = host.lower()
