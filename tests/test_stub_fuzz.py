@@ -102,13 +102,16 @@ def test_schemathesis_against_the_stubs_own_openapi(
     if which == "mixed":
         bundle, args, options = mixed, [], []
     with StubProcess(bundle, *args) as stub:
-        run = _schemathesis(stub.url, tmp_path, "--max-examples", "100", *options)
+        # 25 examples per operation and phase: ~150 cases, most of them the coverage phase's
+        # boundary values; the stateful phase is left out (no links between operations to chain)
+        phases = ["--phases", "examples,coverage,fuzzing"]
+        run = _schemathesis(stub.url, tmp_path, "--max-examples", "25", *phases, *options)
         alive = stub.alive()
         _, metrics = stub.get("/metrics", headers={"authorization": "Bearer s3cret"})
     tail = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, tail
     generated = re.search(r"(\d+) generated", run.stdout)
-    assert generated and int(generated.group(1)) >= 200, tail
+    assert generated and int(generated.group(1)) >= 120, tail
     assert "POST /predict" in run.stdout or "4/4" in run.stdout or "5/5" in run.stdout
     assert alive
     assert not any(s >= 500 for s in _served(metrics.decode())), metrics
