@@ -39,6 +39,11 @@ LABELS = ["malignant", "benign"]
 TOKEN = "s3cret-token"
 
 
+def stub_client(app: Any) -> TestClient:
+    """An in-process client whose Host the stub answers (TestClient's own is 'testserver')."""
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def cancer() -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -78,7 +83,7 @@ def bundles(fitted: dict[str, Any], cancer: Any, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="module")
 def client(bundles: dict[str, Path]) -> Iterator[TestClient]:
-    with TestClient(create_app(bundles["logreg"], max_body_bytes=20_000)) as c:
+    with stub_client(create_app(bundles["logreg"], max_body_bytes=20_000)) as c:
         yield c
 
 
@@ -133,7 +138,7 @@ def test_answers_equal_offline_predictions(
 ) -> None:
     _, X_test, _, _ = cancer
     pipe = fitted[name]
-    with TestClient(create_app(bundles[name], backend=backend)) as c:
+    with stub_client(create_app(bundles[name], backend=backend)) as c:
         r = c.post("/predict", json={"rows": X_test.to_numpy().tolist()})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -154,7 +159,7 @@ def test_records_give_the_same_answer_as_rows(client: TestClient, cancer: Any) -
 
 def test_regression_returns_values(regression: tuple[Path, Any, pd.DataFrame]) -> None:
     bundle, pipe, X_test = regression
-    with TestClient(create_app(bundle)) as c:
+    with stub_client(create_app(bundle)) as c:
         r = c.post("/predict", json={"rows": X_test.to_numpy().tolist()})
     body = r.json()
     assert set(body) == {"model_version", "request_id", "values"}
@@ -168,7 +173,7 @@ def test_mixed_features_accept_strings_and_allowed_nulls(
     app = create_app(bundle)
     assert app.state.stub.predictor.backend == "onnx"
     sample = X.iloc[:10]
-    with TestClient(app) as c:
+    with stub_client(app) as c:
         r = c.post("/predict", json={"rows": rows_of(sample)})
         assert r.status_code == 200, r.text
         np.testing.assert_allclose(r.json()["probabilities"], pipe.predict_proba(sample), atol=1e-5)
@@ -262,7 +267,7 @@ def test_body_too_large_is_413_with_or_without_content_length(client: TestClient
             yield json.dumps(GOOD_ROW).encode() + b","
         yield b"[]]}"
 
-    r = client.post("/predict", content=chunks())
+    r = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "--max-body-bytes" in r.json()["detail"]
 
 
@@ -272,7 +277,7 @@ def test_unknown_route_and_wrong_method_are_4xx(client: TestClient) -> None:
 
 
 def test_token_guards_everything_but_health(bundles: dict[str, Path]) -> None:
-    with TestClient(create_app(bundles["logreg"], token=TOKEN)) as c:
+    with stub_client(create_app(bundles["logreg"], token=TOKEN)) as c:
         assert c.get("/health").status_code == 200
         body = {"rows": [GOOD_ROW]}
         for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
@@ -305,12 +310,12 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_metrics_count_every_request(bundles: dict[str, Path]) -> None:
-    with TestClient(create_app(bundles["logreg"])) as c:
+    with stub_client(create_app(bundles["logreg"])) as c:
         for _ in range(7):
             assert c.post("/predict", json={"rows": [GOOD_ROW, GOOD_ROW]}).status_code == 200
         for _ in range(3):
             assert c.post("/predict", json={"rows": []}).status_code == 422
-        c.post("/predict", content=b"nope")
+        c.post("/predict", content=b"nope", headers={"content-type": "application/json"})
         c.get("/nothing-here")
         text = c.get("/metrics").text
     assert _metric(text, 'workbench_http_requests_total{path="/predict",status="200"}') == 7
@@ -330,7 +335,7 @@ def test_metrics_count_every_request(bundles: dict[str, Path]) -> None:
 def test_prediction_log_records_every_prediction(bundles: dict[str, Path], tmp_path: Path) -> None:
     log = tmp_path / "logs" / "predictions.jsonl"
     ids = []
-    with TestClient(create_app(bundles["logreg"], log_path=log)) as c:
+    with stub_client(create_app(bundles["logreg"], log_path=log)) as c:
         for i in range(25):
             rows = [[float(i), *GOOD_ROW[1:]]]
             r = c.post("/predict", json={"rows": rows}, headers={"x-request-id": f"req-{i}"})
@@ -348,22 +353,23 @@ def test_prediction_log_records_every_prediction(bundles: dict[str, Path], tmp_p
 
 
 def test_prediction_log_never_blocks_and_counts_what_it_drops(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path / "p.jsonl", max_queue=5)
+    log = PredictionLog(tmp_path / "p.jsonl", max_queued_rows=5)
     release = threading.Event()
     writes: list[bytes] = []
 
-    def slow_write(data: bytes) -> None:  # a disk that hangs
+    def slow_write(fd: int, data: memoryview) -> int:  # a disk that hangs
         release.wait(10)
-        writes.append(data)
+        writes.append(bytes(data))
+        return len(data)
 
-    log._write = slow_write  # type: ignore[method-assign]
+    log._os_write = slow_write  # type: ignore[method-assign]
     t0 = time.perf_counter()
     accepted = [log.put(time.time(), f"r{i}", "v", 1.0, [[1]], {"values": [1]}) for i in range(50)]
     assert time.perf_counter() - t0 < 0.5
     assert not all(accepted) and log.dropped == accepted.count(False)
     release.set()
     log.close()
-    assert sum(chunk.count(b"\n") for chunk in writes) == accepted.count(True)
+    assert sum(chunk.count(b"\n") for chunk in writes) == accepted.count(True) == log.written
 
 
 # -- a real server -----------------------------------------------------------------------------

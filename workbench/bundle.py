@@ -594,9 +594,16 @@ COPY serve.py manifest.json ./
     tail = f"""RUN useradd --system --uid 10001 stub
 USER stub
 EXPOSE {DEFAULT_PORT}
+# Inside a container the stub must listen on all interfaces to be reachable, and on anything
+# but loopback it REFUSES TO START WITHOUT A TOKEN: pass one at run time (clients then send
+# "Authorization: Bearer <token>"; /health stays open for the health check). Publish the port
+# on the host's loopback only:
+#   {run_hint.replace("IMAGE", "-e STUB_TOKEN=<secret> IMAGE")}
+ENV STUB_TOKEN=
+# Host values answered (a guard against DNS rebinding): these names on any port, so a
+# published port works as is. Add the names clients use, e.g. ALLOWED_HOSTS=model.internal.
+ENV ALLOWED_HOSTS=127.0.0.1,localhost,[::1]
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{DEFAULT_PORT}/health', timeout=2)"
-# Inside a container the stub must listen on all interfaces to be reachable; publish the
-# port on the host's loopback only:  {run_hint}
 CMD ["python", "serve.py", "--host", "0.0.0.0", "--port", "{DEFAULT_PORT}"]
 """  # noqa: E501
     return head + body + tail
@@ -615,17 +622,46 @@ def _readme(mode: str) -> str:
 
     python -m venv .venv && .venv/bin/pip install -r requirements.txt
     {env}.venv/bin/python serve.py --port {DEFAULT_PORT}            # binds 127.0.0.1
-    curl -s localhost:{DEFAULT_PORT}/metadata
-    curl -s -XPOST localhost:{DEFAULT_PORT}/predict -d '{{"rows": [[...]]}}'
+    curl -s localhost:{DEFAULT_PORT}/openapi.json
+    curl -s -XPOST localhost:{DEFAULT_PORT}/predict -H 'Content-Type: application/json' \\
+         -d '{{"rows": [[...]]}}'
 
-Options: --workers N, --token T (or STUB_TOKEN), --log predictions.jsonl, --max-body-bytes N.
-Routes: POST /predict, GET /health, GET /metadata, GET /metrics (Prometheus).
+Options: --workers N, --token T (or STUB_TOKEN), --log predictions.jsonl, --max-body-bytes N,
+--allowed-hosts (or ALLOWED_HOSTS), --max-rps, --max-connections, --max-header-bytes,
+--header-timeout, --body-timeout.
+Routes: POST /predict, GET /health, GET /metadata, GET /metrics (Prometheus),
+GET /openapi.json (the input and output schema, generated from the signature).
+
+## Security and limits
+
+- On anything but a loopback address (as in the Dockerfile: 0.0.0.0) the stub refuses to
+  start without a token (--token or STUB_TOKEN). With a token, every route but /health needs
+  `Authorization: Bearer <token>`.
+- Host allow-list: requests must carry a Host the stub answers (default 127.0.0.1, localhost,
+  [::1] with its port; the Dockerfile allows those names on any port). Others get 400 (a page
+  on a rebound DNS name cannot reach the stub). /health answers any Host, for probes.
+- POST /predict needs `Content-Type: application/json` (415 otherwise), a body of at most
+  --max-body-bytes (413), and JSON objects without repeated keys (400). An `X-Request-Id`
+  you send must be 1-128 printable ASCII characters (400 otherwise); without one the stub
+  makes one. It is echoed and keys the prediction log.
+- Request line and headers at most --max-header-bytes (16 KiB; 431), headers within
+  --header-timeout (10 s) and the body within --body-timeout (30 s) of them (408; a
+  connection that sends nothing is closed), at most --max-connections (1024) open
+  connections per worker (503), and with --max-rps N a rate limit per worker (429 with
+  Retry-After; /health and /metrics are not limited).
+- Values far outside the training range (more than one training range beyond min or max) are
+  answered and flagged in the answer's `out_of_range`, and counted in /metrics.
+- The prediction log retries a failed write (disk full) and resumes when it can; meanwhile
+  /health says `"status": "degraded"` (still 200) and /metrics counts write errors and
+  dropped entries (`workbench_prediction_log_dropped_total`).
 """
 
 
 _SERVE_PY = '''"""Serve this bundle: python serve.py [--host 127.0.0.1] [--port 8080] [--workers N].
 
 Needs only the packages in requirements.txt. A load-mode bundle reads its model from MODEL_URI.
+A host other than loopback needs a token (--token or STUB_TOKEN); python serve.py --help lists
+the request limits (Host allow-list, rate, header size and timeouts, connections).
 """
 
 import os

@@ -110,6 +110,48 @@ def export_cmd(
     show_default=True,
     help="auto: ONNX when the bundle has it, else skops.",
 )
+@click.option(
+    "--allowed-hosts",
+    envvar="WORKBENCH_STUB_ALLOWED_HOSTS",
+    default=None,
+    help="Comma-separated Host values answered: name (any port), name:port, or * for any "
+    "[default: 127.0.0.1, localhost, [::1] with the serving port]. Guards against DNS rebinding.",
+)
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Requests per second per worker on every route but /health and /metrics (429 beyond) "
+    "[default: off].",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Open connections per worker; a new one beyond gets 503.",
+)
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=16_384,
+    show_default=True,
+    help="Request line plus headers (431 beyond).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds for a request's headers to arrive (408 and close beyond).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds for the body to arrive after the headers (408 and close beyond).",
+)
 def serve(
     bundle: Path,
     host: str,
@@ -120,9 +162,28 @@ def serve(
     log_path: Path | None,
     max_body_bytes: int,
     backend: str,
+    allowed_hosts: str | None,
+    max_rps: float | None,
+    max_connections: int,
+    max_header_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
 ) -> None:
-    """Serve an exported BUNDLE over HTTP until interrupted (Ctrl-C)."""
-    from workbench.serving import run_server
+    """Serve an exported BUNDLE over HTTP until interrupted (Ctrl-C).
+
+    \b
+    A HOST other than a loopback address needs a token (the stub refuses to start otherwise).
+    """
+    from workbench.serving import limits, parse_hosts, run_server
+
+    request_limits = limits(
+        max_header_bytes=max_header_bytes,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        max_connections=max_connections,
+        max_rps=max_rps,
+        allowed_hosts=parse_hosts(allowed_hosts),
+    )
 
     def ready(url: str) -> None:
         click.echo(f"serving {bundle} on {url} (workers {workers}); Ctrl-C stops")
@@ -138,6 +199,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         backend=backend,
         on_ready=ready,
+        limits=request_limits,
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from workbench.exceptions import ConfigError, ModelError
 
+from ._limits import Limits, parse_hosts
 from ._model import TRUSTED_TYPES, BundleError, ModelLoadError, StubError
 
 if TYPE_CHECKING:
@@ -28,14 +29,25 @@ if TYPE_CHECKING:
 __all__ = [
     "STUB_MODULES",
     "TRUSTED_TYPES",
+    "Limits",
     "background_server",
     "create_app",
+    "limits",
+    "parse_hosts",
     "run_server",
     "translated_errors",
 ]
 
 # The files a bundle carries as its ``wbstub`` package (this __init__ is not one of them).
-STUB_MODULES = ("_model.py", "_validate.py", "_observe.py", "app.py", "_server.py")
+STUB_MODULES = (
+    "_model.py",
+    "_validate.py",
+    "_observe.py",
+    "_limits.py",
+    "_openapi.py",
+    "app.py",
+    "_server.py",
+)
 
 
 @contextmanager
@@ -59,6 +71,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     log_path: str | Path | None = None,
     backend: str = "auto",
+    limits: Limits | None = None,
 ) -> FastAPI:
     """Build the stub's FastAPI app; see :func:`workbench.serving.app.create_app`.
 
@@ -80,7 +93,18 @@ def create_app(
             max_body_bytes=max_body_bytes,
             log_path=log_path,
             backend=backend,
+            limits=limits,
         )
+
+
+def limits(**options: object) -> Limits:
+    """Build :class:`Limits`, raising the workbench's ConfigError for a bad value.
+
+    Raises:
+        ConfigError: an option is out of range or an allowed host is malformed.
+    """
+    with translated_errors():
+        return Limits(**options)  # type: ignore[arg-type]
 
 
 def run_server(
@@ -95,12 +119,14 @@ def run_server(
     max_body_bytes: int = 1_000_000,
     backend: str = "auto",
     on_ready: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve a bundle with uvicorn until interrupted; see :func:`._server.run_server`.
 
     Raises:
         ModelError: the model is missing, tampered with or untrusted (before the port opens).
-        ConfigError: bad options, or the port cannot be bound.
+        ConfigError: bad options (a non-loopback host without a token among them), or the
+            port cannot be bound.
     """
     from ._server import run_server as _run_server
 
@@ -116,6 +142,7 @@ def run_server(
             max_body_bytes=max_body_bytes,
             backend=backend,
             on_ready=on_ready,
+            limits=limits,
         )
 
 
@@ -130,6 +157,7 @@ def background_server(
     log_path: str | Path | None = None,
     max_body_bytes: int = 1_000_000,
     backend: str = "auto",
+    limits: Limits | None = None,
 ) -> Iterator[str]:
     """Serve a bundle from a thread of this process and yield its base URL (tests, notebooks).
 
@@ -154,6 +182,7 @@ def background_server(
             log_path=log_path,
             max_body_bytes=max_body_bytes,
             backend=backend,
+            limits=limits,
         ) as url,
     ):
         yield url

@@ -3,13 +3,17 @@
 Copied into every bundle: imports nothing from the workbench; a bundle's ``serve.py`` calls
 :func:`main`.
 
-uvicorn settings chosen for the hot path: uvloop and httptools when installed, no access log,
-no proxy-headers middleware, no server header. The listening socket is created here with
-``IPPROTO_TCP`` as its protocol: asyncio only sets ``TCP_NODELAY`` on accepted sockets whose
-``proto`` is TCP, and a socket made with ``socket.socket()`` (as ``uvicorn --workers`` does) has
-``proto`` 0, so every keep-alive response then waits ~40 ms on Nagle and delayed ACKs (measured
-with 2 workers on the asyncio loop: 184 req/s and p50 44 ms with a proto-0 socket, ~10,000
-req/s and p50 0.6 ms with this one). uvloop sets NODELAY either way.
+uvicorn settings chosen for the hot path: uvloop when installed, httptools through the stub's
+guarded protocol (``_limits``: head size, header and body timeouts, connection cap), no
+websockets, no access log, no proxy-headers middleware, no server header. The listening socket
+is created here with ``IPPROTO_TCP`` as its protocol: asyncio only sets ``TCP_NODELAY`` on
+accepted sockets whose ``proto`` is TCP, and a socket made with ``socket.socket()`` (as
+``uvicorn --workers`` does) has ``proto`` 0, so every keep-alive response then waits ~40 ms on
+Nagle and delayed ACKs (measured with 2 workers on the asyncio loop: 184 req/s and p50 44 ms
+with a proto-0 socket, ~10,000 req/s and p50 0.6 ms with this one). uvloop sets NODELAY either
+way.
+
+A stub bound to anything but a loopback address refuses to start without a token.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
+from ._limits import Limits, parse_hosts, protocol_class
 from ._model import BundleError, StubError
 from .app import ENV, create_app, read_manifest
 
@@ -35,7 +40,8 @@ __all__ = ["background_server", "main", "run_server"]
 def _uvicorn_options() -> dict[str, object]:
     return {
         "loop": "uvloop" if find_spec("uvloop") else "asyncio",
-        "http": "httptools" if find_spec("httptools") else "h11",
+        "http": protocol_class(),
+        "ws": "none",
         "access_log": False,
         "log_level": "warning",
         "proxy_headers": False,
@@ -79,6 +85,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_exposure(host: str, token: str | None, limits: Limits | None) -> None:
+    """Refuse to serve beyond loopback without a token; note the Host allow-list when exposed.
+
+    Raises:
+        BundleError: ``host`` is not a loopback address and no token is set.
+    """
+    if _is_loopback(host):
+        return
+    if not token:
+        raise BundleError(
+            f"refusing to serve on {host} without a token: anyone who can reach that interface "
+            "could call the model and read its metadata. Set a token (--token, or STUB_TOKEN "
+            "for serve.py / WORKBENCH_STUB_TOKEN for `workbench serve`; clients then send "
+            "'Authorization: Bearer <token>'), or bind a loopback address (127.0.0.1, ::1)"
+        )
+    if limits is None or limits.allowed_hosts is None:
+        print(
+            f"note: serving on {host}; requests must carry Host 127.0.0.1, localhost or [::1] "
+            "with this port: list the names clients use with --allowed-hosts "
+            "(ALLOWED_HOSTS for serve.py)",
+            file=sys.stderr,
+        )
+
+
 def run_server(
     bundle_dir: str | Path,
     *,
@@ -91,6 +121,7 @@ def run_server(
     max_body_bytes: int = 1_000_000,
     backend: str = "auto",
     on_ready: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve a bundle until interrupted (SIGINT/SIGTERM).
 
@@ -102,7 +133,7 @@ def run_server(
 
     Args:
         bundle_dir: the exported bundle folder.
-        host: interface to bind; loopback unless you mean to expose the stub.
+        host: interface to bind; a non-loopback one needs ``token`` (refused otherwise).
         port: TCP port; 0 picks a free one (reported through ``on_ready``).
         workers: uvicorn worker processes.
         token: bearer token required on every route but ``/health``.
@@ -111,15 +142,18 @@ def run_server(
         max_body_bytes: request body limit (413 above it).
         backend: ``auto``, ``onnx`` or ``skops``.
         on_ready: called with the base URL once the port listens; default prints to stderr.
+        limits: request limits (:class:`Limits`); the defaults when ``None``.
 
     Raises:
         ModelLoadError: the model is missing, tampered with or untrusted.
-        BundleError: bad options, or the port cannot be bound.
+        BundleError: bad options (a non-loopback host without a token among them), or the
+            port cannot be bound.
     """
     import uvicorn
 
     if workers < 1:
         raise BundleError(f"workers must be at least 1, got {workers}")
+    check_exposure(host, token, limits)
     # Build (and so verify) the app first: refuse to start before any port opens. With several
     # workers this parent copy only checks; the workers build their own.
     app = create_app(
@@ -129,9 +163,8 @@ def run_server(
         max_body_bytes=max_body_bytes,
         log_path=log_path if workers == 1 else None,
         backend=backend,
+        limits=limits,
     )
-    if not _is_loopback(host) and not token:
-        print(f"warning: serving on {host} without a token", file=sys.stderr)
     sock = _listen(host, port)
     options = _uvicorn_options()
     if on_ready is None:
@@ -153,6 +186,7 @@ def run_server(
             ENV["max_body_bytes"]: str(max_body_bytes),
             ENV["log_path"]: str(log_path or ""),
             ENV["backend"]: backend,
+            ENV["limits"]: (limits or Limits()).to_json(),
         }
     )
     config = uvicorn.Config(
@@ -178,6 +212,7 @@ def background_server(
     max_body_bytes: int = 1_000_000,
     backend: str = "auto",
     start_timeout_s: float = 10.0,
+    limits: Limits | None = None,
 ) -> Iterator[str]:
     """Serve a bundle from a thread of this process (one worker); yield its base URL.
 
@@ -187,6 +222,7 @@ def background_server(
     """
     import uvicorn
 
+    check_exposure(host, token, limits)
     app = create_app(
         bundle_dir,
         model_uri=model_uri,
@@ -194,6 +230,7 @@ def background_server(
         max_body_bytes=max_body_bytes,
         log_path=log_path,
         backend=backend,
+        limits=limits,
     )
     sock = _listen(host, port)
     server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options()))
@@ -232,8 +269,28 @@ def main(argv: list[str] | None = None, *, default_bundle: str | Path | None = N
     parser.add_argument("--log", default=os.environ.get("PREDICTION_LOG"), help="JSONL log")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "skops"))
+    default = Limits()
+    parser.add_argument(
+        "--allowed-hosts",
+        default=os.environ.get("ALLOWED_HOSTS"),
+        help="comma-separated Host values answered: name (any port), name:port, or * "
+        "(env ALLOWED_HOSTS; default the loopback names with the serving port)",
+    )
+    parser.add_argument("--max-rps", type=float, default=None, help="requests/s per worker")
+    parser.add_argument("--max-connections", type=int, default=default.max_connections)
+    parser.add_argument("--max-header-bytes", type=int, default=default.max_header_bytes)
+    parser.add_argument("--header-timeout", type=float, default=default.header_timeout_s)
+    parser.add_argument("--body-timeout", type=float, default=default.body_timeout_s)
     args = parser.parse_args(argv)
     try:
+        limits = Limits(
+            max_header_bytes=args.max_header_bytes,
+            header_timeout_s=args.header_timeout,
+            body_timeout_s=args.body_timeout,
+            max_connections=args.max_connections,
+            max_rps=args.max_rps,
+            allowed_hosts=parse_hosts(args.allowed_hosts),
+        )
         version = read_manifest(args.bundle)["model_version"]
         run_server(
             args.bundle,
@@ -248,6 +305,7 @@ def main(argv: list[str] | None = None, *, default_bundle: str | Path | None = N
             on_ready=lambda url: print(
                 f"serving model {version} on {url} (workers {args.workers})", flush=True
             ),
+            limits=limits,
         )
     except StubError as e:
         print(f"error: {e}", file=sys.stderr)

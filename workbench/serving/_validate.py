@@ -6,11 +6,17 @@ so the stub never answers a bad request with a 5xx.
 
 Accepted bodies (JSON): ``{"rows": [[v1, v2, ...], ...]}`` with values in signature order, or
 ``{"records": [{"feature": value, ...}, ...]}``. ``null`` stands for a missing value and is
-accepted only for features that had missing values in the training data.
+accepted only for features that had missing values in the training data. An object that repeats
+a key is refused (400): parsers disagree on which copy wins, so the stub would be guessing.
+
+Numeric values far outside the training range are answered, not refused, and flagged: "far"
+means more than one training range (``max - min``) below ``min`` or above ``max``; for a
+feature that was constant in training, more than ``max(|value|, 1)`` away from it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -18,10 +24,13 @@ import orjson
 
 from ._model import Batch
 
-__all__ = ["ClientError", "Signature"]
+__all__ = ["ClientError", "Signature", "far_range"]
 
 # Values beyond float32 would turn into inf on the ONNX path: reject them as out of range.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Integers beyond 2^53 - 1 are not held exactly by a JSON parser's double (nor by this one for
+# integers beyond 64 bits): an integer feature accepts only the exactly representable ones.
+MAX_SAFE_INTEGER = 2**53 - 1
 _EXPECTED_KIND = {
     "number": "a number",
     "integer": "an integer",
@@ -31,14 +40,29 @@ _EXPECTED_KIND = {
 
 
 class ClientError(Exception):
-    """A request the stub refuses: status, field, message and the accepted form."""
+    """A request the stub refuses: status, field, message and the accepted form.
 
-    def __init__(self, status: int, field: str, message: str, expected: str) -> None:
+    ``reason`` names the refusal for ``/metrics`` (``workbench_requests_refused_total``) when it
+    is one of the stub's guards rather than plain validation; ``headers`` go into the answer.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        field: str,
+        message: str,
+        expected: str,
+        *,
+        reason: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.field = field
         self.message = message
         self.expected = expected
+        self.reason = reason
+        self.headers = headers or []
 
     def body(self) -> bytes:
         """JSON body of the error response."""
@@ -78,14 +102,31 @@ class Signature:
         self._nan_ok = np.array(self.allow_nan, dtype=bool)
         shown = ", ".join(self.names[:5]) + (", ..." if self.n > 5 else "")
         self._row_shape = f"a list of {self.n} values in signature order ({shown})"
+        # Training ranges widened to "far" bounds (module docstring); -inf/inf when unknown.
+        bounds = [far_range(f) if f["kind"] in ("number", "integer") else None for f in features]
+        self.lo = np.array([b[0] if b else -np.inf for b in bounds], dtype=np.float64)
+        self.hi = np.array([b[1] if b else np.inf for b in bounds], dtype=np.float64)
+        # The usual case is proved in one test, "within the far range clipped to float32"; a
+        # value failing it (null, too large, far) takes the slow path that tells them apart.
+        # Small batches compare in the Python loop that checks types anyway (cheaper than
+        # numpy calls on a 1-row array); larger ones test |m - center| <= radius in numpy.
+        with np.errstate(over="ignore", invalid="ignore"):
+            lo = np.maximum(self.lo, -_FLOAT32_MAX)
+            hi = np.minimum(self.hi, _FLOAT32_MAX)
+            self._center = (lo + hi) / 2
+            self._radius = (hi - lo) / 2
+        self._lo32, self._hi32 = lo.tolist(), hi.tolist()
+        self._numeric_idx = [i for i, k in enumerate(self.kinds) if k in ("number", "integer")]
 
     # -- entry point -------------------------------------------------------------------------
 
-    def parse(self, raw: bytes) -> tuple[Batch, list[list[Any]]]:
-        """Validate a request body; return the batch and its rows (in signature order).
+    def parse(self, raw: bytes) -> tuple[Batch, list[list[Any]], list[tuple[int, int, float]]]:
+        """Validate a request body; return the batch, its rows (in signature order) and the
+        cells far outside the training range as ``(row, feature index, value)``.
 
         Raises:
-            ClientError: 400 for a body that is not JSON, 422 for one that breaks the schema.
+            ClientError: 400 for a body that is not JSON or repeats a key in an object, 422 for
+                one that breaks the schema.
         """
         try:
             body = orjson.loads(raw)
@@ -97,14 +138,31 @@ class Signature:
                 "for a missing value",
                 'a JSON object {"rows": [[...]]} or {"records": [{...}]}',
             ) from None
-        if type(body) is not dict or len(body) != 1 or not ("rows" in body or "records" in body):
-            raise self._bad_body(body)
-        if "rows" in body:
-            rows = body["rows"]
-            self._check_rows(rows)
-            return self._batch(rows, "rows"), rows
-        rows = self._records_to_rows(body["records"])
-        return self._batch(rows, "records"), rows
+        try:
+            if (
+                type(body) is not dict
+                or len(body) != 1
+                or not ("rows" in body or "records" in body)
+            ):
+                raise self._bad_body(body)
+            if "rows" in body:
+                rows = body["rows"]
+                usual = self._check_rows(rows)
+                keys = 1
+                batch, flags = self._batch(rows, "rows", usual)
+            else:
+                rows, usual = self._records_to_rows(body["records"])
+                keys = 1 + len(rows) * self.n
+                batch, flags = self._batch(rows, "records", usual)
+        except ClientError:
+            _refuse_duplicate_keys(raw)  # a repeated key explains the error better, if any
+            raise
+        # Every key of the parsed objects has its ':' in the body, and a repeated key adds one
+        # more: equal counts prove there is none (one C-speed count on the hot path). Colons
+        # inside strings make the count higher; only then is the body parsed again to be sure.
+        if raw.count(b":") != keys:
+            _refuse_duplicate_keys(raw)
+        return batch, rows, flags
 
     # -- body shape --------------------------------------------------------------------------
 
@@ -126,9 +184,11 @@ class Signature:
         if not value:
             raise ClientError(422, field, f"{field} is empty; send at least one row", expected)
 
-    def _check_rows(self, rows: Any) -> None:
+    def _check_rows(self, rows: Any) -> bool:
+        """Check shape and types; True when every value is also proved usual (small batch)."""
         self._check_list(rows, "rows", f"rows, each {self._row_shape}")
         n = self.n
+        ranges = usual = len(rows) <= _SMALL_BATCH
         for i, row in enumerate(rows):
             if type(row) is not list:
                 field = f"rows[{i}]"
@@ -138,12 +198,15 @@ class Signature:
                 raise ClientError(
                     422, field, f"{field} has {len(row)} values; expected {n}", self._row_shape
                 )
-            self._check_values(row, "rows", i)
+            if self._check_values(row, "rows", i, ranges):
+                usual = False
+        return usual
 
-    def _records_to_rows(self, records: Any) -> list[list[Any]]:
+    def _records_to_rows(self, records: Any) -> tuple[list[list[Any]], bool]:
         self._check_list(records, "records", "objects mapping feature name to value")
         names = self.names
         rows = []
+        ranges = usual = len(records) <= _SMALL_BATCH
         for i, rec in enumerate(records):
             field = f"records[{i}]"
             if type(rec) is not dict:
@@ -167,26 +230,35 @@ class Signature:
                     f"{field} has unknown feature(s) {_listing(unknown)}",
                     f"only the signature's feature names ({_listing(names)})",
                 )
-            self._check_values(row, "records", i)
+            if self._check_values(row, "records", i, ranges):
+                usual = False
             rows.append(row)
-        return rows
+        return rows, usual
 
     # -- values ------------------------------------------------------------------------------
 
-    def _check_values(self, row: list[Any], source: str, i: int) -> None:
+    def _check_values(self, row: list[Any], source: str, i: int, ranges: bool) -> bool:
+        """Refuse a value of the wrong type; True when a value is unusual (null, or with
+        ``ranges`` outside the far range or float32), i.e. the slow path must look."""
+        unusual = not self.numeric_only
         if self.numeric_only:
             # Hot path: exact type checks (bool is a subclass of int but is not a number here).
+            lo, hi = self._lo32, self._hi32
             for j, v in enumerate(row):
                 t = type(v)
                 if t is not float and t is not int:
                     self._check_value(v, source, i, j)
+                    unusual = True
+                elif ranges and not lo[j] <= v <= hi[j]:
+                    unusual = True
             for j in self._integer_idx:
                 v = row[j]
-                if type(v) is float and not v.is_integer():
-                    self._refuse(source, i, j, v, "a number with a fraction")
-            return
+                if v is not None:
+                    self._check_integer(v, source, i, j)
+            return unusual
         for j, v in enumerate(row):
             self._check_value(v, source, i, j)
+        return unusual
 
     def _check_value(self, v: Any, source: str, i: int, j: int) -> None:
         kind = self.kinds[j]
@@ -208,8 +280,14 @@ class Signature:
         )
         if not ok:
             self._refuse(source, i, j, v, _type_name(v))
-        if kind == "integer" and t is float and not v.is_integer():
+        if kind == "integer":
+            self._check_integer(v, source, i, j)
+
+    def _check_integer(self, v: float, source: str, i: int, j: int) -> None:
+        if type(v) is float and not v.is_integer():
             self._refuse(source, i, j, v, "a number with a fraction")
+        if abs(v) > MAX_SAFE_INTEGER:
+            self._refuse(source, i, j, v, "beyond ±(2^53 - 1), the exactly representable integers")
 
     def _refuse(self, source: str, i: int, j: int, v: Any, got: str) -> None:
         field = self._field(source, i, j)
@@ -227,14 +305,18 @@ class Signature:
 
     # -- arrays ------------------------------------------------------------------------------
 
-    def _batch(self, rows: list[list[Any]], source: str) -> Batch:
+    def _batch(
+        self, rows: list[list[Any]], source: str, usual: bool
+    ) -> tuple[Batch, list[tuple[int, int, float]]]:
         if self.numeric_only:
             m = np.array(rows, dtype=np.float64)  # null -> nan; types were checked above
-            # One reduction catches both nan (max is nan) and values beyond float32.
-            if not np.abs(m).max() <= _FLOAT32_MAX:
-                self._check_bad(m, ~(np.abs(m) <= _FLOAT32_MAX), source)
-            return Batch(len(rows), matrix=m)
+            # usual: proved in the type loop. Else nan fails the comparison too, so one test
+            # covers the common case of a larger batch.
+            if usual or (np.abs(m - self._center) <= self._radius).all():
+                return Batch(len(rows), matrix=m), _NONE
+            return Batch(len(rows), matrix=m), self._check_matrix(m, source)
         columns = {}
+        flags: list[tuple[int, int, float]] = []
         for j, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
             values = [row[j] for row in rows]
             if kind in ("number", "integer"):
@@ -243,19 +325,73 @@ class Signature:
                 if big.any():
                     i = int(np.argmax(big))
                     self._refuse(source, i, j, values[i], "outside the float32 range")
+                far = (col < self.lo[j]) | (col > self.hi[j])
+                if far.any():
+                    flags += [(int(i), j, float(col[i])) for i in np.flatnonzero(far)]
                 columns[name] = col
             else:
                 columns[name] = np.array(values, dtype=object)
-        return Batch(len(rows), columns=columns)
+        flags.sort()
+        return Batch(len(rows), columns=columns), flags
 
-    def _check_bad(self, m: np.ndarray, bad: np.ndarray, source: str) -> None:
+    def _check_matrix(self, m: np.ndarray, source: str) -> list[tuple[int, int, float]]:
+        """Refuse a null or float32 overflow where it is not allowed; return the far cells."""
         nan = np.isnan(m)
-        refused = (nan & ~self._nan_ok) | (bad & ~nan)
-        if refused.any():
-            i, j = (int(k) for k in np.argwhere(refused)[0])
-            if np.isnan(m[i, j]):
-                self._check_value(None, source, i, j)  # raises: null not allowed here
-            self._refuse(source, i, j, float(m[i, j]), "outside the float32 range")
+        with np.errstate(invalid="ignore"):
+            big = ~(np.abs(m) <= _FLOAT32_MAX) & ~nan
+            refused = (nan & ~self._nan_ok) | big
+            if refused.any():
+                i, j = (int(k) for k in np.argwhere(refused)[0])
+                if np.isnan(m[i, j]):
+                    self._check_value(None, source, i, j)  # raises: null not allowed here
+                self._refuse(source, i, j, float(m[i, j]), "outside the float32 range")
+            far = (m < self.lo) | (m > self.hi)
+        return [(int(i), int(j), float(m[i, j])) for i, j in np.argwhere(far)]
+
+
+_NONE: list[tuple[int, int, float]] = []  # shared "nothing flagged" (never mutated)
+# Batches up to this many rows check ranges in the Python type loop, larger ones in numpy.
+_SMALL_BATCH = 8
+
+
+def far_range(feature: dict[str, Any]) -> tuple[float, float] | None:
+    """The bounds beyond which a value of a numeric feature is flagged (module docstring)."""
+    lo, hi = feature.get("min"), feature.get("max")
+    if lo is None or hi is None:
+        return None
+    lo, hi = float(lo), float(hi)
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    return lo - span, hi + span
+
+
+def _zero(_text: str) -> int:
+    return 0
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """Raise 400 when an object of the (already valid) JSON body repeats a key."""
+    repeated: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> None:
+        if not repeated and len({k for k, _ in pairs}) != len(pairs):
+            seen: set[str] = set()
+            repeated.extend(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        return None  # values are not needed: keep memory flat
+
+    try:  # numbers are not needed either; skipping them avoids int-size limits
+        json.loads(raw, object_pairs_hook=pairs_hook, parse_int=_zero, parse_float=_zero,
+                   parse_constant=_zero)  # fmt: skip
+    except (ValueError, RecursionError):
+        return  # orjson accepted it; nothing more to learn here
+    if repeated:
+        raise ClientError(
+            400,
+            "body",
+            f"the body repeats the key {repeated[0][:60]!r} in one object; which copy counts "
+            "differs between JSON parsers, so the stub does not guess",
+            "each key at most once per JSON object",
+            reason="duplicate_keys",
+        )
 
 
 def _listing(names: list[str], limit: int = 5) -> str:
