@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/workbench demo
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time: module-scoped
+# fixtures (bundles, stubs) stay built once; session-wide ones (the wheel, the demo workspace)
+# are built once for all workers (tests/wheelenv.py). TEST_WORKERS=0 runs it in one process.
 # pytest exits 5 when it collects nothing; that is a failure of the suite's set-up, say so.
+TEST_WORKERS ?= auto
 test: venv
-	$(BIN)/python -m pytest; rc=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/" >&2; fi; exit $$rc
 
 # The wheel carries the notebooks and templates (tests/test_packaging.py installs it into a fresh

@@ -118,20 +118,46 @@ def binary_scores() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
 
 
 @pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """``workbench demo --fast`` run once per session: (its workspace folder, the CLI output).
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``bin`` folder of a fresh venv holding the wheel built from this checkout
+    (built once per session; see tests/wheelenv.py)."""
+    from wheelenv import build_and_install, once
+
+    return Path(once(tmp_path_factory, "wheel", build_and_install))
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(
+    tmp_path_factory: pytest.TempPathFactory, installed_wheel: Path
+) -> tuple[Path, str]:
+    """``workbench demo --fast`` run once per session by the installed wheel, from a folder
+    outside the checkout with a user's environment: (its workspace folder, the output).
 
     Tests that read a whole lifecycle's records and pages share it; a test that changes the
     workspace copies it first.
     """
-    from click.testing import CliRunner
+    from wheelenv import once, workbench
 
-    from workbench.cli import cli as group
+    def make(folder: Path) -> dict[str, str]:
+        output = workbench(installed_wheel, "demo", "--fast", cwd=folder, with_stderr=True)
+        return {"workspace": str(folder / "workspace"), "output": output}
 
-    ws = tmp_path_factory.mktemp("demo") / "ws"
-    result = CliRunner().invoke(group, ["demo", "--fast", "--workspace", str(ws)])
-    assert result.exit_code == 0, result.output
-    return ws, result.output
+    made = once(tmp_path_factory, "demo", make)
+    return Path(made["workspace"]), made["output"]
+
+
+# Shared fixtures that run a whole lifecycle; the first test to ask waits for them.
+_LONG_FIXTURES = {"installed_wheel": 1800, "demo_workspace": 1800}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give a test that needs a session-wide lifecycle fixture that fixture's time budget
+    (pytest-timeout counts fixture set-up against the first test that asks for it)."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        needs = [seconds for name, seconds in _LONG_FIXTURES.items() if name in names]
+        if needs and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(max(needs)))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

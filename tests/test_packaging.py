@@ -9,8 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from wheelenv import ROOT, clean_env, workbench
 
 
 def _name(requirement: str) -> str:
@@ -93,105 +92,33 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
     assert all((ROOT / f).is_file() for f in project["license-files"])
 
 
-_NOT_SOURCE = (".venv", ".git", "workspace", "build", "dist", "*.egg-info", "__pycache__",
-               ".ruff_cache", ".pytest_cache")  # fmt: skip
-
-
-def _clean_env() -> dict[str, str]:
-    """No path into the checkout and no workbench settings: as on a user's machine."""
-    import os
-    import sys
-
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("WORKBENCH_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")
-    }
-    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
-    return env
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``bin`` folder of a fresh venv holding the wheel built from this checkout.
-
-    The wheel is built from a copy of the tree (the build writes into its source folder) and
-    installed without dependencies, which the test interpreter's environment lends instead of
-    a second download: its site-packages through a ``.pth`` line (which does not run that
-    environment's own ``.pth`` files, so this checkout's editable install stays out of sight)
-    and its Jupyter data files (nbconvert's templates, the kernel spec) through
-    ``JUPYTER_PATH`` (see :func:`_clean_env`). The workbench package and its data come from
-    the wheel only.
-    """
-    import shutil
-    import subprocess
-    import sys
-    import sysconfig
-
-    tmp = tmp_path_factory.mktemp("wheel")
-    src = tmp / "src"
-    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
-    dist = tmp / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)],
-        check=True,
-        env=_clean_env(),
-    )
-    (wheel,) = dist.glob("workbench-*.whl")
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (Path(site) / "_workbench_test_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-        check=True,
-        env=_clean_env(),
-    )
-    return venv / "bin"
-
-
-def _workbench(installed: Path, *args: str, cwd: Path) -> str:
-    import subprocess
-
-    env = _clean_env()
-    env["PATH"] = f"{installed}:{env.get('PATH', '')}"
-    out = subprocess.run(
-        [str(installed / "workbench"), *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
-
-
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
 def test_the_installed_wheel_runs_the_demo_outside_the_checkout(
-    installed: Path, tmp_path: Path
+    installed_wheel: Path, demo_workspace: tuple[Path, str], tmp_path: Path
 ) -> None:
+    """The suite's shared demo workspace is this run: the wheel's ``workbench demo --fast``
+    from a folder outside the checkout, no WORKBENCH_* settings (tests/wheelenv.py)."""
     import subprocess
 
     where = subprocess.run(
-        [installed / "python", "-c", "import workbench; print(workbench.__file__)"],
-        cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, check=True,
+        [installed_wheel / "python", "-c", "import workbench; print(workbench.__file__)"],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert str(installed.parent) in where and str(ROOT) not in where
-    out = _workbench(installed, "demo", "--fast", cwd=tmp_path)
-    index = tmp_path / "workspace" / "reports" / "index.html"
-    assert f"report index: {index}" in out and index.is_file()
+    assert str(installed_wheel.parent) in where and str(ROOT) not in where
+    ws, out = demo_workspace
+    index = ws / "reports" / "index.html"
+    assert ROOT not in ws.parents and f"report index: {index}" in out and index.is_file()
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
-def test_the_installed_wheel_starts_a_project_and_runs_it(installed: Path, tmp_path: Path) -> None:
-    _workbench(installed, "init", "proj", cwd=tmp_path)
+def test_the_installed_wheel_starts_a_project_and_runs_it(
+    installed_wheel: Path, tmp_path: Path
+) -> None:
+    workbench(installed_wheel, "init", "proj", cwd=tmp_path)
     proj = tmp_path / "proj"
     assert (proj / "notebooks" / "02_search.ipynb").is_file()
-    out = _workbench(
-        installed, "run", "--dataset", "wine", "--trials", "2", "-p", "n_boot=50", "--json",
+    out = workbench(
+        installed_wheel, "run", "--dataset", "wine", "--trials", "2", "-p", "n_boot=50", "--json",
         cwd=proj,
     )  # fmt: skip
     import json
