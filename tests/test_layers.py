@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "exceptions",
             "config",
             "_files",
+            "_yaml",
             "provenance",
             "project",
             "safehtml",
