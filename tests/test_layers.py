@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "datasets",
             "models",
             "params",
+            "preflight",
             "plugins",
             "stats",
             "stats.*",

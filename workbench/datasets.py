@@ -274,6 +274,7 @@ def _load_csv(path: Path, target: str | None) -> Dataset:
         ) from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise DatasetError(f"dataset file {str(path)!r} is not a readable CSV: {e}") from e
+    _check_unique_header(path, frame)
     columns = [str(c) for c in frame.columns]
     if target is None:
         raise DatasetError(
@@ -297,6 +298,37 @@ def _load_csv(path: Path, target: str | None) -> Dataset:
     return _finish(name=path.stem, source=str(path.resolve()), X=frame, y=y, task=_infer_task(y))
 
 
+def _check_unique_header(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse repeated column names: pandas renames the second ``a`` to ``a.1``, so a model
+    would silently train on a column the file does not name."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DatasetError(
+            f"dataset file {str(path)!r} repeats column name(s) "
+            f"{', '.join(map(repr, repeated))} in its header; column names must be unique — "
+            "rename or drop the repeated columns"
+        )
+
+
+def _check_finite(frame: pd.DataFrame, name: str) -> None:
+    """Refuse infinite numbers (``inf``, or ``1e400`` which overflows to it): scaling, the
+    models and the metrics turn them into NaN or errors deep inside a notebook."""
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            bad = np.isinf(col.to_numpy(dtype="float64", na_value=np.nan))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DatasetError(
+                    f"column {str(c)!r} of {name!r} holds {int(bad.sum())} infinite value(s) "
+                    f"(first in data row {row + 1}: {float(col.iloc[row])!r}; 1e400 overflows "
+                    "to inf); "
+                    "replace them with finite numbers or leave the cells empty"
+                )
+
+
 def _infer_task(y: pd.Series) -> str:
     if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         return "classification"
@@ -307,6 +339,8 @@ def _infer_task(y: pd.Series) -> str:
 
 def _finish(*, name: str, source: str, X: pd.DataFrame, y: pd.Series, task: str) -> Dataset:
     X = _check_features(X, name)
+    _check_finite(X, name)
+    _check_finite(y.to_frame(), name)
     labels: list[Any] = []
     if task == "classification":
         labels = sorted(pd.unique(y).tolist(), key=lambda v: (str(type(v)), v))

@@ -14,6 +14,7 @@ the background while the next stage runs, and keeps the run's status true whatev
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import threading
@@ -153,6 +154,7 @@ class Runner:
         from .models import get_family
         from .params import RESERVED
         from .plugins import load_plugins, stage_table
+        from .preflight import check_run
         from .project import find_project
 
         project = find_project()
@@ -170,7 +172,7 @@ class Runner:
             raise ConfigError(f"--trials must be at least 1, got {req.trials}")
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
-        load_dataset(dataset, target=req.params.get("target", req.target) or None)
+        ds = load_dataset(dataset, target=req.params.get("target", req.target) or None)
         stages = [(s, path) for s, path in table.items() if s in req.stages]
         specs: dict[str, Any] = {}
         for name, path in stages:
@@ -194,6 +196,13 @@ class Runner:
         params = {**base, **check_params({**declared, **req.params}, specs, where=where)}
         params["dataset"] = dataset
         get_family(params["model"])
+        # Sizes, folds, seeds, inf: refused here, not in a kernel; the notebooks' own defaults
+        # (cv_folds = 5) count as much as what was passed.
+        defaults = {}
+        for name, spec in specs.items():
+            with contextlib.suppress(ValueError, SyntaxError, TypeError, MemoryError):
+                defaults[name] = ast.literal_eval(spec.default)
+        check_run({**defaults, **params}, ds)
         return stages, params
 
     # -- execution ----------------------------------------------------------------------------
