@@ -8,7 +8,9 @@ are in :mod:`workbench.figures.search`.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,13 +148,14 @@ def run_search(
 
     t0 = time.perf_counter()
     if trials - done > 0:
-        study.optimize(
-            timed,
-            n_trials=trials - done,
-            timeout=timeout_s,
-            gc_after_trial=False,
-            catch=(_SurplusTrial,),
-        )
+        with _quiet_surplus():
+            study.optimize(
+                timed,
+                n_trials=trials - done,
+                timeout=timeout_s,
+                gc_after_trial=False,
+                catch=(_SurplusTrial,),
+            )
     seconds = time.perf_counter() - t0
     states = [t.state for t in study.get_trials(deepcopy=False)]
     n_complete = states.count(optuna.trial.TrialState.COMPLETE)
@@ -191,6 +194,35 @@ def run_search(
 
 class _SurplusTrial(Exception):
     """A trial started after the study reached its count elsewhere; recorded FAIL, not run."""
+
+
+@contextlib.contextmanager
+def _quiet_surplus() -> Iterator[None]:
+    """Keep optuna's warnings about surplus trials (a traceback, then "failed with value
+    None") out of the notebook: they are bookkeeping, not a failure."""
+    import logging
+
+    surplus: set[str] = set()
+
+    def keep(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        trial = message.split(" failed", 1)[0] if message.startswith("Trial ") else ""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, _SurplusTrial) or "_SurplusTrial" in message:
+            surplus.add(trial)
+            return False
+        return not (trial and trial in surplus)
+
+    # Records come from optuna's child loggers: a filter on its handlers sees them, one on the
+    # "optuna" logger itself would not.
+    handlers = list(logging.getLogger("optuna").handlers)
+    for handler in handlers:
+        handler.addFilter(keep)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(keep)
 
 
 def _surplus(study: Any, trial: Any, trials: int) -> bool:
