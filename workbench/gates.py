@@ -354,20 +354,15 @@ def load_gates(
     Raises:
         GateError: The file is missing, is not YAML, or holds invalid gates.
     """
-    import yaml
+    from ._yaml import load_yaml
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise GateError(
-            f"cannot read gates file {path}: {e.strerror or e}; pass an existing YAML file "
-            "(templates/ holds examples)"
-        ) from e
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise GateError(f"{path.name} is not valid YAML: {e}") from e
+    doc = load_yaml(
+        path,
+        what="gates file",
+        error=GateError,
+        hint="pass an existing YAML file (templates/ holds examples)",
+    )
     return parse_gates(doc, source=path.name, parse=parse, forms=forms)
 
 

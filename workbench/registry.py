@@ -255,8 +255,9 @@ def resolve_ref(store: Store, ref: str) -> str:
             raise
         known = aliases(store)
         listed = ", ".join(f"{name} (v{v.version})" for name, v in known.items()) or "none yet"
+        shown = ref if len(ref) <= 40 else ref[:37] + "..."  # a pasted blob, not an id
         raise RunNotFound(
-            f"no run, version or alias {ref!r}; aliases: {listed}; give a run id (or a unique "
+            f"no run, version or alias {shown!r}; aliases: {listed}; give a run id (or a unique "
             "prefix; `workbench runs` lists them), a version such as v1 (`workbench models`), "
             "or an alias"
         ) from None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._common import (
+    SEED,
     cli,
     json_option,
     open_ws,
@@ -46,7 +47,7 @@ __all__ = [
     help="Gates YAML file [default: templates/gates.yaml].",
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the bootstrap.")
 @click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
 @click.option("--no-report", is_flag=True, help="Record the comparison without the HTML report.")
 @click.option("--fail-on-hold", is_flag=True, help="Exit 1 when the decision is hold (for CI).")

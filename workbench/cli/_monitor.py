@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ._common import (
+    SEED,
     cli,
     err_console,
     json_option,
@@ -234,7 +235,7 @@ def monitor_cmd(**opts: Any) -> None:
     show_default=True,
     help="Optuna trials of the retraining run (--auto).",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the retraining.")
+@click.option("--seed", type=SEED, default=42, show_default=True, help="Seed of the retraining.")
 @click.option("--fail-on-retrain", is_flag=True, help="Exit 1 when the decision is retrain.")
 def retrain_check_cmd(**opts: Any) -> None:
     """Decide whether to retrain the champion: RETRAIN or WAIT, with the reasons and the cost.
