@@ -183,8 +183,9 @@ def evaluate_champion_on(
         ModelError: The champion's model file is missing or changed since it was saved.
     """
     from .._files import new_id, sha256_file
+    from ..compare import RESCORES_PARAM
     from ..context import RunContext
-    from ..evaluate import evaluate_pipeline, measure_latency, model_size_bytes
+    from ..evaluate import evaluate_run
     from ..exceptions import ModelError
     from ..modelio import load_model
     from ..provenance import package_versions
@@ -202,7 +203,7 @@ def evaluate_champion_on(
         "seed": seed,
         "model": champ.model_family,
         "n_boot": n_boot,
-        "reevaluates": champ.id,
+        RESCORES_PARAM: champ.id,  # what makes the comparison evidence against the champion
     }
     store.create_run(
         run_id,
@@ -233,15 +234,7 @@ def evaluate_champion_on(
                 "evaluate",
             ),
         )
-        X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
-        result = evaluate_pipeline(pipe, X_test, y_test, task=ds.task, n_boot=n_boot, seed=seed)
-        ctx.log_metrics(result.estimates)
-        ctx.save_test_predictions(split, result)
-        method = "predict_proba" if ds.task == "classification" else "predict"
-        latency = measure_latency(pipe, X_test, method=method, seed=seed)
-        cost = {k: latency[k] for k in ("single_p50_ms", "single_p99_ms", "batch_rows_per_s")}
-        cost["model_size_bytes"] = model_size_bytes(model_path)
-        ctx.log_metrics(cost)
+        evaluate_run(ctx, pipe, ds, split, n_boot=n_boot, seed=seed, model_path=model_path)
     except BaseException as e:
         error = {"reason": f"{type(e).__name__}: {e}"}
         store.finish_stage(run_id, "evaluate", RunStatus.FAILED, error=error)
