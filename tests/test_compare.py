@@ -614,8 +614,12 @@ def test_cli_compare_json_equals_stored_record(
     result = CliRunner().invoke(cli, [*args, "--fail-on-hold", "--gates", "/nope.yaml"])
     assert result.exit_code == 2 and "cannot read gates file /nope.yaml" in result.output
     assert "Traceback" not in result.output
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--remeasure", "never"])
     assert result.exit_code == 0 and "decision:" in result.output and "McNemar" in result.output
+    # The lift over the trivial baseline and where the latency numbers come from are shown.
+    assert "candidate vs the trivial baseline (class prior)" in result.output
+    assert "roc_auc: " in result.output and "vs trivial 0.5, lift +" in result.output
+    assert "latency: as recorded by each run (both were timed in the same context)" in result.output
 
 
 def test_cli_compare_records_a_relative_gates_file_as_absolute(

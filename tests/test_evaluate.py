@@ -167,6 +167,29 @@ def test_a_useless_model_does_not_beat_the_baseline_and_says_so(binary_split):
     assert f"roc_auc {result.estimates['roc_auc'].value:.4f} vs 0.5000" in sentence
 
 
+def test_workbench_run_warns_first_when_the_model_does_not_beat_the_baseline(capsys):
+    from types import SimpleNamespace
+
+    from workbench.cli._runs import _print_outcome
+    from workbench.store import RunStatus
+
+    metrics = {
+        "roc_auc": {"value": 0.52, "ci95": [0.45, 0.6]},
+        "baseline_roc_auc": {"value": 0.5, "ci95": [0.5, 0.5]},
+        "lift_roc_auc": {"value": 0.02, "ci95": [-0.05, 0.1]},
+        "beats_baseline": {"value": 0.0},
+    }
+    outcome = SimpleNamespace(run_id="r1", status=RunStatus.SUCCEEDED, metrics=metrics,
+                              report=None, index=None)  # fmt: skip
+    _print_outcome(outcome)
+    out, err = capsys.readouterr()
+    assert err.startswith("WARNING: The model does not beat the trivial baseline")
+    assert "lift_roc_auc" in out and "baseline_roc_auc" not in out
+    _print_outcome(SimpleNamespace(**{**vars(outcome), "metrics": {
+        **metrics, "beats_baseline": {"value": 1.0}}}))  # fmt: skip
+    assert "WARNING" not in capsys.readouterr().err
+
+
 def test_regression_and_label_only_models_have_their_baseline(binary_split, regression_split,
                                                               regression_model):  # fmt: skip
     X_tr, X_te, y_tr, y_te = regression_split
