@@ -351,7 +351,7 @@ class Comparison:
                 "",
                 f"The baseline is the model of run {md_code(self.baseline.rescores)} (same "
                 "sha256) re-scored on these rows: the registry accepts this comparison as "
-                "evidence against that run's alias when it is named explicitly.",
+                "evidence for moving the alias that run holds (`retrain-check --auto` does).",
             ]
         lines += [f"\n_Note: {md(n)}_" for n in self.notes]
         return "\n".join(lines)
