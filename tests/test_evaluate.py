@@ -221,7 +221,7 @@ def test_evaluate_run_records_the_baseline_latency_and_their_files(workspace, st
     ctx = RunContext(workspace, store, "20260101-000000-aaaaaa", "evaluate", {"dataset": ds.name})
     ctx.run_dir.mkdir(parents=True)
     save_model(pipe, ctx.run_dir / "model.skops")
-    evaluation = ev.evaluate_run(ctx, pipe, ds, split, n_boot=50, seed=1,
+    evaluation = ev.evaluate_run(ctx, pipe, ds, split, n_boot=50, seed=1, latency_seconds=1,
                                  model_path=ctx.run_dir / "model.skops")  # fmt: skip
     run = store.get_run(ctx.run_id)
     lift = run.metric("lift_roc_auc", "evaluate")

@@ -549,6 +549,7 @@ def evaluate_run(
     n_boot: int = 1000,
     seed: int = 0,
     model_path: str | Path | None = None,
+    latency_seconds: float = 10.0,
 ) -> RunEvaluation:
     """The evaluate stage of a run: metrics, the trivial baseline, latency and size, recorded.
 
@@ -568,6 +569,7 @@ def evaluate_run(
         n_boot: Bootstrap resamples.
         seed: Seed of the bootstrap and of the rows timed.
         model_path: The model file (default the run's).
+        latency_seconds: Time budget of the latency measurement.
     """
     X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
     result = evaluate_pipeline(pipe, X_test, y_test, task=ds.task, n_boot=n_boot, seed=seed)
@@ -576,7 +578,7 @@ def evaluate_run(
     ctx.log_metrics({**result.estimates, **vs.metrics()})
     ctx.save_test_predictions(split, result)
     ctx.save_json(BASELINE_FILE, vs.baseline.to_dict(), kind="baseline")
-    latency = time_model(pipe, X_test, seed=seed, n_boot=n_boot)
+    latency = time_model(pipe, X_test, seed=seed, n_boot=n_boot, max_seconds=latency_seconds)
     ctx.save_json(LATENCY_FILE, latency.to_dict(), kind="latency")
     evaluation = RunEvaluation(result, vs, latency, model_size_bytes(model_path or ctx.model_path))
     ctx.log_metrics(evaluation.cost())
