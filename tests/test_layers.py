@@ -74,6 +74,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "runner",
             "search",
             "evaluate",
+            "latency",
             "compare",
             "compare.*",
             "registry",

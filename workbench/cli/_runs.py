@@ -350,10 +350,15 @@ def _print_traceback(console: Any, e: Any) -> None:
 
 
 def _print_outcome(outcome: Any) -> None:
+    from ..evaluate import BASELINE_PREFIX, baseline_verdict
+
+    verdict = baseline_verdict(outcome.metrics)
+    if verdict:  # the first thing to know about a model that a constant predictor matches
+        click.secho(f"WARNING: {verdict}", fg="yellow", err=True)
     click.echo(f"run {outcome.run_id}: {outcome.status.value}")
     for name, m in outcome.metrics.items():
-        if "." in name:
-            continue  # stage-level numbers; `workbench show` has them all
+        if "." in name or name.startswith(BASELINE_PREFIX):
+            continue  # stage-level numbers and the baseline's own; `workbench show` has them
         ci = m.get("ci95")
         text = f"  {name:<18} {m['value']:.4f}"
         click.echo(text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""))
