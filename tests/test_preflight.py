@@ -132,3 +132,20 @@ def test_deeply_nested_skops_schema_is_refused(tmp_path: Path) -> None:
         z.writestr("schema.json", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match=r"schema\.json is nested too deeply"):
         load_model(path)
+
+
+def test_the_latency_budget_comes_from_the_parameter_the_environment_or_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.config import latency_seconds
+
+    monkeypatch.delenv("WORKBENCH_LATENCY_SECONDS", raising=False)
+    assert latency_seconds() == latency_seconds(0) == 10.0
+    monkeypatch.setenv("WORKBENCH_LATENCY_SECONDS", "2.5")
+    assert latency_seconds(None) == 2.5 and latency_seconds(4) == 4.0
+    for bad in ("-1", "nan", "soon"):
+        monkeypatch.setenv("WORKBENCH_LATENCY_SECONDS", bad)
+        with pytest.raises(ConfigError, match="WORKBENCH_LATENCY_SECONDS must be a positive"):
+            latency_seconds()
+    with pytest.raises(ConfigError, match="latency_seconds must be a positive"):
+        latency_seconds(-3)

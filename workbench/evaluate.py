@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from workbench.config import latency_seconds as latency_seconds_setting
 from workbench.exceptions import ConfigError, DatasetError, ModelError
 from workbench.gates import BASELINE_PREFIX, BEATS_METRIC, LIFT_PREFIX
 from workbench.latency import LATENCY_FILE, Latency, measure_latency, time_model
@@ -549,7 +550,7 @@ def evaluate_run(
     n_boot: int = 1000,
     seed: int = 0,
     model_path: str | Path | None = None,
-    latency_seconds: float = 10.0,
+    latency_seconds: float | None = None,
 ) -> RunEvaluation:
     """The evaluate stage of a run: metrics, the trivial baseline, latency and size, recorded.
 
@@ -569,7 +570,8 @@ def evaluate_run(
         n_boot: Bootstrap resamples.
         seed: Seed of the bootstrap and of the rows timed.
         model_path: The model file (default the run's).
-        latency_seconds: Time budget of the latency measurement.
+        latency_seconds: Time budget of the latency measurement (None or 0:
+            ``WORKBENCH_LATENCY_SECONDS``, else 10 s; see :func:`workbench.config.latency_seconds`).
     """
     X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
     result = evaluate_pipeline(pipe, X_test, y_test, task=ds.task, n_boot=n_boot, seed=seed)
@@ -578,7 +580,8 @@ def evaluate_run(
     ctx.log_metrics({**result.estimates, **vs.metrics()})
     ctx.save_test_predictions(split, result)
     ctx.save_json(BASELINE_FILE, vs.baseline.to_dict(), kind="baseline")
-    latency = time_model(pipe, X_test, seed=seed, n_boot=n_boot, max_seconds=latency_seconds)
+    budget = latency_seconds_setting(latency_seconds)
+    latency = time_model(pipe, X_test, seed=seed, n_boot=n_boot, max_seconds=budget)
     ctx.save_json(LATENCY_FILE, latency.to_dict(), kind="latency")
     evaluation = RunEvaluation(result, vs, latency, model_size_bytes(model_path or ctx.model_path))
     ctx.log_metrics(evaluation.cost())

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .config import latency_seconds
 from .exceptions import ConfigError, DatasetError
 
 __all__ = [
@@ -136,6 +137,8 @@ def check_run(params: Mapping[str, Any], dataset: Any) -> None:
         check_seed(params["seed"])
     if "n_boot" in params:
         check_n_boot(params["n_boot"], what="-p n_boot")
+    if params.get("latency_seconds"):  # 0 means "the environment's budget or 10 s"
+        latency_seconds(params["latency_seconds"])
     n_rows = len(dataset.y)
     train, valid, test = split_sizes(n_rows)
     if min(train, valid, test) < MIN_PART_ROWS:
