@@ -235,10 +235,14 @@ def test_cli_refuses_a_bad_grid_cleanly(tmp_path: Path) -> None:
 # -- the executor template, inline with a fake runner (no kernels) ------------------------------
 
 
+CELL_FAILS, KERNEL_DIES = 11, 12  # fold counts the fake runs below turn into failures
+
+
 def _fake_run(
     self: Runner, req: RunRequest, *, run_id: str, batch_id: str | None, reopen: bool
 ) -> None:
-    """Records what a real run records, without notebooks. cv_folds picks a failure mode."""
+    """Records what a real run records, without notebooks. cv_folds picks a failure mode:
+    CELL_FAILS fails a cell, KERNEL_DIES fails outside one (both pass the preflight checks)."""
     stages, params = self.prepare(req)
     self.store.create_run(
         run_id,
@@ -251,11 +255,11 @@ def _fake_run(
         reopen=reopen,
     )
     mode = req.params.get("cv_folds")
-    if mode == 2:
+    if mode == KERNEL_DIES:
         raise RuntimeError("kernel died")  # not a cell error: the task must still record it
     for name, _ in stages:
         self.store.start_stage(run_id, name, output_path=f"{name}.ipynb")
-        if mode == 1 and name == "search":
+        if mode == CELL_FAILS and name == "search":
             cell = CellError(name, 3, 3, "fit()", "ValueError", "n_splits=1", ["tb"])
             self.store.finish_stage(run_id, name, RunStatus.FAILED, error=cell.__dict__)
             self.store.finish_run(run_id, RunStatus.FAILED, error=cell.__dict__)
@@ -299,7 +303,7 @@ def _grid(workspace: Workspace, store: Store, **spec: Any) -> Any:
 def test_template_records_batch_isolates_failures_and_links_the_page(
     workspace: Workspace, store: Store
 ) -> None:
-    grid = _grid(workspace, store, seed=[1, 2], params={"cv_folds": [5, 1, 2]})
+    grid = _grid(workspace, store, seed=[1, 2], params={"cv_folds": [5, CELL_FAILS, KERNEL_DIES]})
     events: list[Any] = []
 
     class Sink:
@@ -334,7 +338,7 @@ def test_template_records_batch_isolates_failures_and_links_the_page(
     record = get_batch(store, result.batch_id[:-2])  # a unique prefix is enough
     assert record.status is RunStatus.FAILED and record.summary["counts"] == result.counts
     assert record.run_ids == [r.run_id for r in result.runs]
-    assert record.grid["spec"]["params"]["cv_folds"] == [5, 1, 2]
+    assert record.grid["spec"]["params"]["cv_folds"] == [5, CELL_FAILS, KERNEL_DIES]
     # Runs carry their batch id.
     import sqlalchemy as sa
 
@@ -386,7 +390,7 @@ def test_ctrl_c_cancels_unfinished_runs_and_the_batch(workspace: Workspace, stor
 def test_resume_skips_succeeded_and_reuses_failed_run_ids(
     workspace: Workspace, store: Store
 ) -> None:
-    grid = _grid(workspace, store, seed=[1, 2], params={"cv_folds": [5, 1]})
+    grid = _grid(workspace, store, seed=[1, 2], params={"cv_folds": [5, CELL_FAILS]})
     first = InlineExecutor().run(grid, workspace, store)
     assert [r.status for r in first.runs] == ["succeeded", "failed"] * 2
     again = InlineExecutor().run(grid, workspace, store, resume=True)
@@ -479,19 +483,15 @@ def test_dask_executor_on_a_postgresql_team_store(
         assert studies[run.params["study_name"]].n_trials == 2
 
 
-@pytest.mark.slow
-def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
-    # cv_folds=1 makes scikit-learn's KFold raise inside the search notebook.
+def test_a_grid_with_an_impossible_run_is_refused_before_any_run(tmp_path: Path) -> None:
+    # cv_folds=1 used to fail inside the search notebook of one run; it is refused up front now.
     spec = {"datasets": ["iris"], "models": ["logreg"], "trials": 2, "stages": ["search"]}
     path = write_grid(tmp_path / "grid.yaml", {**spec, "params": {"cv_folds": [1, 3]}})
     ws = tmp_path / "ws"
-    result = invoke_batch(str(path), "--workers", "2", "--workspace", str(ws), "--json")
-    assert result.exit_code == 1
-    out = json.loads(result.stdout)
-    assert out["status"] == "failed"
-    bad, good = out["runs"]
-    assert bad["status"] == "failed" and "stage 'search' failed" in bad["error"]
-    assert good["status"] == "succeeded" and good["headline"]["name"] == "cv_roc_auc"
+    result = invoke_batch(str(path), "--workspace", str(ws), "--json")
+    assert result.exit_code == 2
+    assert "cv_folds must be an integer from 2 to 20 folds per trial, got 1" in result.stderr
+    assert not (ws / "workbench.db").exists() or not open_workspace(ws)[1].list_runs()
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
-"""Comparisons: paired statistics on known cases, refusals, the stored record, the CLI.
+"""Comparisons: paired statistics on known cases, refusals, the stored record, the CLI, the
+trivial baseline and latency timed in different places.
 
 Runs are built directly in the store (``make_run``): a dataset record, split.json,
-test_predictions.json, a model file and metrics, as the evaluate stage would leave them, so
-only the last test needs real notebooks.
+test_predictions.json, baseline.json, latency.json, a model file and metrics, as the evaluate
+stage would leave them, so only the last test needs real notebooks. ``real_run`` does the same
+with a fitted model on real data (what re-timing models side by side needs).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from workbench import compare as cmp
 from workbench import registry, widgets
 from workbench._files import sha256_file
 from workbench.config import Workspace
+from workbench.evaluate import TrivialBaseline
 from workbench.exceptions import ConfigError, RunNotFound
 from workbench.figures import compare as cmp_figures
+from workbench.latency import Latency
 from workbench.notebook import show_comparison
 from workbench.reports import comparison_sections
 from workbench.stats import paired_proportion_delta
@@ -38,6 +42,19 @@ COST = {
     "batch_rows_per_s": 50_000.0,
     "model_size_bytes": 100_000.0,
 }
+#: Where make_run's runs were timed: one batch kernel, so their timings compare as recorded.
+CONTEXT = {"process": "batch kernel", "program": "ipykernel_launcher.py", "threads": 1,
+           "pool_threads": {}, "cpu_count": 2, "load_1m": 0.5, "host": "ci", "machine": "x86_64",
+           "python": "3.11.7"}  # fmt: skip
+
+
+def timings(cost: dict[str, float], context: dict[str, Any] = CONTEXT) -> dict[str, Any]:
+    """A latency.json whose p50, p99 and rows/s are ``cost``'s (100 calls, 5 batches)."""
+    return {
+        "schema": 1, "context": context, "metrics": {}, "batch_rows": 100,
+        "single_ms": [cost["single_p50_ms"]] * 98 + [cost["single_p99_ms"]] * 2,
+        "batch_s": [100 / cost["batch_rows_per_s"]] * 5,
+    }  # fmt: skip
 
 
 # -- fixtures: runs as the evaluate stage leaves them -------------------------------------------
@@ -60,8 +77,10 @@ def make_run(
     status: RunStatus = RunStatus.SUCCEEDED,
     dataset_name: str = "toy",
     predictions: bool = True,
+    evidence: bool = True,
 ) -> str:
-    """Record a finished run with a model file, split, test predictions and metrics."""
+    """Record a finished run with a model file, split, test predictions and metrics; with
+    ``evidence`` also its trivial baseline and timings, as the evaluate stage keeps them."""
     store.record_dataset(
         DatasetRecord(
             fingerprint=fingerprint, name=dataset_name, source="test", target="y", task=task,
@@ -90,6 +109,16 @@ def make_run(
             store, run_id, run_dir / "test_predictions.json", "test_predictions.json",
             json.dumps(preds).encode(),
         )  # fmt: skip
+    if evidence:
+        if task == "classification":
+            trivial = TrivialBaseline("classification", 500, labels=tuple(labels),
+                                      prior=tuple([1 / len(labels)] * len(labels)))  # fmt: skip
+        else:
+            trivial = TrivialBaseline("regression", 500, mean=float(np.mean(y_true)))
+        _artifact(store, run_id, run_dir / "baseline.json", "baseline.json",
+                  json.dumps(trivial.to_dict()).encode())  # fmt: skip
+        _artifact(store, run_id, run_dir / "latency.json", "latency.json",
+                  json.dumps(timings(cost or COST)).encode())  # fmt: skip
     metrics = [MetricRecord("evaluate", k, v) for k, v in (cost or COST).items()]
     metrics.append(MetricRecord("evaluate", "roc_auc" if task == "classification" else "rmse", 0.9))
     store.log_metrics(run_id, metrics)
@@ -308,6 +337,217 @@ def test_summary_and_frames_show_the_record(
     assert len(cmp_figures.cost_ratio_figure(c).data[0].y) == 4
 
 
+# -- the trivial baseline -----------------------------------------------------------------------
+
+
+def test_the_trivial_baseline_and_the_lifts_are_in_the_comparison(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    cand, base = pair
+    c = cmp.compare_runs(workspace, store, cand, base, n_boot=N_BOOT)  # default gates
+    auc = c.metric("roc_auc")
+    assert auc.trivial == 0.5  # the class prior ranks nothing
+    assert auc.lift == pytest.approx(auc.candidate - 0.5) and auc.lift_ci_low > 0
+    assert auc.baseline_lift == pytest.approx(auc.baseline - 0.5)
+    assert c.metric("log_loss").lift < 0  # lower is better: a gain is negative
+    beats = next(g for g in c.gates if g.gate.check == "lift_ci_low")
+    assert beats.passed and beats.gate.label == "beats the baseline (AUC, 95% CI)"
+    assert c.trivial is not None and c.trivial["kind"] == "class prior"
+    assert "Trivial baseline (class prior of the training rows): roc_auc 0.5000" in (
+        c.summary_markdown()
+    )
+    assert "the candidate beats it" in c.summary_markdown()
+    frame = c.baseline_frame()
+    assert list(frame.index) == ["roc_auc", "accuracy", "f1", "log_loss", "brier"]
+    assert frame.loc["roc_auc", "trivial baseline"] == 0.5
+    assert frame.loc["roc_auc", "candidate lift"] == auc.lift
+    assert cmp.get_comparison(store, c.id).to_dict() == c.to_dict()
+    fig = cmp_figures.baseline_figure(c)
+    assert {t.name for t in fig.data} == {"trivial baseline", "baseline", "candidate"}
+
+
+def test_runs_evaluated_before_baselines_cannot_pass_the_baseline_gate(
+    workspace: Workspace, store: Store
+) -> None:
+    y, weak, strong = binary_case()
+    a = make_run(workspace, store, "20260101-000000-aaaaaa", y_true=y, y_score=weak,
+                 evidence=False)  # fmt: skip
+    b = make_run(workspace, store, "20260101-000001-bbbbbb", y_true=y, y_score=strong,
+                 evidence=False)  # fmt: skip
+    c = cmp.compare_runs(workspace, store, b, a, n_boot=N_BOOT)
+    auc = c.metric("roc_auc")
+    assert auc.trivial is None and auc.lift is None and c.trivial is None
+    beats = next(g for g in c.gates if g.gate.check == "lift_ci_low")
+    assert beats.status.value == "failed" and "undefined" in beats.reason
+    assert "recorded a trivial baseline" in c.notes[0]
+    # No timings kept either: the recorded values, one measurement each, no interval.
+    p99 = c.metric("single_p99_ms")
+    assert (p99.ratio, p99.ratio_ci_low) == (1.0, None)
+    assert p99.measured == "as recorded by each run"
+    assert c.decision == "hold"
+
+
+def test_a_record_of_the_first_schema_is_still_read(
+    workspace: Workspace, store: Store, pair: tuple[str, str]
+) -> None:
+    cand, base = pair
+    record = cmp.compare_runs(workspace, store, cand, base, gates=ALWAYS, n_boot=50).to_dict()
+    old = {k: v for k, v in record.items() if k not in ("notes", "trivial_baseline", "latency")}
+    old["schema"] = 1
+    old["candidate"] = {k: v for k, v in old["candidate"].items() if k != "rescores"}
+    keys = ("name", "kind", "higher_is_better", "candidate", "baseline", "delta",
+            "delta_ci_low", "delta_ci_high", "ratio", "p_value", "verdict")  # fmt: skip
+    old["metrics"] = [{k: m[k] for k in keys} for m in old["metrics"]]
+    back = cmp.Comparison.from_dict(old)
+    assert back.metric("roc_auc").lift is None and back.latency is None and back.notes == ()
+    with pytest.raises(ConfigError, match="schema 9"):
+        cmp.Comparison.from_dict({**old, "schema": 9})
+
+
+# -- real models: useless ones, identical ones timed in different places -----------------------
+
+
+@pytest.fixture(scope="module")
+def cancer() -> Any:
+    from workbench.datasets import load_dataset, make_split
+
+    ds = load_dataset("breast_cancer")
+    return ds, make_split(ds, seed=42)
+
+
+def real_run(
+    ws: Workspace,
+    store: Store,
+    run_id: str,
+    pipe: Any,
+    cancer: Any,
+    *,
+    latency: dict[str, Any],
+    scale: float = 1.0,
+) -> str:
+    """A run of a fitted model on breast_cancer, recorded as the evaluate stage leaves it;
+    its timings (and recorded latency metrics) multiplied by ``scale``."""
+    from workbench import evaluate as ev
+    from workbench.modelio import save_model
+
+    ds, split = cancer
+    store.record_dataset(
+        DatasetRecord(
+            ds.fingerprint, ds.name, "test", ds.target, ds.task, *ds.shape, ds.features, utcnow()
+        )
+    )
+    store.create_run(
+        run_id, dataset_name=ds.name, model_family="logreg", seed=42,
+        stages=[("evaluate", "03_evaluate.ipynb")], params={"dataset": ds.name, "seed": 42},
+        dataset_fingerprint=ds.fingerprint,
+    )  # fmt: skip
+    run_dir = ws.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_model(pipe, run_dir / "model.skops")
+    X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
+    result = ev.evaluate_pipeline(pipe, X_test, y_test, task=ds.task, n_boot=50)
+    fit_rows = np.concatenate([split.train, split.valid])
+    trivial = ev.TrivialBaseline.fit(ds.task, ds.y.iloc[fit_rows], labels=result.labels)
+    split_doc = {"fingerprint": ds.fingerprint, **split.to_dict()}
+    preds = {"rows": split.test.tolist(), "labels": result.labels.tolist(),
+             "y_true": result.y_true.tolist(), "y_score": result.y_score.tolist()}  # fmt: skip
+    timed = {**latency, "single_ms": [x * scale for x in latency["single_ms"]],
+             "batch_s": [x * scale for x in latency["batch_s"]]}  # fmt: skip
+    for name, doc in (("split.json", split_doc), ("test_predictions.json", preds),
+                      ("baseline.json", trivial.to_dict()), ("latency.json", timed)):  # fmt: skip
+        _artifact(store, run_id, run_dir / name, name, json.dumps(doc).encode())
+    path = run_dir / "model.skops"
+    store.log_artifact(
+        run_id, ArtifactRecord("model", "model", str(path), sha256_file(path), 1, "evaluate")
+    )
+    recorded = Latency.from_dict(timed, n_boot=50).metrics()
+    metrics = [MetricRecord("evaluate", k, e.value, e.ci_low, e.ci_high)
+               for k, e in {**result.estimates, **recorded}.items()]  # fmt: skip
+    metrics.append(MetricRecord("evaluate", "model_size_bytes", float(path.stat().st_size)))
+    store.log_metrics(run_id, metrics)
+    store.finish_run(run_id, RunStatus.SUCCEEDED)
+    return run_id
+
+
+def _fit(cancer: Any, labels: Any = None) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    ds, split = cancer
+    rows = np.concatenate([split.train, split.valid])
+    y = ds.y.iloc[rows] if labels is None else labels
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
+        ds.X.iloc[rows], y
+    )
+
+
+def test_the_default_gates_hold_a_model_that_does_not_beat_the_baseline(
+    workspace: Workspace, store: Store, cancer: Any
+) -> None:
+    ds, split = cancer
+    rows = np.concatenate([split.train, split.valid])
+    y = ds.y.iloc[rows].to_numpy()
+    # A champion trained on flipped labels ranks backwards (AUC near 0); a candidate trained on
+    # shuffled labels is useless (AUC near 0.5). It beats that champion, not the baseline.
+    same = timings(COST)  # one timing for both: the decision does not hang on latency here
+    champion = real_run(workspace, store, "20260101-000000-aaaaaa", _fit(cancer, 1 - y), cancer,
+                        latency=same)  # fmt: skip
+    shuffled = np.random.default_rng(0).permutation(y)
+    useless = real_run(workspace, store, "20260101-000001-bbbbbb", _fit(cancer, shuffled),
+                       cancer, latency=same)  # fmt: skip
+    c = cmp.compare_runs(workspace, store, useless, champion, n_boot=N_BOOT)
+    status = {g.gate.label: g.status.value for g in c.gates}
+    assert status["AUC not worse (95% CI)"] == "passed"  # far better than the champion
+    assert status["beats the baseline (AUC, 95% CI)"] == "failed"
+    assert c.decision == "hold"
+    assert any(r.startswith("gate 'beats the baseline (AUC, 95% CI)' failed") for r in c.reasons)
+    assert "the candidate **does not beat it**" in c.summary_markdown()
+
+
+def test_identical_models_timed_in_different_places_pass_the_latency_gate(
+    workspace: Workspace, store: Store, cancer: Any
+) -> None:
+    from workbench import latency as lt
+
+    ds, split = cancer
+    pipe = _fit(cancer)
+    batch = lt.time_model(pipe, ds.X.iloc[split.test], n_single=60, max_seconds=2, n_boot=50)
+    record = batch.to_dict()
+    record["context"] = {**record["context"], "process": "batch kernel"}
+    run = real_run(workspace, store, "20260101-000000-aaaaaa", pipe, cancer, latency=record)
+    # The same model, as if timed in a busy JupyterLab kernel: every call 6x slower.
+    busy = {**record["context"], "process": "lab kernel",
+            "load_1m": (record["context"]["load_1m"] or 0) + 8.0}  # fmt: skip
+    copy = real_run(workspace, store, "20260101-000001-bbbbbb", pipe, cancer,
+                    latency={**record, "context": busy}, scale=6.0)  # fmt: skip
+    assert store.get_run(copy).metric("single_p99_ms", "evaluate").value == pytest.approx(
+        6 * store.get_run(run).metric("single_p99_ms", "evaluate").value
+    )
+    # What the runs recorded says 6x slower, with confidence: that is where they were timed.
+    as_recorded = cmp.compare_runs(workspace, store, copy, run, n_boot=N_BOOT, remeasure="never")
+    assert as_recorded.metric("single_p99_ms").ratio == pytest.approx(6.0)
+    assert "contexts differ: process differs" in as_recorded.notes[0]
+    # Timed again side by side in one process, they are the same model.
+    c = cmp.compare_runs(workspace, store, copy, run, n_boot=N_BOOT, latency_seconds=2)
+    assert c.latency["measured"] == cmp.REMEASURED and c.latency["paired"]
+    assert (
+        "recorded contexts differ: process differs ('lab kernel' vs 'batch kernel')"
+        in (c.latency["reason"])
+    )
+    assert c.latency["contexts"]["paired"]["interleaved"] == 2
+    assert c.latency["recorded"]["candidate"]["single_p99_ms"] == pytest.approx(
+        6 * c.latency["recorded"]["baseline"]["single_p99_ms"]
+    )
+    latency_gates = [g for g in c.gates if g.gate.metric in lt.LATENCY_METRICS]
+    assert latency_gates and all(g.passed for g in latency_gates), c.reasons
+    p99 = c.metric("single_p99_ms")
+    assert p99.ratio_ci_low <= p99.ratio <= p99.ratio_ci_high
+    assert p99.measured == "re-measured side by side in one process (paired calls)"
+    assert c.decision == "promote", c.reasons  # identical predictions, size, latency
+    assert "Latency re\\-measured side by side in one process" in c.summary_markdown()
+
+
 # -- notebook helpers ---------------------------------------------------------------------------
 
 
@@ -374,8 +614,12 @@ def test_cli_compare_json_equals_stored_record(
     result = CliRunner().invoke(cli, [*args, "--fail-on-hold", "--gates", "/nope.yaml"])
     assert result.exit_code == 2 and "cannot read gates file /nope.yaml" in result.output
     assert "Traceback" not in result.output
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--remeasure", "never"])
     assert result.exit_code == 0 and "decision:" in result.output and "McNemar" in result.output
+    # The lift over the trivial baseline and where the latency numbers come from are shown.
+    assert "candidate vs the trivial baseline (class prior)" in result.output
+    assert "roc_auc: " in result.output and "vs trivial 0.5, lift +" in result.output
+    assert "latency: as recorded by each run (both were timed in the same context)" in result.output
 
 
 def test_cli_compare_records_a_relative_gates_file_as_absolute(

@@ -139,3 +139,45 @@ def test_several_processes_search_one_study(postgres_url: str) -> None:
     assert len(trials) == len(finished) == processes * each  # none lost, none duplicated
     assert sorted(tr.number for tr in trials) == list(range(processes * each))
     assert 0.5 < study.best_value <= 1.0
+
+
+def test_searchers_on_a_new_database_create_tables_once_and_stop_at_the_count(
+    tmp_path: Any,
+) -> None:
+    """Two searches (threads: cheap, and each opens its own storage and connections as a
+    process would) start together on a brand-new database and ask for 4 finished trials of one
+    study. Before: "table studies already exists" lost one, and each ran the trials missing at
+    its start, 8 for 4."""
+    import threading
+
+    import optuna
+
+    from workbench.datasets import load_dataset, make_split
+    from workbench.search import run_search
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    ds = load_dataset("iris")
+    split = make_split(ds, seed=0)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            barrier.wait(timeout=60)  # together: both create the tables, both count 0 done
+            run_search(
+                ds, split, family="logreg", trials=4, seed=0, storage_url=url,
+                study_name="shared", cv_folds=2,
+            )  # fmt: skip
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    trials = optuna.load_study(study_name="shared", storage=url).get_trials(deepcopy=False)
+    finished = [tr for tr in trials if tr.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4

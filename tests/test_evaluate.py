@@ -4,6 +4,8 @@ The metrics and their bootstrap are tested in test_stats.py."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -108,6 +110,134 @@ def test_evaluate_pipeline_regression(regression_split, regression_model):
 
 
 # ---------------------------------------------------------------------------------------------
+# the trivial baseline
+# ---------------------------------------------------------------------------------------------
+
+
+def test_trivial_baseline_is_the_class_prior_or_the_training_mean():
+    clf = ev.TrivialBaseline.fit("classification", ["b", "a", "b", "b"], labels=["a", "b"])
+    assert clf.prior == (0.25, 0.75) and clf.kind == "class prior"
+    np.testing.assert_allclose(clf.scores(3), [[0.25, 0.75]] * 3)
+    assert list(clf.scores(2, proba=False)) == ["b", "b"]  # the majority class
+    assert ev.TrivialBaseline.from_dict(clf.to_dict()) == clf
+    reg = ev.TrivialBaseline.fit("regression", [1.0, 2.0, 6.0])
+    np.testing.assert_allclose(reg.scores(2), [3.0, 3.0])
+    assert reg.describe() == "training mean of 3 rows (3)"
+    with pytest.raises(DatasetError, match="training targets"):
+        ev.TrivialBaseline.fit("regression", [])
+
+
+def test_a_model_is_measured_against_the_trivial_baseline(binary_split, binary_model):
+    _, X_te, y_tr, y_te = binary_split
+    result = ev.evaluate_pipeline(binary_model, X_te, y_te, task="classification", n_boot=200)
+    vs = ev.compare_with_baseline(result, y_tr)
+    prior = np.mean(np.asarray(y_tr) == 1)
+    base = bootstrap_metrics(
+        "classification", y_te, np.tile([1 - prior, prior], (len(y_te), 1)), n_boot=10
+    )
+    assert vs.estimates["roc_auc"].value == 0.5  # a constant score ranks nothing
+    assert vs.estimates["log_loss"].value == pytest.approx(base["log_loss"].value)
+    lift = vs.lifts["roc_auc"]
+    assert lift.value == pytest.approx(result.estimates["roc_auc"].value - 0.5)
+    assert lift.ci_low > 0 and vs.beats and vs.p_values["roc_auc"] < 0.05
+    recorded = vs.metrics()
+    assert recorded["baseline_roc_auc"] is vs.estimates["roc_auc"]
+    assert recorded["lift_log_loss"].value < 0  # lower is better: a gain is negative
+    assert recorded["beats_baseline"] == 1.0
+    assert set(vs.to_frame().columns) >= {"model", "baseline", "lift", "lift_ci_low"}
+    assert vs.banner_markdown().startswith("✅") and ev.baseline_verdict(recorded) is None
+
+
+def test_a_useless_model_does_not_beat_the_baseline_and_says_so(binary_split):
+    X_tr, X_te, y_tr, y_te = binary_split
+    shuffled = np.random.default_rng(0).permutation(np.asarray(y_tr))
+    useless = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_tr, shuffled)
+    result = ev.evaluate_pipeline(useless, X_te, y_te, task="classification", n_boot=200)
+    vs = ev.compare_with_baseline(result, y_tr)
+    assert not vs.beats and vs.metrics()["beats_baseline"] == 0.0
+    assert vs.lifts["roc_auc"].ci_low <= 0
+    assert vs.banner_markdown().startswith("### ⚠️ This model does not beat the trivial baseline")
+    # What `workbench run` prints, from the recorded metrics as its --json gives them.
+    as_json = {
+        k: {"value": v.value, "ci95": [v.ci_low, v.ci_high]} if hasattr(v, "value") else
+        {"value": v} for k, v in {**result.estimates, **vs.metrics()}.items()
+    }  # fmt: skip
+    sentence = ev.baseline_verdict(as_json)
+    assert sentence is not None and sentence.startswith("The model does not beat")
+    assert f"roc_auc {result.estimates['roc_auc'].value:.4f} vs 0.5000" in sentence
+
+
+def test_workbench_run_warns_first_when_the_model_does_not_beat_the_baseline(capsys):
+    from types import SimpleNamespace
+
+    from workbench.cli._runs import _print_outcome
+    from workbench.store import RunStatus
+
+    metrics = {
+        "roc_auc": {"value": 0.52, "ci95": [0.45, 0.6]},
+        "baseline_roc_auc": {"value": 0.5, "ci95": [0.5, 0.5]},
+        "lift_roc_auc": {"value": 0.02, "ci95": [-0.05, 0.1]},
+        "beats_baseline": {"value": 0.0},
+    }
+    outcome = SimpleNamespace(run_id="r1", status=RunStatus.SUCCEEDED, metrics=metrics,
+                              report=None, index=None)  # fmt: skip
+    _print_outcome(outcome)
+    out, err = capsys.readouterr()
+    assert err.startswith("WARNING: The model does not beat the trivial baseline")
+    assert "lift_roc_auc" in out and "baseline_roc_auc" not in out
+    _print_outcome(SimpleNamespace(**{**vars(outcome), "metrics": {
+        **metrics, "beats_baseline": {"value": 1.0}}}))  # fmt: skip
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_regression_and_label_only_models_have_their_baseline(binary_split, regression_split,
+                                                              regression_model):  # fmt: skip
+    X_tr, X_te, y_tr, y_te = regression_split
+    result = ev.evaluate_pipeline(regression_model, X_te, y_te, task="regression", n_boot=100)
+    vs = ev.compare_with_baseline(result, y_tr)
+    mean_rmse = float(np.sqrt(np.mean((y_te - np.mean(y_tr)) ** 2)))
+    assert vs.estimates["rmse"].value == pytest.approx(mean_rmse)
+    assert vs.headline == "rmse" and vs.lifts["rmse"].ci_high < 0 and vs.beats
+    X_tr, X_te, y_tr, y_te = binary_split
+    ridge = RidgeClassifier().fit(X_tr, y_tr)
+    labels_only = ev.evaluate_pipeline(ridge, X_te, y_te, task="classification", n_boot=50)
+    vs = ev.compare_with_baseline(labels_only, y_tr)
+    assert vs.headline == "accuracy" and set(vs.lifts) == {"accuracy", "f1"}
+
+
+def test_evaluate_run_records_the_baseline_latency_and_their_files(workspace, store):
+    from workbench.context import RunContext
+    from workbench.datasets import load_dataset, make_split
+    from workbench.modelio import save_model
+
+    ds = load_dataset("breast_cancer")
+    split = make_split(ds, seed=1)
+    rows = np.concatenate([split.train, split.valid])
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    pipe.fit(ds.X.iloc[rows], ds.y.iloc[rows])
+    store.create_run("20260101-000000-aaaaaa", dataset_name=ds.name, model_family="logreg",
+                     seed=1, stages=[("evaluate", "03_evaluate.ipynb")],
+                     params={"dataset": ds.name, "seed": 1})  # fmt: skip
+    ctx = RunContext(workspace, store, "20260101-000000-aaaaaa", "evaluate", {"dataset": ds.name})
+    ctx.run_dir.mkdir(parents=True)
+    save_model(pipe, ctx.run_dir / "model.skops")
+    evaluation = ev.evaluate_run(ctx, pipe, ds, split, n_boot=50, seed=1, latency_seconds=1,
+                                 model_path=ctx.run_dir / "model.skops")  # fmt: skip
+    run = store.get_run(ctx.run_id)
+    lift = run.metric("lift_roc_auc", "evaluate")
+    assert lift.ci_low is not None and lift.ci_low > 0
+    assert run.metric("baseline_roc_auc", "evaluate").value == 0.5
+    assert run.metric("beats_baseline", "evaluate").value == 1.0
+    p99 = run.metric("single_p99_ms", "evaluate")
+    assert p99.ci_low <= p99.value <= p99.ci_high  # latency with its interval
+    assert {a.name for a in run.artifacts} >= {"baseline.json", "latency.json"}
+    kept = json.loads((ctx.run_dir / "latency.json").read_text())
+    assert kept["context"]["process"] == "process" and kept["context"]["threads"] == 1
+    assert len(kept["single_ms"]) == len(evaluation.latency.single_ms) > 0
+    assert "timed in a process on host" in evaluation.latency.describe()
+
+
+# ---------------------------------------------------------------------------------------------
 # latency and size
 # ---------------------------------------------------------------------------------------------
 
@@ -132,6 +262,34 @@ def test_measure_latency_respects_counts_and_method(regression_split, regression
         ev.measure_latency(regression_model, X_te, method="predict_proba")
     with pytest.raises(ConfigError, match="empty"):
         ev.measure_latency(regression_model, X_te[:0])
+
+
+def test_models_timed_side_by_side_pair_their_calls(binary_split, binary_model):
+    from workbench import latency as lt
+
+    _, X_te, _, _ = binary_split
+    a, b = lt.time_models([binary_model, binary_model], X_te, n_single=30, n_boot=100)
+    assert len(a.single_ms) == len(b.single_ms) and len(a.batch_s) == len(b.batch_s)
+    assert a.context["interleaved"] == 2 and a.context["threads"] == 1
+    deltas = lt.latency_deltas(b, a, paired=True, n_boot=200)
+    p50 = deltas["single_p50_ms"]
+    assert p50.paired and p50.ratio.ci_low <= p50.ratio.value <= p50.ratio.ci_high
+    assert p50.ratio.value == pytest.approx(p50.candidate / p50.baseline)
+    assert set(deltas) == set(lt.LATENCY_METRICS)
+    again = lt.Latency.from_dict(json.loads(json.dumps(a.to_dict())), n_boot=100)
+    np.testing.assert_allclose(again.single_ms, a.single_ms, rtol=1e-5)
+
+
+def test_latency_contexts_are_compared_before_their_numbers():
+    from workbench import latency as lt
+
+    here = lt.latency_context()
+    assert lt.context_difference(here, dict(here)) is None
+    lab = {**here, "process": "lab kernel"}
+    assert "process differs ('lab kernel' vs" in lt.context_difference(lab, here)
+    busy = {**here, "load_1m": (here["load_1m"] or 0) + 3 * here["cpu_count"]}
+    assert "machine load differed" in lt.context_difference(busy, here)
+    assert "no latency context" in lt.context_difference(None, here)
 
 
 def test_model_size_bytes(tmp_path):

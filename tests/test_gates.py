@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from workbench.gates import (
+    CHECKS,
     COST_METRICS,
     Gate,
     GateError,
@@ -65,7 +66,9 @@ def test_unknown_metric_lists_the_known_metrics() -> None:
         ({"metric": "roc_auc", "op": ">=", "value": 0, "limit": 1}, "unknown key(s) limit"),
         ({"metric": "roc_auc", "op": ">=", "value": True}, "value True is not a number"),
         (["roc_auc", ">=", 0], "expected a mapping or a string, got list"),
-        ("single_p99_ms delta_ci_low <= 0", "cost metric 'single_p99_ms' does not have"),
+        ("model_size_bytes delta_ci_low <= 0", "which 'model_size_bytes' does not have"),
+        ("single_p99_ms lift_ci_low > 0", "trivial baseline, which has quality metrics"),
+        ("roc_auc ratio_ci_low >= 1", "'ratio_ci_low' is measured for latency only"),
     ],
 )
 def test_malformed_gates_name_the_gate_and_what_is_accepted(spec: object, message: str) -> None:
@@ -121,12 +124,14 @@ def test_default_gates_file_is_the_documented_template() -> None:
     gates = default_gates()
     assert {g.describe() for g in gates} >= {
         "roc_auc delta_ci_low >= 0",
-        "single_p99_ms ratio <= 1.2",
+        "roc_auc lift_ci_low > 0",  # beats the trivial baseline
+        "rmse lift_ci_high < 0",
+        "single_p99_ms ratio_ci_low <= 1.2",  # latency: its interval, never a lucky timing
         "model_size_bytes candidate <= 5e+07",
     }
     # The file documents every check it accepts.
     text = path.read_text()
-    for check in ("candidate", "delta_ci_low", "delta_ci_high", "ratio", "p_value"):
+    for check in CHECKS:
         assert check in text
     assert isinstance(yaml.safe_load(text)["gates"], list)
 
@@ -164,6 +169,45 @@ def test_each_check_reads_its_number() -> None:
     assert [r.observed for r in results] == [0.004, 0.01, 0.95, 3.0, 4e6, 2e5]
     assert results[3].reason == "single_p99_ms ratio = 3 misses <= 1.2"
     assert results[0].to_dict()["status"] == "passed"
+
+
+def test_latency_intervals_and_lifts_are_checks_like_the_others() -> None:
+    entries = {
+        "roc_auc": {"lift": 0.01, "lift_ci_low": -0.02, "lift_ci_high": 0.04, "trivial": 0.5},
+        "single_p99_ms": {"ratio": 1.5, "ratio_ci_low": 0.9, "ratio_ci_high": 2.1,
+                          "delta_ci_low": -0.1, "p_value": 0.3},
+    }  # fmt: skip
+    gates = [
+        parse_gate(s)
+        for s in (
+            "roc_auc lift_ci_low > 0",  # -0.02: the model does not beat the baseline
+            "roc_auc trivial <= 0.5",
+            "single_p99_ms ratio_ci_low <= 1.2",  # 0.9: not shown slower
+            "single_p99_ms ratio <= 1.2",  # 1.5: the strict point check holds it
+            "single_p99_ms p_value >= 0.05",
+        )
+    ]
+    results = evaluate_gates(entries, gates, task="classification")
+    assert [r.status.value for r in results] == ["failed", "passed", "passed", "failed", "passed"]
+    assert results[0].reason == "roc_auc lift_ci_low = -0.02 misses > 0"
+    # A comparison without a trivial baseline (runs evaluated before baselines): no evidence.
+    old = evaluate_gates({"roc_auc": {"lift_ci_low": None}}, gates[:1], task="classification")
+    assert old[0].status is GateStatus.FAILED and "undefined" in old[0].reason
+
+
+def test_release_gates_read_the_trivial_baseline_metrics() -> None:
+    gates = [parse_release_gate(g) for g in ("beats_baseline >= 1", "lift_rmse <= -1",
+                                             "lift_roc_auc >= 0.1")]  # fmt: skip
+    assert [g.label for g in gates] == ["beats_baseline >= 1", "lift_rmse <= -1",
+                                        "lift_roc_auc >= 0.1"]  # fmt: skip
+    values = {"beats_baseline": 0.0, "lift_roc_auc": 0.3}
+    results = evaluate_release_gates(gates, values, task="classification")
+    assert [r.status.value for r in results] == ["failed", "skipped", "passed"]
+    assert results[0].reason == "beats_baseline = 0 misses >= 1"
+    with pytest.raises(GateError, match=r"unknown metric 'lift_auc'.*lift_<metric>"):
+        parse_release_gate("lift_auc >= 0")
+    defaults = load_release_gates(default_release_gates_path())
+    assert "beats_baseline" in {g.metric for g in defaults}
 
 
 def test_direction_is_explicit_for_lower_is_better_metrics() -> None:

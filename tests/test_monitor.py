@@ -238,6 +238,39 @@ def test_replayed_stub_log_matches_the_stream_and_the_model(
     assert report.source["model_version"] == "v1" and not report.notes
 
 
+def test_a_log_with_repeated_ids_and_lines_out_of_order_is_monitored(
+    served: tuple[Stream, Path, Path], bundle: Path, tmp_path: Path
+) -> None:
+    """Two stub workers interleave their lines, a retried write repeats one, clients reuse or
+    leave empty their request ids. Before: ValueError "cannot reindex on an axis with duplicate
+    labels"."""
+    _, log, labels = served
+    lines = log.read_bytes().splitlines(keepends=True)
+    messy = lines[240:] + lines[:240]  # the second worker's buffer flushed first
+    messy += lines[5:8]  # written twice
+    entries = [json.loads(line) for line in lines[:10]]
+    for i, entry in enumerate(entries):
+        entry["request_id"] = "" if i % 2 else "same"  # empty and reused ids, new requests
+        entry["inputs"][0][0] += 1000 + i  # distinct requests, not repeated lines
+    messy += [(json.dumps(e) + "\n").encode() for e in entries]
+    path = tmp_path / "messy.jsonl"
+    path.write_bytes(b"".join(messy))
+
+    replay = replay_log(path, features=[f["name"] for f in Manifest.read(bundle).features])
+    assert len(replay) == 480 + 10
+    assert replay.requests["key"].is_unique
+    assert replay.requests["ts"].is_monotonic_increasing
+    assert replay.settings["duplicate_lines"] == 3
+    assert replay.settings["repeated_request_ids"] == 8  # "same" x5 and "" x5, first of each kept
+    assert {"same~2", "~5"} <= set(replay.requests["key"])
+    report = mon.monitor_files(log=path, bundle=bundle, labels=labels, window=120)
+    assert set(report.flagged_features()) == set(DRIFTED)
+    notes = " | ".join(report.notes)
+    assert "3 log line(s) repeated exactly, counted once" in notes
+    assert "out of time order, sorted by time" in notes
+    assert "8 request(s) reused an earlier request id" in notes
+
+
 def test_the_bundle_and_log_are_found_in_the_workspace(
     served: tuple[Stream, Path, Path], bundle: Path, workspace: Workspace
 ) -> None:

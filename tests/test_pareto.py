@@ -113,3 +113,24 @@ def test_figure_highlights_champion_and_front_with_hover_ids() -> None:
     assert list(frame["run"]) == ["champ", "fast", "slow"] and "roc_auc" in frame.columns
     with pytest.raises(ConfigError, match="no runs"):
         pareto_figure([])
+
+
+def test_points_carry_the_trivial_baseline_and_the_chart_draws_it() -> None:
+    base = {**FULL, "baseline_roc_auc": 0.5}
+    runs = [
+        run("good", {**base, "beats_baseline": 1.0}),
+        run("useless", {**base, "roc_auc": 0.52, "single_p99_ms": 0.2, "beats_baseline": 0.0}),
+        run("old", FULL),  # evaluated before baselines were recorded
+    ]
+    pts = points_from_runs(runs)
+    assert [(p.baseline, p.beats_baseline) for p in pts] == [(0.5, True), (0.5, False),
+                                                               (None, None)]  # fmt: skip
+    frame = points_frame(pts)
+    assert list(frame["baseline roc_auc"].fillna(-1)) == [0.5, 0.5, -1]
+    assert list(frame["beats baseline"]) == [True, False, None]
+    fig = pareto_figure(pts)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["does not beat the baseline"].customdata) == ["useless"]
+    assert "does NOT beat it" in by_name["does not beat the baseline"].hovertext[0]
+    assert [s.y0 for s in fig.layout.shapes] == [0.5]  # one dashed line per baseline value
+    assert "trivial baseline roc_auc 0.5000" in {a.text for a in fig.layout.annotations}

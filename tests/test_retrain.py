@@ -254,19 +254,16 @@ def test_recent_training_csv_starts_at_the_drift_and_maps_labels(
     assert more > rows  # extended back window by window
 
 
-def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
-    workspace: Workspace,
-    store: Store,
-    cancer: Dataset,
-    fitted: Any,
+def fake_runner(
     monkeypatch: pytest.MonkeyPatch,
+    cancer: Dataset,
+    seen: dict[str, Any],
+    *,
+    trained_id: str = "20260101-000009-eeeeee",
 ) -> None:
-    champion = model_run(workspace, store, "20260101-000000-dddddd", fitted[0], cancer)
-    promote(store, champion, "champion")
-    report, stream = drifted_report(cancer, fitted)
-    seen: dict[str, Any] = {}
+    """Replace the runner by the notebooks' work in process: fit on the CSV, then evaluate."""
 
-    class FakeRunner:  # the notebooks' work, in process: fit on the CSV, then evaluate
+    class FakeRunner:
         def __init__(self, ws: Workspace, store: Store, **kw: Any) -> None:
             self.ws, self.store = ws, store
 
@@ -275,7 +272,7 @@ def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
             data = pd.read_csv(req.dataset)
             y = data.pop(req.target)
             pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(data, y)
-            trained = model_run(self.ws, self.store, "20260101-000009-eeeeee", pipe, cancer)
+            trained = model_run(self.ws, self.store, trained_id, pipe, cancer)
             run_id = rt.evaluate_champion_on(
                 self.ws,
                 self.store,
@@ -289,6 +286,20 @@ def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
 
     monkeypatch.setattr("workbench.runner.Runner", FakeRunner)
     monkeypatch.setattr("workbench.compare._run.render_report", lambda *a, **k: None)
+
+
+def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
+    workspace: Workspace,
+    store: Store,
+    cancer: Dataset,
+    fitted: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    champion = model_run(workspace, store, "20260101-000000-dddddd", fitted[0], cancer)
+    promote(store, champion, "champion")
+    report, stream = drifted_report(cancer, fitted)
+    seen: dict[str, Any] = {}
+    fake_runner(monkeypatch, cancer, seen)
     outcome = rt.retrain_now(
         workspace, store, report, stream, profile=fitted[1], trials=2, n_boot=200
     )
@@ -308,8 +319,55 @@ def test_retrain_now_trains_on_recent_rows_and_compares_with_the_champion(
     failed = [g for g in c.gates if g.status is GateStatus.FAILED]
     assert c.decision == ("hold" if failed else "promote")
     assert all(g.gate.metric != "roc_auc" for g in failed)
-    assert "needs `workbench compare`" in outcome.note
+    assert f"comparison {c.id} decided {c.decision}" in outcome.note
+    assert outcome.promotion is None  # not asked to promote
     json.dumps(outcome.to_dict())
+
+
+def test_auto_retraining_promotes_audited_and_the_edge_plan_follows(
+    workspace: Workspace,
+    store: Store,
+    cancer: Dataset,
+    fitted: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.inventory import add_device, inventory_view
+    from workbench.registry import RegistryError, aliases, audit_trail
+
+    champion = model_run(workspace, store, "20260101-000000-dddddd", fitted[0], cancer)
+    promote(store, champion, "champion")
+    add_device(store, "edge-1", model="champion")
+    report, stream = drifted_report(cancer, fitted)
+    fake_runner(monkeypatch, cancer, {})
+    # A gate no model can pass: the comparison holds, nothing moves.
+    opts: dict[str, Any] = {"profile": fitted[1], "trials": 2, "n_boot": 100, "promote": True}
+    held = rt.retrain_now(
+        workspace, store, report, stream, gates=["roc_auc delta_ci_low >= 1"], **opts
+    )
+    assert held.comparison.decision == "hold" and held.promotion is None
+    assert aliases(store)["champion"].run_id == champion and "decided hold" in held.note
+    # Trained on the drifted rows, the new model beats the champion's on them: promoted.
+    fake_runner(monkeypatch, cancer, {}, trained_id="20260101-000010-ffffff")
+    outcome = rt.retrain_now(
+        workspace, store, report, stream, gates=["roc_auc delta_ci_low >= 0"], **opts
+    )
+    c = outcome.comparison
+    assert c.decision == "promote" and c.baseline.rescores == champion
+    assert outcome.promotion is not None and outcome.promotion.changed
+    assert aliases(store)["champion"].run_id == outcome.run_id
+    event = audit_trail(store, "champion")[-1]
+    assert event.automatic and event.actor.startswith("workbench retrain-check --auto (as ")
+    assert event.comparison_id == c.id and not event.forced
+    assert event.from_run == champion and event.to_run == outcome.run_id
+    assert "automatic" in event.reason and c.id in event.reason
+    assert outcome.to_dict()["promotion"]["event"]["automatic"] is True
+    assert "Promoted automatically" in rt.outcome_markdown(outcome.to_dict())
+    # The edge inventory's plan moves the device to the promoted version.
+    plan = inventory_view(store).plan
+    assert plan.target is not None and plan.target.run_id == outcome.run_id
+    assert [(m.device, m.to_ref) for m in plan.moves] == [("edge-1", plan.target.ref)]
+    with pytest.raises(RegistryError, match="cannot be forced"):
+        promote(store, champion, "champion", force=True, automatic=True)
 
 
 # -- the demo's monitoring stage ------------------------------------------------------------------

@@ -116,8 +116,12 @@ def test_csv_dataset_with_categories(ws: Path, tmp_path: Path) -> None:
     assert out["metrics"]["roc_auc"]["value"] > 0.7
 
 
-def test_failing_cell_marks_run_failed_and_keeps_partial_notebook(ws: Path) -> None:
-    # cv_folds=1 makes scikit-learn's KFold raise inside the search notebook.
+def test_failing_cell_marks_run_failed_and_keeps_partial_notebook(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cv_folds=1 makes scikit-learn's KFold raise inside the search notebook; the preflight
+    # check that refuses it before any kernel starts is bypassed to reach a failing cell.
+    monkeypatch.setattr("workbench.preflight.check_run", lambda params, ds: None)
     code, out = run_cli(ws, "--dataset", "iris", "--trials", "2", "-p", "cv_folds=1")
     assert code == 1
     assert out["status"] == "failed"

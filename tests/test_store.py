@@ -4,7 +4,7 @@ the ``store_url`` fixture when a server is available)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -292,6 +292,36 @@ def test_comparisons_round_trip_and_feed_the_alias_guard(store_url: str) -> None
         "champion", v2, actor="a", guard=lambda h, r, c: got.append(c) or ("ok", False)
     )
     assert got[0].id == latest.id  # the latest comparison of candidate vs holder
+
+
+def test_a_comparison_against_the_holders_model_rescored_feeds_the_alias_guard(
+    store_url: str,
+) -> None:
+    from workbench.store import AUTOMATIC_ACTOR, ComparisonRecord
+
+    store = open_store(store_url)
+    for r in ("r1", "r2", "r1-again", "other"):
+        _new_run(store, r)
+
+    def compare(cid: str, baseline: str, rescores: str | None, at: int) -> None:
+        record = {"decision": "promote", "baseline": {"run_id": baseline, "rescores": rescores}}
+        at_time = utcnow() + timedelta(seconds=at)
+        store.add_comparison(
+            ComparisonRecord(cid, "r2", baseline, "promote", record, created_at=at_time)
+        )
+
+    compare("cmp-20260101-000000-aaaaaa", "r1-again", "r1", 0)  # r1's model on other rows
+    compare("cmp-20260101-000001-bbbbbb", "other", "somebody-else", 1)  # not about r1
+    store.move_alias("champion", _version(store, "r1"), actor="a", guard=lambda *a: ("1", False))
+    got = []
+    event = store.move_alias(
+        "champion", _version(store, "r2"), actor=f"{AUTOMATIC_ACTOR} (as a)",
+        guard=lambda h, r, c: got.append(c) or ("ok", False),
+    )  # fmt: skip
+    assert got[0] is not None and got[0].id == "cmp-20260101-000000-aaaaaa"
+    assert event is not None and event.automatic and event.comparison_id == got[0].id
+    assert store.audit_trail("champion")[-1].automatic
+    assert not store.audit_trail("champion")[0].automatic
 
 
 def test_releases_round_trip(store_url: str) -> None:

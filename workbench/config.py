@@ -9,6 +9,9 @@ Precedence is flag > ``WORKBENCH_*`` environment variable > default. Nothing hap
 * ``WORKBENCH_ARTIFACTS``: where runs, reports, exports and logs are written (default the
   workspace folder); a team sets it to a folder all members share, beside the shared database.
   The store keeps paths relative to it, so the folder can move.
+* ``WORKBENCH_LATENCY_SECONDS``: the time budget of the evaluate stage's latency measurement
+  (default 10 s; the notebook parameter ``latency_seconds`` wins). Smoke runs and test suites
+  lower it; the measurement's CI says how much a short budget costs in precision.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from pathlib import Path
 from .exceptions import ConfigError
 from .project import find_project
 
-__all__ = ["Workspace", "resolve_workspace"]
+__all__ = ["Workspace", "latency_seconds", "resolve_workspace"]
 
 DEFAULT_WORKSPACE = "workspace"
+DEFAULT_LATENCY_SECONDS = 10.0
 _MARKER = ".workbench"
 
 
@@ -108,3 +112,28 @@ def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
     shared = os.environ.get("WORKBENCH_ARTIFACTS")
     artifacts = Path(shared).expanduser().resolve() if shared else None
     return Workspace(root=root, db_url=url, artifacts=artifacts)
+
+
+def latency_seconds(value: float | None = None) -> float:
+    """The latency measurement's time budget: ``value`` when given and positive, else
+    ``WORKBENCH_LATENCY_SECONDS``, else 10 s.
+
+    Raises:
+        ConfigError: the budget given or set is not a positive finite number of seconds.
+    """
+    source = "latency_seconds"
+    if value is None or value == 0:
+        raw = os.environ.get("WORKBENCH_LATENCY_SECONDS")
+        if not raw:
+            return DEFAULT_LATENCY_SECONDS
+        source = "WORKBENCH_LATENCY_SECONDS"
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+    if not (0 < value < float("inf")):
+        raise ConfigError(
+            f"{source} must be a positive number of seconds (e.g. 10), got {value!r}; "
+            "0 in the notebook parameter means WORKBENCH_LATENCY_SECONDS or 10 s"
+        )
+    return float(value)

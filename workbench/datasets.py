@@ -455,6 +455,7 @@ def _read_text(
         delimiter, sep_from = "\t", "file suffix"
     else:
         delimiter, sep_from = _sniff_delimiter(text), "sniffed"
+    _check_unique_header(path, text, delimiter)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter)
     except pd.errors.EmptyDataError as e:
@@ -574,6 +575,36 @@ def _first_line(e: BaseException) -> str:
     return text[0][:300] if text else type(e).__name__
 
 
+def _check_unique_header(path: Path, text: str, delimiter: str) -> None:
+    """Refuse repeated column names: pandas renames the second ``a`` to ``a.1``, so a model
+    would silently train on a column the file does not name."""
+    names = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DatasetError(
+            f"dataset file {str(path)!r} repeats column name(s) "
+            f"{', '.join(map(repr, repeated))} in its header; column names must be unique — "
+            "rename or drop the repeated columns"
+        )
+
+
+def _check_finite(frame: pd.DataFrame, name: str) -> None:
+    """Refuse infinite numbers (``inf``, or ``1e400`` which overflows to it): scaling, the
+    models and the metrics turn them into NaN or errors deep inside a notebook."""
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            bad = np.isinf(col.to_numpy(dtype="float64", na_value=np.nan))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DatasetError(
+                    f"column {str(c)!r} of {name!r} holds {int(bad.sum())} infinite value(s) "
+                    f"(first in data row {row + 1}: {float(col.iloc[row])!r}; 1e400 overflows "
+                    "to inf); "
+                    "replace them with finite numbers or leave the cells empty"
+                )
+
+
 def _infer_task(y: pd.Series) -> str:
     if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         return "classification"
@@ -593,6 +624,8 @@ def _finish(
     curated: bool = False,
 ) -> Dataset:
     X, prep = prepare_features(X, name=name, drop=not curated)
+    _check_finite(X, name)
+    _check_finite(y.to_frame(), name)
     labels: list[Any] = []
     if task == "classification":
         labels = sorted(pd.unique(y).tolist(), key=lambda v: (str(type(v)), v))

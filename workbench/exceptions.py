@@ -11,7 +11,10 @@ returns for it, and says what would be accepted instead::
     ├── ParameterError (ValueError)     notebook parameter unknown or of the wrong type
     ├── ModelError                      a model file is missing, tampered with or untrusted
     ├── StageFailed                     a notebook cell raised (exit 1); carries the cell details
-    └── RunCancelled                    interrupted with Ctrl-C (exit 130)
+    └── RunCancelled                    interrupted with Ctrl-C (exit 130) or SIGTERM (exit 143)
+
+:class:`Terminated` is not an error: it is the ``KeyboardInterrupt`` a SIGTERM handler raises,
+so that a terminated run is recorded cancelled exactly like an interrupted one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "RunNotFound",
     "StageFailed",
     "StoreError",
+    "Terminated",
     "WorkbenchError",
 ]
 
@@ -78,6 +82,8 @@ class CellError:
     traceback: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        if self.cell_index < 0:  # no cell to blame: the kernel, a timeout, the report export
+            return f"stage {self.stage!r} failed: {self.ename}: {self.evalue}"
         return (
             f"stage {self.stage!r} failed in cell {self.cell_index} "
             f"(execution count {self.exec_count}): {self.ename}: {self.evalue}"
@@ -89,14 +95,40 @@ class StageFailed(WorkbenchError):
 
     exit_code = 1
 
-    def __init__(self, run_id: str, cell: CellError, notebook: str) -> None:
+    def __init__(
+        self, run_id: str, cell: CellError, notebook: str, *, partial: bool = True
+    ) -> None:
         self.run_id = run_id
         self.cell = cell
         self.notebook = notebook
-        super().__init__(f"run {run_id}: {cell.summary()}\n  partial notebook kept at {notebook}")
+        kept = "partial notebook" if partial else "notebook"
+        super().__init__(f"run {run_id}: {cell.summary()}\n  {kept} kept at {notebook}")
 
 
 class RunCancelled(WorkbenchError):
-    """The run was interrupted (Ctrl-C); it is recorded as cancelled."""
+    """The run was interrupted (Ctrl-C) or terminated (SIGTERM); it is recorded as cancelled.
+
+    ``exit_code`` is 128 + the signal's number, as a shell reports a process the signal
+    stopped: 130 for Ctrl-C, 143 for SIGTERM.
+    """
 
     exit_code = 130
+
+    def __init__(self, message: str, *, run_id: str | None = None, signal: int = 2) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.exit_code = 128 + signal
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by a SIGTERM handler in the main thread: stop like Ctrl-C, say which signal."""
+
+    def __init__(self, signal: int = 15) -> None:
+        super().__init__(signal)
+        self.signal = signal
+
+    @property
+    def reason(self) -> str:
+        import signal as signals
+
+        return f"terminated by {signals.Signals(self.signal).name}"

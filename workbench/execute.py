@@ -4,10 +4,16 @@ Kernels start on local IPC sockets (no TCP ports to race for when runs start in 
 "running over TCP without encryption" warning), in batch mode (``WORKBENCH_BATCH=1``: notebooks
 show static tables instead of widgets), and a failure becomes a :class:`StageFailed` carrying
 the cell, its source and the traceback, with the partial notebook kept.
+
+Every cell runs under a time limit, :data:`DEFAULT_CELL_TIMEOUT_S` unless the caller gives one
+(``workbench run --cell-timeout``): a cell that hangs ends its stage as failed, with the cell
+and the limit named, instead of holding the run ``running`` forever. A kernel that dies is a
+failed stage the same way.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -17,9 +23,20 @@ from typing import Any
 
 from .exceptions import CellError, ConfigError, StageFailed
 
-__all__ = ["ENGINE", "execute_notebook", "register_engine", "render_report"]
+__all__ = [
+    "DEFAULT_CELL_TIMEOUT_S",
+    "ENGINE",
+    "check_cell_timeout",
+    "execute_notebook",
+    "register_engine",
+    "render_report",
+]
 
 ENGINE = "workbench"
+#: Seconds a cell may run when the caller sets no limit (30 minutes): ample for a search cell
+#: of the builtin datasets on a slow machine (minutes), short enough that a hung cell ends its
+#: run the same working session.
+DEFAULT_CELL_TIMEOUT_S = 1800.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _registered = False
 
@@ -36,6 +53,23 @@ def _ipc_kernel_manager() -> type:
             super().__init__(transport="ipc", **kwargs)
 
     return IPCKernelManager
+
+
+def check_cell_timeout(value: float | None, *, what: str = "--cell-timeout") -> float:
+    """The per-cell limit in seconds: ``value``, or the default when it is None.
+
+    Raises:
+        ConfigError: ``value`` is not a finite number of seconds above 0.
+    """
+    if value is None:
+        return DEFAULT_CELL_TIMEOUT_S
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"{what} must be a number of seconds above 0, got {value!r}; "
+            f"the default is {DEFAULT_CELL_TIMEOUT_S:g}"
+        )
+    return float(value)
 
 
 def register_engine() -> None:
@@ -101,16 +135,26 @@ def execute_notebook(
         owner: The run, comparison or report id the failure belongs to.
         log_output: Stream cell outputs to the ``papermill`` logger.
         on_cell: Called with (cell index, cell count) as each cell starts.
-        cell_timeout: Seconds a cell may run (``None``: no limit).
+        cell_timeout: Seconds a cell may run (``None``: :data:`DEFAULT_CELL_TIMEOUT_S`).
 
     Raises:
-        StageFailed: a cell raised, the kernel died or timed out. KeyboardInterrupt passes.
+        StageFailed: a cell raised, the kernel died or a cell ran out of time.
+            KeyboardInterrupt passes.
+        ConfigError: ``cell_timeout`` is not a number of seconds above 0.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    timeout = check_cell_timeout(cell_timeout)
     register_engine()
     out.parent.mkdir(parents=True, exist_ok=True)
+    running = [-1]  # the cell executing now: what a timeout or a dead kernel interrupted
+
+    def cell_started(index: int, total: int) -> None:
+        running[0] = index
+        if on_cell is not None:
+            on_cell(index, total)
+
     try:
         with _batch_env():
             papermill.execute_notebook(
@@ -124,8 +168,8 @@ def execute_notebook(
                 progress_bar=False,
                 log_output=log_output,
                 cwd=str(out.parent),
-                execution_timeout=cell_timeout,
-                on_cell=on_cell,
+                execution_timeout=timeout,
+                on_cell=cell_started,
             )
     except PapermillExecutionError as e:
         cell = CellError(
@@ -139,9 +183,45 @@ def execute_notebook(
         )
         raise StageFailed(owner, cell, str(out)) from e
     except Exception as e:  # kernel died, timed out or could not start: still a failed stage
-        cell = CellError(stage, -1, None, "", type(e).__name__, _strip(str(e)), [])
-        raise StageFailed(owner, cell, str(out)) from e
+        raise StageFailed(
+            owner, _interrupted_cell(e, stage, out, running[0], timeout), str(out)
+        ) from e
     return out
+
+
+def _interrupted_cell(
+    error: Exception, stage: str, out: Path, index: int, timeout: float
+) -> CellError:
+    """The record of a cell stopped from outside: a time-out, a dead kernel, a kernel that
+    never started (``index`` -1)."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    where = f"cell {index}" if index >= 0 else "the kernel"
+    if isinstance(error, CellTimeoutError):
+        evalue = (
+            f"{where} ran longer than the cell timeout of {timeout:g} s and was stopped; "
+            "raise the limit with --cell-timeout SECONDS if the cell needs longer"
+        )
+    elif isinstance(error, DeadKernelError):
+        evalue = (
+            f"the kernel died while {where} ran ({_strip(str(error))}): it was killed, ran "
+            "out of memory or crashed"
+        )
+    else:
+        evalue = _strip(str(error))
+    return CellError(stage, index, None, _cell_source(out, index), type(error).__name__, evalue, [])
+
+
+def _cell_source(out: Path, index: int) -> str:
+    """The source of cell ``index`` of the partial output notebook ('' when unknown)."""
+    if index < 0 or not out.is_file():
+        return ""
+    try:
+        import nbformat
+
+        return str(nbformat.read(out, as_version=4).cells[index].source)
+    except Exception:  # a half-written notebook: the cell's source is a nicety, not a need
+        return ""
 
 
 def render_report(

@@ -3,37 +3,50 @@
 A gate compares one number of a comparison with a threshold::
 
     {metric: roc_auc, check: delta_ci_low, op: ">=", value: 0}     # not worse, with 95% confidence
-    {metric: single_p99_ms, check: ratio, op: "<=", value: 1.2}     # at most 20% slower
+    {metric: roc_auc, check: lift_ci_low, op: ">", value: 0}       # beats the trivial baseline
+    {metric: single_p99_ms, check: ratio_ci_low, op: "<=", value: 1.2}  # not shown >20% slower
     {metric: model_size_bytes, check: candidate, op: "<=", value: 50e6}
 
 or the same as one string, ``"roc_auc delta_ci_low >= 0"``; ``"model_size_bytes <= 50e6"``
 (three words) means ``check: candidate``. A gates file is a YAML list of gates, or a mapping
 with a ``gates:`` list (see ``templates/gates.yaml``).
 
-Checks (``delta`` is always **candidate − baseline in the metric's units**; its sign is never
-flipped, so for a lower-is-better metric such as ``rmse`` an improvement is a *negative*
-delta and the matching gate is ``rmse delta_ci_high <= 0``):
+Checks (``delta`` is always **candidate − baseline in the metric's units**, and ``lift``
+**candidate − trivial baseline**; their sign is never flipped, so for a lower-is-better metric
+such as ``rmse`` an improvement is a *negative* delta and the matching gate is
+``rmse delta_ci_high <= 0``):
 
 ============== ===============================================================================
 candidate      the candidate's value
 baseline       the baseline's value
 delta          candidate − baseline
-delta_ci_low   lower bound of the paired-bootstrap 95% CI of the delta (quality metrics only)
-delta_ci_high  upper bound of that interval (quality metrics only)
+delta_ci_low   lower bound of the bootstrap 95% CI of the delta (not for model size)
+delta_ci_high  upper bound of that interval
 ratio          candidate / baseline
-p_value        two-sided paired-bootstrap p-value of the delta (quality metrics only)
+ratio_ci_low   lower bound of the 95% CI of the ratio (latency metrics)
+ratio_ci_high  upper bound of that interval
+p_value        two-sided bootstrap p-value of the delta (not for model size)
+trivial        the trivial baseline's value (class prior / training mean; quality metrics)
+lift           candidate − trivial baseline (quality metrics)
+lift_ci_low    lower bound of the paired-bootstrap 95% CI of the lift
+lift_ci_high   upper bound of that interval
 ============== ===============================================================================
 
 Quality metrics are those of :mod:`workbench.stats` (``roc_auc``, ``rmse``, ...); cost
-metrics are the latency and size each run's evaluate stage records (:data:`COST_METRICS`).
-A gate on a quality metric of the *other* task is reported as skipped, so one file serves
-classification and regression alike.
+metrics are the latency and size of :data:`COST_METRICS`. Latency comes with intervals: a
+comparison times both models side by side in one process when the runs were timed in different
+places, so ``single_p99_ms ratio_ci_low <= 1.2`` holds a candidate only when it is slower by
+more than 20% with 95% confidence, never because of where it was timed. A gate on a quality
+metric of the *other* task is reported as skipped, so one file serves classification and
+regression alike.
 
 A **release gate** (:func:`parse_release_gate`, ``templates/release_gates.yaml``) is the same
 language in its absolute ``candidate`` form, read as "the released model's value":
 ``roc_auc >= 0.95``, ``p99_ms <= 20``; besides the metrics above it may name the load-test
-numbers of :data:`RELEASE_METRICS`. :func:`resolve_gates` turns what a caller passed (a file, a
-list, nothing) into gates of either kind.
+numbers of :data:`RELEASE_METRICS` and what the evaluate stage recorded about the trivial
+baseline (``beats_baseline >= 1``, ``lift_roc_auc >= 0.1``; :func:`baseline_metrics`).
+:func:`resolve_gates` turns what a caller passed (a file, a list, nothing) into gates of either
+kind.
 
 Example::
 
@@ -55,14 +68,19 @@ from typing import Any
 from .exceptions import ConfigError
 
 __all__ = [
+    "BASELINE_PREFIX",
+    "BEATS_METRIC",
     "CHECKS",
     "COST_METRICS",
+    "LIFT_PREFIX",
     "OPERATORS",
     "RELEASE_METRICS",
+    "TIMED_METRICS",
     "Gate",
     "GateError",
     "GateResult",
     "GateStatus",
+    "baseline_metrics",
     "default_gates",
     "default_gates_path",
     "default_release_gates_path",
@@ -91,18 +109,38 @@ COST_METRICS: dict[str, bool] = {
     "model_size_bytes": False,
 }
 
+#: Cost metrics measured with repeats (each a bootstrap interval over the timed calls).
+TIMED_METRICS = frozenset({"single_p50_ms", "single_p99_ms", "batch_rows_per_s"})
+
 #: Checks and what they read from a comparison's metric entry.
 CHECKS: dict[str, str] = {
     "candidate": "the candidate's value",
     "baseline": "the baseline's value",
     "delta": "candidate − baseline, in the metric's units",
-    "delta_ci_low": "lower bound of the paired-bootstrap 95% CI of candidate − baseline",
-    "delta_ci_high": "upper bound of the paired-bootstrap 95% CI of candidate − baseline",
+    "delta_ci_low": "lower bound of the bootstrap 95% CI of candidate − baseline",
+    "delta_ci_high": "upper bound of the bootstrap 95% CI of candidate − baseline",
     "ratio": "candidate / baseline",
-    "p_value": "two-sided paired-bootstrap p-value of the delta",
+    "ratio_ci_low": "lower bound of the 95% CI of candidate / baseline (latency)",
+    "ratio_ci_high": "upper bound of the 95% CI of candidate / baseline (latency)",
+    "p_value": "two-sided bootstrap p-value of the delta",
+    "trivial": "the trivial baseline's value (class prior / training mean)",
+    "lift": "candidate − trivial baseline, in the metric's units",
+    "lift_ci_low": "lower bound of the paired-bootstrap 95% CI of candidate − trivial baseline",
+    "lift_ci_high": "upper bound of the paired-bootstrap 95% CI of candidate − trivial baseline",
 }
-# Cost metrics are single measurements per run: no interval, no test.
-_QUALITY_ONLY = frozenset({"delta_ci_low", "delta_ci_high", "p_value"})
+# Checks that need an interval: model size is one exact number per model.
+_INTERVAL = frozenset({"delta_ci_low", "delta_ci_high", "p_value"})
+# Checks against the trivial baseline, which only predicts: quality metrics only.
+_TRIVIAL = frozenset({"trivial", "lift", "lift_ci_low", "lift_ci_high"})
+# Intervals of the ratio are measured for latency only.
+_RATIO_INTERVAL = frozenset({"ratio_ci_low", "ratio_ci_high"})
+#: What the evaluate stage records about the trivial baseline (:mod:`workbench.evaluate`):
+#: ``beats_baseline`` (1.0 when the headline metric's lift is significant in the good
+#: direction), ``baseline_<m>`` (its value) and ``lift_<m>`` (model − it, with a CI).
+BEATS_METRIC = "beats_baseline"
+BASELINE_PREFIX = "baseline_"
+LIFT_PREFIX = "lift_"
+_BASELINE_PREFIXES = (BASELINE_PREFIX, LIFT_PREFIX)
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -236,6 +274,14 @@ def known_metrics() -> list[str]:
     return [*_quality_metrics(), *COST_METRICS]
 
 
+def baseline_metrics() -> list[str]:
+    """What a run's evaluate stage records about the trivial baseline, which release gates may
+    name: ``beats_baseline`` (1 or 0), then ``baseline_<m>`` and ``lift_<m>`` per quality
+    metric (see :mod:`workbench.evaluate`)."""
+    quality = list(_quality_metrics())
+    return [BEATS_METRIC, *(p + m for p in _BASELINE_PREFIXES for m in quality)]
+
+
 # -- parsing ------------------------------------------------------------------------------------
 
 
@@ -305,10 +351,22 @@ def parse_gate(spec: Any, *, where: str = "gate") -> Gate:
         raise GateError(f"{where}: unknown check {check!r}; checks: {', '.join(CHECKS)}")
     if op not in OPERATORS:
         raise GateError(f"{where}: unknown operator {op!r}; operators: {', '.join(OPERATORS)}")
-    if check in _QUALITY_ONLY and metric in COST_METRICS:
+    if check in _INTERVAL and metric in COST_METRICS and metric not in TIMED_METRICS:
         raise GateError(
-            f"{where}: check {check!r} needs a confidence interval, which cost metric {metric!r} "
-            "does not have (one measurement per run); use candidate, delta or ratio"
+            f"{where}: check {check!r} needs a confidence interval, which {metric!r} does not "
+            "have (one exact number per model); use candidate, delta or ratio"
+        )
+    if check in _TRIVIAL and metric in COST_METRICS:
+        raise GateError(
+            f"{where}: check {check!r} compares with the trivial baseline, which has quality "
+            f"metrics only, not {metric!r}; use it on a quality metric, e.g. "
+            "'roc_auc lift_ci_low > 0'"
+        )
+    if check in _RATIO_INTERVAL and metric not in TIMED_METRICS:
+        raise GateError(
+            f"{where}: check {check!r} is measured for latency only "
+            f"({', '.join(sorted(TIMED_METRICS))}), not {metric!r}; use ratio, or delta_ci_low "
+            "/ delta_ci_high"
         )
     name = str(fields.get("name") or "")
     return Gate(metric, check, op, _number(fields["value"], where), name)
@@ -354,20 +412,15 @@ def load_gates(
     Raises:
         GateError: The file is missing, is not YAML, or holds invalid gates.
     """
-    import yaml
+    from ._yaml import load_yaml
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise GateError(
-            f"cannot read gates file {path}: {e.strerror or e}; pass an existing YAML file "
-            "(templates/ holds examples)"
-        ) from e
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise GateError(f"{path.name} is not valid YAML: {e}") from e
+    doc = load_yaml(
+        path,
+        what="gates file",
+        error=GateError,
+        hint="pass an existing YAML file (templates/ holds examples)",
+    )
     return parse_gates(doc, source=path.name, parse=parse, forms=forms)
 
 
@@ -446,7 +499,7 @@ def parse_release_gate(spec: Any, *, where: str = "gate") -> Gate:
             "drop the check (or use 'candidate'), e.g. 'roc_auc >= 0.95'. Relative gates belong "
             "to `workbench compare`"
         )
-    if metric in RELEASE_METRICS:
+    if metric in RELEASE_METRICS or metric in baseline_metrics():
         gate = replace(
             parse_gate({**fields, "metric": _STAND_IN_METRIC}, where=where), metric=metric
         )
@@ -455,8 +508,9 @@ def parse_release_gate(spec: Any, *, where: str = "gate") -> Gate:
     else:
         raise GateError(
             f"{where}: unknown metric {metric!r}; release gates read the load test "
-            f"({', '.join(RELEASE_METRICS)}) or the bundle's test metrics "
-            f"({', '.join(known_metrics())})"
+            f"({', '.join(RELEASE_METRICS)}), the bundle's test metrics "
+            f"({', '.join(known_metrics())}) or the trivial baseline's ({BEATS_METRIC}, "
+            "baseline_<metric>, lift_<metric>)"
         )
     return replace(gate, name=gate.name or f"{metric} {gate.op} {gate.value:g}")
 
@@ -537,8 +591,12 @@ def resolve_gates(
 
 
 def _metric_task(metric: str) -> str | None:
-    m = _quality_metrics().get(metric)
-    return m.task if m is not None else None
+    """The task of a quality metric (also of ``lift_<m>``/``baseline_<m>``), else ``None``."""
+    quality = _quality_metrics()
+    for prefix in ("", *_BASELINE_PREFIXES):
+        if metric.startswith(prefix) and metric[len(prefix) :] in quality:
+            return quality[metric[len(prefix) :]].task
+    return None
 
 
 def _fmt(x: float) -> str:

@@ -3,8 +3,11 @@
 Each evaluated run is a point with three objectives: quality (the task's headline metric,
 ``roc_auc`` up or ``rmse`` down), single-row p99 latency (down) and model size (down). A run is
 *non-dominated* (on the Pareto front) when no other run is at least as good on all three and
-strictly better on one. The functions here are pure: records in, points or a table out; the
-chart is :func:`workbench.figures.pareto.pareto_figure`.
+strictly better on one. Each point also carries its run's trivial baseline (the class prior or
+training mean scored on the same test rows, recorded by the evaluate stage as
+``baseline_<metric>``) and whether the model beat it (``beats_baseline``): a model below the
+baseline is not a trade-off worth having, whatever its cost. The functions here are pure:
+records in, points or a table out; the chart is :func:`workbench.figures.pareto.pareto_figure`.
 
 Example::
 
@@ -60,6 +63,9 @@ class ParetoPoint:
         on_front: Not dominated by any other point (set by :func:`mark_front`).
         dominated_by: Runs that dominate it.
         champion: Whether it holds the ``champion`` alias.
+        baseline: The trivial baseline's value of ``metric`` on the run's test rows (``None``
+            for runs evaluated before baselines were recorded).
+        beats_baseline: Whether the model beat it with 95% confidence (``None``: unknown).
     """
 
     run_id: str
@@ -72,6 +78,8 @@ class ParetoPoint:
     on_front: bool = True
     dominated_by: tuple[str, ...] = ()
     champion: bool = False
+    baseline: float | None = None
+    beats_baseline: bool | None = None
 
     def _objectives(self) -> tuple[float, float, float]:
         """All three as "lower is better"."""
@@ -125,10 +133,12 @@ def points_from_runs(
         champion_run_id: The run holding the ``champion`` alias, flagged on its point.
 
     Returns:
-        Points (newest run first, as given) with the front marked. Runs missing one of the
-        three numbers are left out. The quality metric is the first of ``roc_auc``/``rmse``
-        found among the runs; runs without it are left out.
+        Points (newest run first, as given) with the front marked and their trivial baseline.
+        Runs missing one of the three numbers are left out. The quality metric is the first of
+        ``roc_auc``/``rmse`` found among the runs; runs without it are left out.
     """
+    from .gates import BASELINE_PREFIX, BEATS_METRIC
+
     kept = [
         r
         for r in runs
@@ -148,6 +158,7 @@ def points_from_runs(
         values = [m.value if m else None for m in (q, lat, size)]
         if not all(_finite(v) for v in values):
             continue
+        trivial, beats = r.metric(BASELINE_PREFIX + name, _STAGE), r.metric(BEATS_METRIC, _STAGE)
         points.append(
             ParetoPoint(
                 run_id=r.id,
@@ -158,6 +169,8 @@ def points_from_runs(
                 latency_ms=float(values[1]),  # type: ignore[arg-type]
                 size_bytes=float(values[2]),  # type: ignore[arg-type]
                 champion=r.id == champion_run_id,
+                baseline=trivial.value if trivial and _finite(trivial.value) else None,
+                beats_baseline=None if beats is None else beats.value >= 1,
             )
         )
     return mark_front(points)
@@ -176,7 +189,8 @@ def collect_points(store: Store, fingerprint: str | None) -> list[ParetoPoint]:
 
 
 def points_frame(points: Sequence[ParetoPoint]) -> pd.DataFrame:
-    """A table of the points: run, family, the three objectives, front and champion flags."""
+    """A table of the points: run, family, the three objectives, front and champion flags, the
+    trivial baseline and whether the model beat it."""
     import pandas as pd
 
     return pd.DataFrame(
@@ -190,6 +204,8 @@ def points_frame(points: Sequence[ParetoPoint]) -> pd.DataFrame:
                 "non-dominated": p.on_front,
                 "dominated by": ", ".join(p.dominated_by),
                 "champion": p.champion,
+                f"baseline {p.metric}": p.baseline,
+                "beats baseline": p.beats_baseline,
             }
             for p in points
         ]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_write_text
+from ._yaml import read_user_text
 from .exceptions import ConfigError
 
 __all__ = [
@@ -237,12 +238,13 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     file = Path(path).expanduser().resolve()
     if file.is_dir():
         return _project_at(file, named_by="project folder")
+    text = read_user_text(file, what="project settings")  # size and UTF-8 checked
     try:
-        doc = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read project settings {file}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{file} is not valid TOML: {e}") from e
+    except RecursionError:
+        raise ConfigError(f"{file} is not valid TOML: its arrays nest too deeply") from None
     if file.name == "pyproject.toml":
         table = doc.get("tool", {}).get("workbench")
         where = f"{file} [tool.workbench]"

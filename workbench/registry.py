@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ModelError, RunNotFound, WorkbenchError
-from .store import AliasEvent, ComparisonRecord, ModelVersion, RunStatus, Store
+from .store import AUTOMATIC_ACTOR, AliasEvent, ComparisonRecord, ModelVersion, RunStatus, Store
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -255,8 +255,9 @@ def resolve_ref(store: Store, ref: str) -> str:
             raise
         known = aliases(store)
         listed = ", ".join(f"{name} (v{v.version})" for name, v in known.items()) or "none yet"
+        shown = ref if len(ref) <= 40 else ref[:37] + "..."  # a pasted blob, not an id
         raise RunNotFound(
-            f"no run, version or alias {ref!r}; aliases: {listed}; give a run id (or a unique "
+            f"no run, version or alias {shown!r}; aliases: {listed}; give a run id (or a unique "
             "prefix; `workbench runs` lists them), a version such as v1 (`workbench models`), "
             "or an alias"
         ) from None
@@ -278,14 +279,17 @@ def promote(
     force: bool = False,
     actor: str | None = None,
     reason: str = "",
+    automatic: bool = False,
 ) -> Promotion:
     """Point ``alias`` at the model of ``run_id``, if the evidence allows it.
 
     The run is registered first when needed. A new alias is simply assigned. An alias that
     already points elsewhere moves only when the latest comparison of this run (candidate)
-    against the current holder (baseline) decided ``promote``; ``force=True`` overrides a
-    ``hold`` or a missing comparison and is recorded as forced. The check and the move happen
-    in one transaction, so two concurrent promotions cannot both pass the same check.
+    against the current holder (baseline), or against a run that re-scored the holder's model
+    on other rows (retraining's comparison on the recent rows), decided ``promote``;
+    ``force=True`` overrides a ``hold`` or a missing comparison and is recorded as forced.
+    The check and the move happen in one transaction, so two concurrent promotions cannot both
+    pass the same check.
 
     Args:
         store: The store.
@@ -294,6 +298,9 @@ def promote(
         force: Move even though the evidence says hold or is missing.
         actor: Who is promoting; default the OS user.
         reason: Why; default a sentence naming the comparison.
+        automatic: A program decided, not a person (``retrain-check --auto``): the audit
+            event's actor is ``workbench retrain-check --auto (as <actor>)`` and its
+            ``automatic`` is true. Never combined with ``force``.
 
     Returns:
         A :class:`Promotion`; ``changed`` is false (and nothing is recorded) when the alias
@@ -309,7 +316,15 @@ def promote(
         'champion: v1 → v2'
     """
     check_alias(alias)
+    if automatic and force:
+        raise RegistryError(
+            "an automatic promotion follows the evidence and cannot be forced; drop force, or "
+            "promote by hand with --force and --reason"
+        )
     version = register_model(store, run_id)
+    who = actor or _current_user()
+    if automatic:
+        who = f"{AUTOMATIC_ACTOR} (as {who})"
 
     def guard(
         holder: int | None, holder_run: str | None, latest: ComparisonRecord | None
@@ -326,7 +341,7 @@ def promote(
         # promote anyway.
         return why, force and (latest is None or latest.decision != "promote")
 
-    event = store.move_alias(alias, version, actor=actor or _current_user(), guard=guard)
+    event = store.move_alias(alias, version, actor=who, guard=guard)
     if event is None:
         return Promotion(
             alias, version.version, version.run_id, False, None,

@@ -2,13 +2,21 @@
 
 The runner validates everything it can before a kernel starts (stages, model family, dataset,
 parameters), then executes each stage's notebook into ``runs/<run_id>/``, exports it to HTML in
-the background while the next stage runs, and keeps the run's status true whatever happens: a
-failing cell marks it ``failed`` (stage, cell, traceback kept), Ctrl-C marks it ``cancelled``.
+the background while the next stage runs, and keeps the run's status true whatever happens:
+
+- a failing cell, a cell past its time limit or a dead kernel marks it ``failed`` (stage, cell,
+  reason and traceback kept);
+- a report that cannot be written (a full disk) marks it ``failed`` with the stage and the
+  error: a run is ``succeeded`` only once every page of it is on disk;
+- Ctrl-C, or SIGTERM when the caller turns it into :class:`~workbench.exceptions.Terminated`
+  (``workbench run`` does), marks it ``cancelled`` with the reason.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +27,7 @@ from typing import Any, Protocol
 from ._files import new_id, sha256_file
 from .config import Workspace
 from .context import STAGES
-from .exceptions import CellError, ConfigError, RunCancelled, StageFailed
+from .exceptions import CellError, ConfigError, RunCancelled, StageFailed, Terminated
 from .params import check_params, notebook_parameters
 from .provenance import git_commit, package_versions
 from .store import ArtifactRecord, MetricRecord, RunStatus, Store
@@ -27,6 +35,7 @@ from .store import ArtifactRecord, MetricRecord, RunStatus, Store
 __all__ = ["ProgressSink", "RunOutcome", "RunRequest", "Runner"]
 
 HEARTBEAT_S = 10.0
+_log = logging.getLogger(__name__)
 
 
 class ProgressSink(Protocol):
@@ -102,7 +111,8 @@ class Runner:
         progress: optional progress sink.
         log_output: stream cell outputs to the ``papermill`` logger.
         reviewer: export HTML without code cells.
-        cell_timeout: seconds a single cell may run (None: no limit).
+        cell_timeout: seconds a single cell may run (None:
+            :data:`~workbench.execute.DEFAULT_CELL_TIMEOUT_S`); must be above 0.
         on_finished: called once a run has finished and its pages are written, whatever its
             status (the CLI rebuilds the report index there).
     """
@@ -123,7 +133,9 @@ class Runner:
         self.progress = progress
         self.log_output = log_output
         self.reviewer = reviewer
-        self.cell_timeout = cell_timeout
+        from .execute import check_cell_timeout
+
+        self.cell_timeout = check_cell_timeout(cell_timeout)
         self.on_finished = on_finished
 
     # -- validation (no kernel, nothing recorded) ---------------------------------------------
@@ -142,6 +154,7 @@ class Runner:
         from .models import get_family
         from .params import RESERVED
         from .plugins import load_plugins, stage_table
+        from .preflight import check_run
         from .project import find_project
 
         project = find_project()
@@ -160,7 +173,7 @@ class Runner:
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
         target = req.params.get("target", req.target)
-        dataset_from_params({**req.params, "dataset": dataset, "target": target})
+        ds = dataset_from_params({**req.params, "dataset": dataset, "target": target})
         stages = [(s, path) for s, path in table.items() if s in req.stages]
         specs: dict[str, Any] = {}
         for name, path in stages:
@@ -184,6 +197,13 @@ class Runner:
         params = {**base, **check_params({**declared, **req.params}, specs, where=where)}
         params["dataset"] = dataset
         get_family(params["model"])
+        # Sizes, folds, seeds, inf: refused here, not in a kernel; the notebooks' own defaults
+        # (cv_folds = 5) count as much as what was passed.
+        defaults = {}
+        for name, spec in specs.items():
+            with contextlib.suppress(ValueError, SyntaxError, TypeError, MemoryError):
+                defaults[name] = ast.literal_eval(spec.default)
+        check_run({**defaults, **params}, ds)
         return stages, params
 
     # -- execution ----------------------------------------------------------------------------
@@ -219,23 +239,37 @@ class Runner:
             batch_id=batch_id,
             reopen=reopen,
         )
-        exports: list[Future[Any]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as pool:
-            try:
-                for i, (name, path) in enumerate(stages):
-                    out = self._execute_stage(run_id, name, path, params, i, len(stages))
-                    exports.append(pool.submit(self._export, run_id, name, out))
-            except StageFailed as e:
-                self.store.finish_run(run_id, RunStatus.FAILED, error=asdict(e.cell))
-                exports.append(pool.submit(self._export, run_id, e.cell.stage, Path(e.notebook)))
-                self._settle(exports)
-                raise
-            except KeyboardInterrupt as e:
-                self.store.finish_run(run_id, RunStatus.CANCELLED, error={"reason": "interrupted"})
-                self._settle(exports)
-                raise RunCancelled(f"run {run_id} cancelled; recorded as cancelled") from e
+        exports: list[tuple[str, Path, Future[Any]]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as pool:
+                export_failed = False
+                try:
+                    for i, (name, path) in enumerate(stages):
+                        out = self._execute_stage(run_id, name, path, params, i, len(stages))
+                        exports.append((name, out, pool.submit(self._export, run_id, name, out)))
+                    # Succeeded means every page is on disk: a report not written fails the run.
+                    failure = self._await_exports(run_id, exports)
+                    if failure is not None:
+                        export_failed = True
+                        raise failure
+                except StageFailed as e:
+                    self.store.finish_run(run_id, RunStatus.FAILED, error=asdict(e.cell))
+                    if not export_failed:  # the partial notebook shows where it stopped
+                        pool.submit(self._export, run_id, e.cell.stage, Path(e.notebook))
+                    raise
+                except KeyboardInterrupt as e:
+                    reason = e.reason if isinstance(e, Terminated) else "interrupted"
+                    self.store.finish_run(run_id, RunStatus.CANCELLED, error={"reason": reason})
+                    raise RunCancelled(
+                        f"run {run_id} cancelled ({reason}); recorded as cancelled",
+                        run_id=run_id,
+                        signal=e.signal if isinstance(e, Terminated) else 2,
+                    ) from e
+                # Leaving the pool waits for the exports still running; their errors, once the
+                # run is recorded failed or cancelled, stay in their futures.
             self.store.finish_run(run_id, RunStatus.SUCCEEDED)
-            self._settle(exports)
+        finally:
+            self._finished()
         return self.outcome(run_id)
 
     def outcome(self, run_id: str) -> RunOutcome:
@@ -339,9 +373,25 @@ class Runner:
         export_notebook(notebook, html, reviewer=self.reviewer, title=f"{run_id} · {stage}")
         self.store.set_report(run_id, stage, str(html))
 
-    def _settle(self, exports: list[Future[Any]]) -> None:
-        """Wait for the HTML exports, then call ``on_finished``. Export errors surface here."""
-        for f in exports:
-            f.result()
-        if self.on_finished is not None:
+    def _await_exports(
+        self, run_id: str, exports: list[tuple[str, Path, Future[Any]]]
+    ) -> StageFailed | None:
+        """Wait for the stages' HTML exports; the first that failed, as the run's failure."""
+        for stage, notebook, future in exports:
+            try:
+                future.result()
+            except Exception as e:  # a full disk, a notebook nbconvert cannot render
+                cell = CellError(
+                    stage, -1, None, "", type(e).__name__, f"its report could not be written: {e}"
+                )
+                return StageFailed(run_id, cell, str(notebook), partial=False)
+        return None
+
+    def _finished(self) -> None:
+        """Call ``on_finished``; the run is recorded already, so its failure changes nothing."""
+        if self.on_finished is None:
+            return
+        try:
             self.on_finished()
+        except Exception as e:  # e.g. a full disk while the index is rebuilt
+            _log.warning("run finished, but on_finished failed: %s: %s", type(e).__name__, e)

@@ -8,7 +8,9 @@ are in :mod:`workbench.figures.search`.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +137,9 @@ def run_search(
     durations: list[float] = []
 
     def timed(trial: optuna.Trial) -> float:
+        if _surplus(study, trial, trials):
+            study.stop()
+            raise _SurplusTrial(f"the study already has {trials} trials finished or running")
         t0 = time.perf_counter()
         try:
             return objective(trial)
@@ -143,7 +148,14 @@ def run_search(
 
     t0 = time.perf_counter()
     if trials - done > 0:
-        study.optimize(timed, n_trials=trials - done, timeout=timeout_s, gc_after_trial=False)
+        with _quiet_surplus():
+            study.optimize(
+                timed,
+                n_trials=trials - done,
+                timeout=timeout_s,
+                gc_after_trial=False,
+                catch=(_SurplusTrial,),
+            )
     seconds = time.perf_counter() - t0
     states = [t.state for t in study.get_trials(deepcopy=False)]
     n_complete = states.count(optuna.trial.TrialState.COMPLETE)
@@ -180,12 +192,59 @@ def run_search(
     )
 
 
-def _storage(url: str | None) -> Any:
+class _SurplusTrial(Exception):
+    """A trial started after the study reached its count elsewhere; recorded FAIL, not run."""
+
+
+@contextlib.contextmanager
+def _quiet_surplus() -> Iterator[None]:
+    """Keep optuna's warnings about surplus trials (a traceback, then "failed with value
+    None") out of the notebook: they are bookkeeping, not a failure."""
+    import logging
+
+    surplus: set[str] = set()
+
+    def keep(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        trial = message.split(" failed", 1)[0] if message.startswith("Trial ") else ""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, _SurplusTrial) or "_SurplusTrial" in message:
+            surplus.add(trial)
+            return False
+        return not (trial and trial in surplus)
+
+    # Records come from optuna's child loggers: a filter on its handlers sees them, one on the
+    # "optuna" logger itself would not.
+    handlers = list(logging.getLogger("optuna").handlers)
+    for handler in handlers:
+        handler.addFilter(keep)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(keep)
+
+
+def _surplus(study: Any, trial: Any, trials: int) -> bool:
+    """Whether ``trial`` would take the study past ``trials`` finished trials.
+
+    Each process sharing a study (a resumed run, searchers on one database) computes the
+    trials missing when it starts; run alone, those counts overshoot. Trials are numbered in
+    the storage as they start, so the ones numbered before this one that finished or are still
+    running are what the study will have without it.
+    """
     import optuna
 
-    if url is None:
-        return None
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 30}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    states = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.RUNNING,
+    )
+    ahead = [t for t in study.get_trials(deepcopy=False, states=states) if t.number < trial.number]
+    return len(ahead) >= trials
+
+
+def _storage(url: str | None) -> Any:
+    from .store import optuna_storage
+
+    return None if url is None else optuna_storage(url)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._yaml import load_yaml
 from ..exceptions import ConfigError, DatasetError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -121,13 +122,9 @@ def load_grid(path: str | Path, *, runner: Runner) -> Grid:
     # Absolute: the batch records where its grid came from, and the grid's folder anchors the
     # relative paths inside it.
     path = Path(path).expanduser().resolve()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"no grid file at {path}; templates/grid.yaml is an example") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read grid file {path}: {e}") from e
-    data = _read_yaml(text, path)
+    if not path.exists():
+        raise ConfigError(f"no grid file at {path}; templates/grid.yaml is an example")
+    data = load_yaml(path, what="grid file", hint="templates/grid.yaml is an example")
     return parse_grid(data, runner=runner, base_dir=path.parent, name=path.stem, source=str(path))
 
 
@@ -258,34 +255,6 @@ def _hash(obj: Any) -> str:
 
 
 # -- reading and normalizing -----------------------------------------------------------------
-
-
-def _read_yaml(text: str, path: Path) -> Any:
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """PyYAML keeps the last of two equal keys silently; a grid must not lose an axis."""
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    line = key_node.start_mark.line + 1
-                    raise ConfigError(
-                        f"{path}, line {line}: key {key!r} appears twice in one mapping; "
-                        "merge the two into one list"
-                    )
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    try:
-        # A SafeLoader subclass: plain data only, no arbitrary Python objects.
-        return yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        raise ConfigError(
-            f"{path} is not valid YAML: {e}".replace("<unicode string>", path.name)
-        ) from e
 
 
 def _normalize_spec(data: Any, *, where: str, base_dir: Path) -> dict[str, Any]:

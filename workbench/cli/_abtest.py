@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ._common import (
+    SEED,
     cli,
     json_option,
     open_ws,
@@ -65,7 +66,7 @@ _PROBABILITY = click.FloatRange(0, 1)
     help="Requests to replay.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seeds traffic, users and bootstrap."
+    "--seed", type=SEED, default=0, show_default=True, help="Seeds traffic, users and bootstrap."
 )
 @click.option(
     "--stream-csv",

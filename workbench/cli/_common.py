@@ -10,9 +10,11 @@ from typing import Any
 import click
 
 from ..exceptions import WorkbenchError
+from ..preflight import SEED_MAX
 from ._paths import AbsolutePath
 
 __all__ = [
+    "SEED",
     "Group",
     "UserError",
     "cli",
@@ -67,6 +69,8 @@ workspace_option = click.option(
     envvar="WORKBENCH_HOME",
     help="Workspace folder [default: $WORKBENCH_HOME, the project's workspace, or ./workspace].",
 )
+#: A seed numpy and scikit-learn accept; a larger one is a clean usage error, not a traceback.
+SEED = click.IntRange(0, SEED_MAX)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._common import (
+    SEED,
     cli,
     json_option,
     open_ws,
@@ -46,7 +47,15 @@ __all__ = [
     help="Gates YAML file [default: templates/gates.yaml].",
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the bootstrap.")
+@click.option(
+    "--remeasure",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Time both models again side by side in this process: auto when the runs were timed "
+    "in different contexts (process, host, load), always, or never (use what they recorded).",
+)
 @click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
 @click.option("--no-report", is_flag=True, help="Record the comparison without the HTML report.")
 @click.option("--fail-on-hold", is_flag=True, help="Exit 1 when the decision is hold (for CI).")
@@ -58,6 +67,7 @@ def compare_cmd(
     gates_file: str | None,
     n_boot: int,
     seed: int,
+    remeasure: str,
     reviewer: bool,
     no_report: bool,
     fail_on_hold: bool,
@@ -69,8 +79,10 @@ def compare_cmd(
     \b
     CANDIDATE and BASELINE are run ids (or unique prefixes), versions (v2) or aliases
     (champion). Records each metric for both, delta = candidate − baseline with a paired
-    bootstrap 95% CI and p-value, McNemar's test, latency/size deltas and ratios, every gate's
-    result and the decision (promote / hold). The report is notebook 04 executed into
+    bootstrap 95% CI and p-value, the lift over a trivial baseline (class prior / training
+    mean) with its CI, McNemar's test, latency/size deltas and ratios (latency re-timed side by
+    side when the runs were timed in different places), every gate's result and the decision
+    (promote / hold). The report is notebook 04 executed into
     comparisons/<id>/ and exported to reports/comparisons/<id>.html.
     """
     from ..compare import compare_and_report, compare_runs, get_comparison
@@ -78,12 +90,13 @@ def compare_cmd(
     ws, store = open_ws(workspace)
     if no_report:
         comparison = compare_runs(
-            ws, store, candidate, baseline, gates=gates_file, n_boot=n_boot, seed=seed
-        )
+            ws, store, candidate, baseline, gates=gates_file, n_boot=n_boot, seed=seed,
+            remeasure=remeasure,
+        )  # fmt: skip
     else:
         comparison = compare_and_report(
             ws, store, candidate, baseline, gates=gates_file, n_boot=n_boot, seed=seed,
-            reviewer=reviewer,
+            reviewer=reviewer, remeasure=remeasure,
         )  # fmt: skip
         refresh_index(ws, store)
     comparison = get_comparison(store, comparison.id)
@@ -108,13 +121,30 @@ def _render_comparison(c: Any) -> None:
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for m in c.metrics:
         ci = "" if m.delta_ci_low is None else f"[{m.delta_ci_low:+.4f}, {m.delta_ci_high:+.4f}]"
+        ratio = "" if m.ratio is None else f"×{m.ratio:.3g}"
+        if m.ratio is not None and m.ratio_ci_low is not None and m.ratio_ci_high is not None:
+            ratio += f" [{m.ratio_ci_low:.3g}, {m.ratio_ci_high:.3g}]"
         table.add_row(
             m.name, _num(m.candidate), _num(m.baseline),
-            "" if m.delta is None else f"{m.delta:+.4g}", ci,
-            "" if m.ratio is None else f"×{m.ratio:.3g}",
+            "" if m.delta is None else f"{m.delta:+.4g}", ci, ratio,
             "" if m.p_value is None else f"{m.p_value:.3g}", _SHORT.get(m.verdict, m.verdict),
         )  # fmt: skip
     console.print(table)
+    lifts = [m for m in c.metrics if m.lift is not None]
+    if lifts:
+        kind = (c.trivial or {}).get("kind", "trivial baseline")
+        console.print(f"candidate vs the trivial baseline ({kind}):", highlight=False)
+        for m in lifts:
+            ci = "" if m.lift_ci_low is None else f" [{m.lift_ci_low:+.4f}, {m.lift_ci_high:+.4f}]"
+            console.print(
+                f"  {m.name}: {_num(m.candidate)} vs trivial {_num(m.trivial)}, "
+                f"lift {m.lift:+.4g}{ci}",
+                highlight=False,
+            )
+    if c.latency:
+        console.print(f"latency: {c.latency['measured']} ({c.latency['reason']})", highlight=False)
+    for note in c.notes:
+        console.print(f"note: {note}", highlight=False)
     if c.mcnemar is not None:
         mc = c.mcnemar
         console.print(

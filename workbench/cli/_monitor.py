@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ._common import (
+    SEED,
     cli,
     err_console,
     json_option,
@@ -225,7 +226,14 @@ def monitor_cmd(**opts: Any) -> None:
     "--auto",
     is_flag=True,
     help="On a retrain decision, train on the recent labelled traffic and compare "
-    "with the champion on those rows (the gates decide; nothing is promoted).",
+    "with the champion on those rows; the gates decide, and a promote decision moves the "
+    "champion alias (audited as automatic) unless --no-promote.",
+)
+@click.option(
+    "--promote/--no-promote",
+    default=True,
+    show_default=True,
+    help="With --auto: promote the new model when the comparison decides promote.",
 )
 @click.option(
     "--trials",
@@ -234,7 +242,7 @@ def monitor_cmd(**opts: Any) -> None:
     show_default=True,
     help="Optuna trials of the retraining run (--auto).",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the retraining.")
+@click.option("--seed", type=SEED, default=42, show_default=True, help="Seed of the retraining.")
 @click.option("--fail-on-retrain", is_flag=True, help="Exit 1 when the decision is retrain.")
 def retrain_check_cmd(**opts: Any) -> None:
     """Decide whether to retrain the champion: RETRAIN or WAIT, with the reasons and the cost.
@@ -246,7 +254,8 @@ def retrain_check_cmd(**opts: Any) -> None:
     cost of the champion's last training (wall time of its search stage; CPU seconds when
     recorded). With --auto a retrain decision launches a new run on the recent labelled
     traffic (written to retrain/<report id>/) and compares it with the champion's model on the
-    same rows (reports/comparisons/).
+    same rows (reports/comparisons/); when the gates say promote, the champion alias moves to
+    the new model (`workbench audit` shows it as automatic, with the comparison).
     """
     from ..retrain import retrain_decision
 
@@ -306,6 +315,7 @@ def _auto(ws: Any, store: Any, report: Any, inputs: Any, decision: Any, opts: di
             trials=opts["trials"],
             seed=opts["seed"],
             progress=progress,
+            promote=opts["promote"],
         )
     attach_record(store, report.id, OUTCOME_RECORD, outcome.to_dict())
     return outcome

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
+from ..execute import DEFAULT_CELL_TIMEOUT_S
 from ._common import (
     cli,
     err_console,
@@ -152,7 +155,14 @@ def _relative(path: Any, root: Any) -> str:
 )
 @click.option("--log-output", is_flag=True, help="Stream cell outputs to the terminal.")
 @click.option("--reviewer", is_flag=True, help="Export reports without code cells.")
-@click.option("--cell-timeout", type=float, default=None, help="Seconds a cell may run.")
+@click.option(
+    "--cell-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds one cell may run before its stage fails (above 0) [default: "
+    f"{DEFAULT_CELL_TIMEOUT_S:g}].",
+)
 @workspace_option
 @json_option
 def run(
@@ -173,51 +183,83 @@ def run(
 ) -> None:
     """Execute one run: the notebooks of its stages through papermill, recorded in the store.
 
-    Parameters are checked against each notebook's parameters cell before any kernel starts.
-    A failing cell marks the run failed (stage, cell and traceback kept, exit 1); Ctrl-C marks
-    it cancelled (exit 130). The executed notebooks stay under runs/<run_id>/ and their HTML
-    reports under reports/<run_id>/. In a project (workbench.toml), the stages, their notebooks
-    and the defaults of --dataset, --target and --model come from its settings.
+    Parameters and the dataset are checked before any kernel starts (sizes against the split
+    and the folds, seeds, non-finite values; exit 2). A failing cell, a cell running longer
+    than --cell-timeout or a kernel that dies marks the run failed (stage, cell and reason
+    kept, exit 1), and so does a report that cannot be written (a full disk); Ctrl-C marks it
+    cancelled (exit 130), SIGTERM too (exit 143). With --json a result is printed whatever
+    happens. The executed notebooks stay under runs/<run_id>/ and their HTML reports under
+    reports/<run_id>/. In a project (workbench.toml), the stages, their notebooks and the
+    defaults of --dataset, --target and --model come from its settings.
     """
+    from ..execute import check_cell_timeout
     from ..params import parse_assignment
     from ..plugins import default_stages
     from ..runner import RunRequest
 
-    dataset, target, model = _run_defaults(dataset, target, model)
-    params = dict(parse_assignment(a) for a in assignments)
-    # --sep/--encoding are notebook parameters like any -p; the notebooks read the data with them.
-    for name, value in (("sep", sep), ("encoding", encoding)):
-        if value is None:
-            continue
-        if name in params and params[name] != value:
-            raise click.UsageError(f"--{name} {value!r} and -p {name}={params[name]!r} disagree")
-        params[name] = value
-    names = (
-        tuple(s.strip() for s in stages.split(",") if s.strip())
-        if stages is not None
-        else default_stages(_find_project())
-    )
-    request = RunRequest(
-        dataset=dataset,
-        target=target,
-        model=model,
-        trials=trials,
-        seed=seed,
-        params=params,
-        stages=names,
-    )
-    outcome = _execute(
-        request,
-        workspace,
-        log_output=log_output,
-        reviewer=reviewer,
-        cell_timeout=cell_timeout,
-        as_json=as_json,
-    )
+    with _json_result_when_refused(as_json):
+        cell_timeout = check_cell_timeout(cell_timeout)
+        dataset, target, model = _run_defaults(dataset, target, model)
+        params = dict(parse_assignment(a) for a in assignments)
+        # --sep/--encoding are notebook parameters like any -p; the notebooks read data with them.
+        for name, value in (("sep", sep), ("encoding", encoding)):
+            if value is None:
+                continue
+            if name in params and params[name] != value:
+                raise click.UsageError(
+                    f"--{name} {value!r} and -p {name}={params[name]!r} disagree"
+                )
+            params[name] = value
+        names = (
+            tuple(s.strip() for s in stages.split(",") if s.strip())
+            if stages is not None
+            else default_stages(_find_project())
+        )
+        request = RunRequest(
+            dataset=dataset,
+            target=target,
+            model=model,
+            trials=trials,
+            seed=seed,
+            params=params,
+            stages=names,
+        )
+        outcome = _execute(
+            request,
+            workspace,
+            log_output=log_output,
+            reviewer=reviewer,
+            cell_timeout=cell_timeout,
+            as_json=as_json,
+        )
     if as_json:
         print_json(outcome.to_json())
     else:
         _print_outcome(outcome)
+
+
+@contextlib.contextmanager
+def _json_result_when_refused(as_json: bool) -> Iterator[None]:
+    """With ``--json``, a run refused before anything was recorded (a bad parameter, a dataset
+    too small) still prints one result: the keys of a run's, status ``refused``, the error."""
+    from ..exceptions import WorkbenchError
+
+    try:
+        yield
+    except WorkbenchError as e:
+        if as_json and getattr(e, "run_id", None) is None:
+            print_json(
+                {
+                    "run_id": None,
+                    "status": "refused",
+                    "metrics": {},
+                    "report": None,
+                    "reports": {},
+                    "index": None,
+                    "error": {"type": type(e).__name__, "message": str(e)},
+                }
+            )
+        raise
 
 
 def _run_defaults(
@@ -259,19 +301,46 @@ def _execute(request: Any, workspace: str | None, *, as_json: bool, **kw: Any) -
         logger = logging.getLogger("papermill")
         logger.setLevel(logging.INFO)
         logger.addHandler(RichHandler(console=console, show_path=False))
-    with RichProgress(console, label=request.dataset) as progress:
+    with RichProgress(console, label=request.dataset) as progress, _sigterm_cancels():
         runner = Runner(
             ws, store, progress=progress, on_finished=lambda: build_index(ws, store), **kw
         )
         try:
             return runner.run(request)
-        except StageFailed as e:
-            if as_json:
+        except (StageFailed, RunCancelled) as e:
+            if as_json and e.run_id is not None:
                 print_json(runner.outcome(e.run_id).to_json())
-            _print_traceback(console, e)
+            if isinstance(e, StageFailed):
+                _print_traceback(console, e)
             raise
-        except RunCancelled:
-            raise
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager, a CI time limit) stops the run as Ctrl-C does:
+    the runner records it cancelled with the reason and the command exits 143. Further
+    SIGTERMs are ignored while that is recorded; SIGKILL remains for a stuck process."""
+    import signal
+    import threading
+
+    from ..exceptions import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread only (CliRunner in a thread: no-op)
+        return
+    fired = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_traceback(console: Any, e: Any) -> None:
@@ -281,10 +350,15 @@ def _print_traceback(console: Any, e: Any) -> None:
 
 
 def _print_outcome(outcome: Any) -> None:
+    from ..evaluate import BASELINE_PREFIX, baseline_verdict
+
+    verdict = baseline_verdict(outcome.metrics)
+    if verdict:  # the first thing to know about a model that a constant predictor matches
+        click.secho(f"WARNING: {verdict}", fg="yellow", err=True)
     click.echo(f"run {outcome.run_id}: {outcome.status.value}")
     for name, m in outcome.metrics.items():
-        if "." in name:
-            continue  # stage-level numbers; `workbench show` has them all
+        if "." in name or name.startswith(BASELINE_PREFIX):
+            continue  # stage-level numbers and the baseline's own; `workbench show` has them
         ci = m.get("ci95")
         text = f"  {name:<18} {m['value']:.4f}"
         click.echo(text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""))

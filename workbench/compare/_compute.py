@@ -1,8 +1,9 @@
 """Pairing two runs' saved test predictions and computing the evidence of a comparison.
 
-Pure computation on what the runs saved: load and check the predictions (same data, same test
-rows, same classes), the quality deltas with their paired-bootstrap intervals, the cost deltas
-each run's evaluate stage recorded, and the decision the gates give.
+Computation on what the runs saved: load and check the predictions (same data, same test rows,
+same classes), the quality deltas with their paired-bootstrap intervals, the trivial baseline
+the candidate recorded and the candidate's lift over it, the latency (recorded, or both models
+timed again side by side, :mod:`._latency`), the model sizes, and the decision the gates give.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from workbench.evaluate import BASELINE_FILE, TrivialBaseline
 from workbench.exceptions import ConfigError
 from workbench.gates import COST_METRICS, GateResult
+from workbench.latency import LATENCY_METRICS
 from workbench.store import RunRecord
 
-from ._types import CONFIDENCE, IncomparableRuns, MetricDelta, _num
+from ._latency import LatencyEvidence, latency_evidence
+from ._types import CONFIDENCE, IncomparableRuns, MetricDelta, _num, _run_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,14 +42,6 @@ class _Predictions:
     y_true: np.ndarray
     y_score: np.ndarray
     split_test: np.ndarray | None
-
-
-def _run_file(ws: Workspace, run: RunRecord, name: str) -> Path:
-    """The recorded path of a run's file, or its place in this workspace (a moved workspace)."""
-    art = run.artifact(name)
-    if art is not None and Path(art.path).is_file():
-        return Path(art.path)
-    return ws.run_dir(run.id) / name
 
 
 def _load_predictions(ws: Workspace, run: RunRecord) -> _Predictions:
@@ -164,21 +159,43 @@ def _ratio(cand: float | None, base: float | None) -> float | None:
     return _num(cand / base)
 
 
+def _trivial_baseline(ws: Workspace, cand: RunRecord, base: RunRecord) -> TrivialBaseline | None:
+    """The trivial baseline the candidate's evaluate stage fitted (its training rows), else the
+    baseline run's (same split, so the same rows), else ``None`` (runs evaluated before
+    baselines were recorded)."""
+    for run in (cand, base):
+        path = _run_file(ws, run, BASELINE_FILE)
+        if path.is_file():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return TrivialBaseline.from_dict(json.loads(path.read_text()))
+    return None
+
+
 def _quality_deltas(
-    task: str, pc: _Predictions, pb: _Predictions, *, n_boot: int, seed: int
+    task: str,
+    pc: _Predictions,
+    pb: _Predictions,
+    trivial: TrivialBaseline | None,
+    *,
+    n_boot: int,
+    seed: int,
 ) -> list[MetricDelta]:
     from workbench.stats import bootstrap_metrics, metrics_for, paired_bootstrap_delta
 
     has_proba = pc.y_score.ndim == 2 and pb.y_score.ndim == 2
     chosen = [m for m in metrics_for(task) if has_proba or not m.needs_proba]
     names = [m.name for m in chosen]
-    # n_boot=1: only the point values are used; the intervals come from the paired bootstrap.
-    point_c = bootstrap_metrics(
-        task, pc.y_true, pc.y_score, labels=pc.labels, n_boot=1, seed=seed, metrics=names
-    )
-    point_b = bootstrap_metrics(
-        task, pb.y_true, pb.y_score, labels=pb.labels, n_boot=1, seed=seed, metrics=names
-    )
+
+    def points(score: np.ndarray) -> dict[str, float | None]:
+        # n_boot=1: only the point values are used; intervals come from the paired bootstrap.
+        est = bootstrap_metrics(
+            task, pc.y_true, score, labels=pc.labels, n_boot=1, seed=seed, metrics=names
+        )
+        return {k: _num(e.value) for k, e in est.items()}
+
+    point_c, point_b = points(pc.y_score), points(pb.y_score)
+    t_score = None if trivial is None else trivial.scores(len(pc.y_true), proba=has_proba)
+    point_t = {} if t_score is None else points(t_score)
     out = []
     for m in chosen:
         est, p = paired_bootstrap_delta(
@@ -186,7 +203,16 @@ def _quality_deltas(
             metric=m.name, labels=pc.labels, n_boot=n_boot, seed=seed, confidence=CONFIDENCE,
         )  # fmt: skip
         lo, hi = _num(est.ci_low), _num(est.ci_high)
-        cand, base = _num(point_c[m.name].value), _num(point_b[m.name].value)
+        cand, base = point_c[m.name], point_b[m.name]
+        lift = lift_lo = lift_hi = base_lift = None
+        if t_score is not None:
+            up, _ = paired_bootstrap_delta(
+                task, pc.y_true, t_score, pc.y_score,
+                metric=m.name, labels=pc.labels, n_boot=n_boot, seed=seed, confidence=CONFIDENCE,
+            )  # fmt: skip
+            lift, lift_lo, lift_hi = _num(up.value), _num(up.ci_low), _num(up.ci_high)
+            t = point_t[m.name]
+            base_lift = _num(base - t) if base is not None and t is not None else None
         out.append(
             MetricDelta(
                 name=m.name,
@@ -200,14 +226,53 @@ def _quality_deltas(
                 ratio=_ratio(cand, base),
                 p_value=_num(p),
                 verdict=_verdict_ci(lo, hi, m.higher_is_better),
+                trivial=point_t.get(m.name),
+                lift=lift,
+                lift_ci_low=lift_lo,
+                lift_ci_high=lift_hi,
+                baseline_lift=base_lift,
+                measured="paired on the test rows",
             )
         )
     return out
 
 
-def _cost_deltas(cand: RunRecord, base: RunRecord) -> list[MetricDelta]:
+def _latency_delta(name: str, higher: bool, evidence: LatencyEvidence) -> MetricDelta:
+    d = (evidence.deltas or {}).get(name)
+    if d is None:  # a run kept no timings: its recorded value, one measurement, no interval
+        vc = _num(evidence.recorded["candidate"].get(name))
+        vb = _num(evidence.recorded["baseline"].get(name))
+        delta = _num(vc - vb) if vc is not None and vb is not None else None
+        return MetricDelta(
+            name=name, kind="cost", higher_is_better=higher, candidate=vc, baseline=vb,
+            delta=delta, ratio=_ratio(vc, vb), verdict=_verdict_point(delta, higher),
+            measured=evidence.measured,
+        )  # fmt: skip
+    lo, hi = _num(d.delta.ci_low), _num(d.delta.ci_high)
+    return MetricDelta(
+        name=name,
+        kind="cost",
+        higher_is_better=higher,
+        candidate=_num(d.candidate),
+        baseline=_num(d.baseline),
+        delta=_num(d.delta.value),
+        delta_ci_low=lo,
+        delta_ci_high=hi,
+        ratio=_num(d.ratio.value),
+        p_value=_num(d.p_value),
+        verdict=_verdict_ci(lo, hi, higher),
+        ratio_ci_low=_num(d.ratio.ci_low),
+        ratio_ci_high=_num(d.ratio.ci_high),
+        measured=evidence.measured + (" (paired calls)" if d.paired else ""),
+    )
+
+
+def _cost_deltas(cand: RunRecord, base: RunRecord, evidence: LatencyEvidence) -> list[MetricDelta]:
     out = []
     for name, higher in COST_METRICS.items():
+        if name in LATENCY_METRICS:
+            out.append(_latency_delta(name, higher, evidence))
+            continue
         mc, mb = cand.metric(name, stage=EVALUATE_STAGE), base.metric(name, stage=EVALUATE_STAGE)
         vc = _num(mc.value) if mc else None
         vb = _num(mb.value) if mb else None
@@ -222,6 +287,7 @@ def _cost_deltas(cand: RunRecord, base: RunRecord) -> list[MetricDelta]:
                 delta=delta,
                 ratio=_ratio(vc, vb),
                 verdict=_verdict_point(delta, higher),
+                measured="as recorded by each run",
             )
         )
     return out
@@ -254,18 +320,30 @@ class Evidence(NamedTuple):
     n_test: int
     metrics: list[MetricDelta]
     mcnemar: McNemarResult | None
+    trivial: TrivialBaseline | None
+    latency: LatencyEvidence
 
 
 def paired_evidence(
-    ws: Workspace, cand: RunRecord, base: RunRecord, *, n_boot: int, seed: int
+    ws: Workspace,
+    cand: RunRecord,
+    base: RunRecord,
+    *,
+    n_boot: int,
+    seed: int,
+    remeasure: str = "auto",
+    latency_seconds: float = 10.0,
 ) -> Evidence:
     """Pair two runs on their saved test rows and measure every metric of both.
 
-    Quality metrics come with paired-bootstrap intervals of candidate − baseline, cost metrics
-    with their ratio; a classification adds McNemar's test on the rows each labels correctly.
+    Quality metrics come with paired-bootstrap intervals of candidate − baseline and of the
+    candidate's lift over the trivial baseline; latency with the interval of the difference and
+    of the ratio (both models timed again side by side when the runs were timed in different
+    contexts, see :func:`workbench.compare._latency.latency_evidence`); a classification adds
+    McNemar's test on the rows each labels correctly.
 
     Raises:
-        ConfigError: Both are the same run.
+        ConfigError: Both are the same run, or ``remeasure`` is unknown.
         IncomparableRuns: Different dataset fingerprints, test rows, targets or classes, or
             missing or unreadable predictions.
     """
@@ -275,10 +353,16 @@ def paired_evidence(
     pc, pb = _load_predictions(ws, cand), _load_predictions(ws, base)
     _check_same_rows(cand, base, pc, pb)
     task = _task_of(cand, pc)
-    metrics = _quality_deltas(task, pc, pb, n_boot=n_boot, seed=seed) + _cost_deltas(cand, base)
+    trivial = _trivial_baseline(ws, cand, base)
+    latency = latency_evidence(
+        ws, cand, base, pc.rows, remeasure=remeasure, max_seconds=latency_seconds,
+        n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    metrics = _quality_deltas(task, pc, pb, trivial, n_boot=n_boot, seed=seed)
+    metrics += _cost_deltas(cand, base, latency)
     paired_test = None
     if task == "classification":
         paired_test = mcnemar(
             _predicted_labels(pb) == pb.y_true, _predicted_labels(pc) == pc.y_true
         )
-    return Evidence(task, len(pc.rows), metrics, paired_test)
+    return Evidence(task, len(pc.rows), metrics, paired_test, trivial, latency)

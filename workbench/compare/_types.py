@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import ConfigError, DatasetError
@@ -15,12 +16,16 @@ from workbench.safehtml import md, md_code
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.config import Workspace
     from workbench.stats import McNemarResult
+    from workbench.store import RunRecord
 
 #: Coverage of every interval in a comparison.
 CONFIDENCE = 0.95
-#: Version of the stored record's layout.
-RECORD_SCHEMA = 1
+#: Version of the stored record's layout (2: trivial baseline, latency evidence, re-scored
+#: baselines); records of schema 1 are read too.
+RECORD_SCHEMA = 2
+_READABLE = (1, 2)
 
 
 class IncomparableRuns(DatasetError):
@@ -35,6 +40,14 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _run_file(ws: Workspace, run: RunRecord, name: str) -> Path:
+    """The recorded path of a run's file, or its place in this workspace (a moved workspace)."""
+    art = run.artifact(name)
+    if art is not None and Path(art.path).is_file():
+        return Path(art.path)
+    return ws.run_dir(run.id) / name
+
+
 @dataclass(frozen=True)
 class Side:
     """One of the two models of a comparison.
@@ -45,6 +58,9 @@ class Side:
         family: Model family.
         version: Registry version when the run is registered, else ``None``.
         model_sha256: Hash of the model file the predictions came from.
+        rescores: The run whose model this run re-scored on other rows (the champion's model
+            evaluated on recent data by :mod:`workbench.retrain`), checked to be the same file
+            (same sha256); ``None`` for a run that trained its own model.
     """
 
     run_id: str
@@ -52,12 +68,15 @@ class Side:
     family: str | None
     version: int | None
     model_sha256: str | None
+    rescores: str | None = None
 
     def label(self) -> str:
-        """``run (family vN)``, plus ``as <ref>`` when it was asked for by alias or version."""
+        """``run (family vN)``, plus ``as <ref>`` when it was asked for by alias or version,
+        and the run whose model it re-scored."""
         v = f" v{self.version}" if self.version is not None else ""
         asked = "" if self.run_id.startswith(self.ref) else f" as {self.ref}"
-        return f"{self.run_id} ({self.family or '?'}{v}){asked}"
+        again = f", the model of {self.rescores} re-scored" if self.rescores else ""
+        return f"{self.run_id} ({self.family or '?'}{v}{again}){asked}"
 
 
 @dataclass(frozen=True)
@@ -66,18 +85,30 @@ class MetricDelta:
 
     Attributes:
         name: Metric name.
-        kind: ``quality`` (computed here on the paired test rows) or ``cost`` (as each run
-            recorded it in its evaluate stage; one measurement, so no interval).
+        kind: ``quality`` (computed here on the paired test rows) or ``cost`` (latency timed
+            for this comparison or as the runs recorded it, see ``measured``; size of the
+            model files).
         higher_is_better: Direction of improvement.
         candidate: Candidate's value.
         baseline: Baseline's value.
         delta: candidate − baseline, in the metric's units.
-        delta_ci_low: Lower bound of the paired-bootstrap interval of ``delta`` (quality).
-        delta_ci_high: Upper bound (quality).
+        delta_ci_low: Lower bound of the bootstrap interval of ``delta`` (quality: paired on
+            the test rows; latency: over the timed calls, paired when re-measured side by side).
+        delta_ci_high: Upper bound.
         ratio: candidate / baseline (``None`` when the baseline is 0).
-        p_value: Two-sided paired-bootstrap p-value of ``delta`` (quality).
-        verdict: ``better``, ``worse`` (for the candidate; significant at 95% for quality),
-            ``no significant difference``, ``equal`` or ``unknown``.
+        p_value: Two-sided bootstrap p-value of ``delta``.
+        verdict: ``better``, ``worse`` (for the candidate; significant at 95% where there is
+            an interval), ``no significant difference``, ``equal`` or ``unknown``.
+        ratio_ci_low: Lower bound of the interval of ``ratio`` (latency).
+        ratio_ci_high: Upper bound (latency).
+        trivial: The trivial baseline's value (quality; class prior or training mean fitted on
+            the candidate's training rows, :class:`workbench.evaluate.TrivialBaseline`).
+        lift: candidate − trivial baseline, in the metric's units (quality).
+        lift_ci_low: Lower bound of the paired-bootstrap interval of ``lift``.
+        lift_ci_high: Upper bound.
+        baseline_lift: baseline − trivial baseline (quality; point value).
+        measured: How the numbers were obtained (latency: ``re-measured side by side`` or
+            ``as recorded``).
     """
 
     name: str
@@ -91,21 +122,17 @@ class MetricDelta:
     ratio: float | None = None
     p_value: float | None = None
     verdict: str = "unknown"
+    ratio_ci_low: float | None = None
+    ratio_ci_high: float | None = None
+    trivial: float | None = None
+    lift: float | None = None
+    lift_ci_low: float | None = None
+    lift_ci_high: float | None = None
+    baseline_lift: float | None = None
+    measured: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "higher_is_better": self.higher_is_better,
-            "candidate": self.candidate,
-            "baseline": self.baseline,
-            "delta": self.delta,
-            "delta_ci_low": self.delta_ci_low,
-            "delta_ci_high": self.delta_ci_high,
-            "ratio": self.ratio,
-            "p_value": self.p_value,
-            "verdict": self.verdict,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -134,6 +161,9 @@ class Comparison:
     decision: str
     reasons: tuple[str, ...]
     report_path: str | None = None
+    trivial: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
 
     # -- views ----------------------------------------------------------------------------
 
@@ -190,6 +220,9 @@ class Comparison:
             },
             "decision": self.decision,
             "reasons": list(self.reasons),
+            "notes": list(self.notes),
+            "trivial_baseline": self.trivial,
+            "latency": self.latency,
             "report_path": self.report_path,
         }
 
@@ -200,10 +233,11 @@ class Comparison:
         Raises:
             ConfigError: The record was written by a newer workbench (unknown schema).
         """
-        if d.get("schema") != RECORD_SCHEMA:
+        if d.get("schema") not in _READABLE:
             raise ConfigError(
                 f"comparison record {d.get('id')!r} has schema {d.get('schema')!r}; this "
-                f"workbench reads schema {RECORD_SCHEMA}; upgrade workbench to read it"
+                f"workbench reads schemas {', '.join(map(str, _READABLE))}; upgrade workbench "
+                "to read it"
             )
         from workbench.stats import McNemarResult
 
@@ -227,17 +261,43 @@ class Comparison:
             decision=d["decision"],
             reasons=tuple(d["reasons"]),
             report_path=d.get("report_path"),
+            trivial=d.get("trivial_baseline"),
+            latency=d.get("latency"),
+            notes=tuple(d.get("notes") or ()),
         )
 
     def deltas_frame(self) -> pd.DataFrame:
-        """One row per metric: both values, delta with its CI, ratio, p-value, verdict."""
+        """One row per metric: both values, delta with its CI, ratio with its CI, p-value,
+        verdict, and for quality metrics the trivial baseline and the candidate's lift."""
         import pandas as pd
 
         cols = ["name", "kind", "candidate", "baseline", "delta", "delta_ci_low",
-                "delta_ci_high", "ratio", "p_value", "verdict"]  # fmt: skip
+                "delta_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "verdict",
+                "trivial", "lift", "lift_ci_low", "lift_ci_high"]  # fmt: skip
         frame = pd.DataFrame([m.to_dict() for m in self.metrics], columns=cols)
         frame["better"] = ["higher" if m.higher_is_better else "lower" for m in self.metrics]
         return frame.rename(columns={"name": "metric"}).set_index("metric")
+
+    def baseline_frame(self) -> pd.DataFrame:
+        """Quality metrics of the trivial baseline, the baseline model and the candidate, with
+        the candidate's lift over the trivial one (what the compare page shows)."""
+        import pandas as pd
+
+        rows = [
+            {
+                "metric": m.name,
+                "trivial baseline": m.trivial,
+                "baseline": m.baseline,
+                "candidate": m.candidate,
+                "candidate lift": m.lift,
+                "lift_ci_low": m.lift_ci_low,
+                "lift_ci_high": m.lift_ci_high,
+                "baseline lift": m.baseline_lift,
+            }
+            for m in self.metrics
+            if m.kind == "quality"
+        ]
+        return pd.DataFrame(rows).set_index("metric") if rows else pd.DataFrame()
 
     def gates_frame(self) -> pd.DataFrame:
         """One row per gate: the rule, the observed number, passed/failed/skipped, why."""
@@ -258,7 +318,8 @@ class Comparison:
         )
 
     def summary_markdown(self) -> str:
-        """A few lines for the top of the report: who vs whom, the decision and why."""
+        """A few lines for the top of the report: who vs whom, the decision and why, the
+        trivial baseline and how latency was measured."""
         head = self.metric(self.headline) if self.headline in self._names() else None
         # Labels, the dataset name and the reasons (quoting gate names) are user text.
         lines = [
@@ -273,6 +334,9 @@ class Comparison:
         ]
         if head is not None:
             lines += ["", _headline_sentence(head, self.confidence)]
+        trivial = _trivial_sentence(self, head)
+        if trivial:
+            lines += ["", trivial]
         if self.mcnemar is not None:
             mc = self.mcnemar
             lines.append("")
@@ -280,6 +344,16 @@ class Comparison:
                 f"McNemar: {mc.candidate_only} rows only the candidate labels correctly, "
                 f"{mc.baseline_only} only the baseline; exact p = {mc.p_value:.4g}."
             )
+        if self.latency:
+            lines += ["", _latency_sentence(self)]
+        if self.baseline.rescores:
+            lines += [
+                "",
+                f"The baseline is the model of run {md_code(self.baseline.rescores)} (same "
+                "sha256) re-scored on these rows: the registry accepts this comparison as "
+                "evidence for moving the alias that run holds (`retrain-check --auto` does).",
+            ]
+        lines += [f"\n_Note: {md(n)}_" for n in self.notes]
         return "\n".join(lines)
 
     def _names(self) -> set[str]:
@@ -295,3 +369,38 @@ def _headline_sentence(m: MetricDelta, confidence: float) -> str:
         f"({confidence:.0%} CI [{f(m.delta_ci_low)}, {f(m.delta_ci_high)}], "
         f"p = {f(m.p_value)}): {m.verdict}."
     )
+
+
+def _trivial_sentence(c: Comparison, head: MetricDelta | None) -> str:
+    if head is None or head.trivial is None:
+        return ""
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:+.4f}"
+
+    what = (c.trivial or {}).get("kind", "trivial baseline")
+    lo, hi = head.lift_ci_low, head.lift_ci_high
+    won = lo is not None and hi is not None and (lo > 0 if head.higher_is_better else hi < 0)
+    verdict = "beats it" if won else "**does not beat it**"
+    return (
+        f"Trivial baseline ({md(what)} of the training rows): {head.name} {head.trivial:.4f}; "
+        f"candidate lift {f(head.lift)} ({c.confidence:.0%} CI [{f(lo)}, {f(hi)}]): "
+        f"the candidate {verdict}; baseline lift {f(head.baseline_lift)}."
+    )
+
+
+def _latency_sentence(c: Comparison) -> str:
+    lat = c.latency or {}
+    parts = [f"Latency {md(lat.get('measured', ''))}"]
+    if lat.get("reason"):
+        parts.append(f" ({md(lat['reason'])})")
+    names = {m.name: m for m in c.metrics}
+    p99 = names.get("single_p99_ms")
+    if p99 is not None and p99.ratio is not None:
+        ci = ""
+        if p99.ratio_ci_low is not None and p99.ratio_ci_high is not None:
+            ci = f" ({c.confidence:.0%} CI [{p99.ratio_ci_low:.3g}, {p99.ratio_ci_high:.3g}])"
+        parts.append(f": single-row p99 candidate / baseline = {p99.ratio:.3g}{ci}")
+    if lat.get("seconds") is not None:
+        parts.append(f"; timing both took {lat['seconds']:.1f} s")
+    return "".join(parts) + "."

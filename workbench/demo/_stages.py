@@ -56,7 +56,8 @@ def train_stage(ws: Workspace, store: Store, family: str, *, fast: bool, console
         model=family,
         trials=3 if fast else 20,
         seed=42,
-        params={"n_boot": 200} if fast else {},
+        # --fast: shorter bootstraps and a 2 s latency budget (the CI says what that costs).
+        params={"n_boot": 200, "latency_seconds": 2.0} if fast else {},
     )
     if console is None:
         outcome = Runner(ws, store).run(request)

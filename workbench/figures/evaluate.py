@@ -317,6 +317,7 @@ def residual_figure(
 def metrics_ci_figure(
     estimates: Mapping[str, Estimate],
     *,
+    baseline: Mapping[str, Estimate] | None = None,
     title: str = "Test metrics with confidence intervals",
 ) -> go.Figure:
     """One row per metric: the point estimate as a dot with its interval as error bars.
@@ -325,6 +326,9 @@ def metrics_ci_figure(
 
     Args:
         estimates: ``{name: Estimate}``, e.g. ``EvaluationResult.estimates``.
+        baseline: The trivial baseline's estimates
+            (:attr:`workbench.evaluate.BaselineComparison.estimates`), drawn as a grey
+            diamond on each row.
         title: Figure title.
     """
     import plotly.graph_objects as go
@@ -349,7 +353,20 @@ def metrics_ci_figure(
             ),
             row=i, col=1,
         )  # fmt: skip
+        b = (baseline or {}).get(name)
+        if b is not None and math.isfinite(b.value):
+            fig.add_trace(
+                go.Scatter(
+                    x=[b.value], y=[name], mode="markers", name="trivial baseline",
+                    marker={"size": 10, "symbol": "diamond-open", "color": "grey"},
+                    hovertemplate=f"trivial baseline {name}: {b.value:.4f}<extra></extra>",
+                ),
+                row=i, col=1,
+            )  # fmt: skip
         fig.update_yaxes(type="category", row=i, col=1)
-    fig.update_xaxes(title_text="value (dot) and confidence interval (bars)", row=len(names))
+    what = "value (dot) and confidence interval (bars)"
+    if baseline:
+        what += "; trivial baseline (grey diamond)"
+    fig.update_xaxes(title_text=what, row=len(names))
     fig.update_layout(showlegend=False)
     return _compact(fig, title, height=90 + 70 * len(names))

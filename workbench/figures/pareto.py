@@ -1,4 +1,5 @@
-"""The Pareto chart: quality against p99 latency across runs, marker area for model size.
+"""The Pareto chart: quality against p99 latency across runs, marker area for model size, and
+the trivial baseline as a line.
 
 Draws the points of :func:`workbench.pareto.points_from_runs` (front already marked)::
 
@@ -33,10 +34,14 @@ def _hover(p: ParetoPoint, label: str) -> str:
     # plotly reads tags in hover text: the markup is ours, every value in it is escaped.
     status = "non-dominated" if p.on_front else "dominated by " + ", ".join(p.dominated_by)
     extra = f"<br><b>{escape(label)}</b>" if label else ""
+    base = ""
+    if p.baseline is not None:
+        verdict = {True: "beats it", False: "does NOT beat it", None: "?"}[p.beats_baseline]
+        base = f"<br>trivial baseline {p.baseline:.4f}: {verdict}"
     return (
         f"run {escape(p.run_id)} ({escape(p.family or '?')}){extra}<br>{escape(p.metric)} "
         f"{p.quality:.4f}<br>p99 {p.latency_ms:.3f} ms<br>size {p.size_bytes / 1e6:.2f} MB"
-        f"<br>{escape(status)}"
+        f"<br>{escape(status)}{base}"
     )
 
 
@@ -48,9 +53,11 @@ def pareto_figure(
 ) -> go.Figure:
     """Scatter of quality against p99 latency; marker area shows model size.
 
-    Non-dominated runs are filled, dominated ones hollow; the champion is a star; runs in
-    ``highlight`` (e.g. ``{run_id: "candidate"}``) are annotated. Hovering shows the run id
-    and all three numbers.
+    Non-dominated runs are filled, dominated ones hollow; the champion is a star; runs whose
+    model did not beat its trivial baseline are red crosses; runs in ``highlight`` (e.g.
+    ``{run_id: "candidate"}``) are annotated. The trivial baseline (class prior / training
+    mean on the same test rows) is a dashed line; one per distinct value when runs differ in
+    test rows. Hovering shows the run id, all three numbers and the baseline.
 
     Args:
         points: Points from :func:`points_from_runs` (front already marked).
@@ -73,11 +80,21 @@ def pareto_figure(
         ("non-dominated", True, "circle", "#1a7f37"),
         ("dominated", False, "circle-open", "#6e7781"),
     )
+    below = {i for i, p in enumerate(points) if p.beats_baseline is False and not p.champion}
     for name, front, symbol, color in groups:
-        idx = [i for i, p in enumerate(points) if p.on_front == front and not p.champion]
+        idx = [
+            i
+            for i, p in enumerate(points)
+            if p.on_front == front and not p.champion and i not in below
+        ]
         if not idx:
             continue
         fig.add_trace(_scatter(points, idx, sizes, name, symbol, color, highlight))
+    if below:
+        fig.add_trace(
+            _scatter(points, sorted(below), sizes, "does not beat the baseline", "x-open",
+                     "#cf222e", highlight)
+        )  # fmt: skip
     champ = [i for i, p in enumerate(points) if p.champion]
     if champ:
         fig.add_trace(_scatter(points, champ, sizes, "champion", "star", "#bf8700", highlight))
@@ -92,6 +109,12 @@ def pareto_figure(
                 x=x, y=p.quality, text=escape(label), showarrow=True, arrowhead=2, ax=25, ay=-25
             )
     metric = points[0].metric
+    for value in sorted({round(p.baseline, 4) for p in points if p.baseline is not None}):
+        fig.add_hline(
+            y=value, line={"dash": "dash", "color": "#8c959f", "width": 1},
+            annotation_text=f"trivial baseline {escape(metric)} {value:.4f}",
+            annotation_position="bottom right",
+        )  # fmt: skip
     direction = "higher" if points[0].higher_is_better else "lower"
     fig.update_xaxes(title_text="single-row p99 latency (ms)", type="log" if log_x else "linear")
     fig.update_yaxes(title_text=f"{metric} ({direction} is better)")

@@ -226,9 +226,23 @@ def monitor_inputs(
         model=inputs.model,
         source=inputs.source,
     )
-    skipped = inputs.stream.settings.get("skipped_lines") or 0
-    if skipped:
-        report = replace(report, notes=(*report.notes, f"{skipped} unreadable log line(s)"))
+    settings = inputs.stream.settings
+    notes = [
+        text.format(n=settings[name])
+        for name, text in (
+            ("skipped_lines", "{n} unreadable log line(s)"),
+            ("duplicate_lines", "{n} log line(s) repeated exactly, counted once"),
+            ("reordered_lines", "{n} log line(s) out of time order, sorted by time"),
+            (
+                "repeated_request_ids",
+                "{n} request(s) reused an earlier request id (or none); keyed <id>~2, ~3... "
+                "(labels keyed by the id join its first request)",
+            ),
+        )
+        if settings.get(name)
+    ]
+    if notes:
+        report = replace(report, notes=(*report.notes, *notes))
     return report
 
 

@@ -24,8 +24,11 @@ The decision carries the measured cost of the champion's last training: wall tim
 ``<artifact root>/retrain/<report id>/recent-<report id>.csv``, runs the champion's model family
 on it (a normal run of the search and evaluate stages), evaluates the champion's own model on the
 same rows (a run of source ``retrain`` with only the evaluate stage), and compares the two with
-:func:`workbench.compare.compare_and_report`; the gates decide promote or hold. Nothing is
-promoted here.
+:func:`workbench.compare.compare_and_report`; the gates decide promote or hold. With
+``promote=True`` (``retrain-check --auto``) a ``promote`` decision moves the champion alias to
+the new model: the registry accepts the comparison because its baseline re-scored the holder's
+own model file, and the audit trail records who started it, when, the comparison and that it
+was automatic (:attr:`workbench.store.AliasEvent.automatic`).
 
 Example::
 

@@ -1,10 +1,11 @@
 """Retraining on the recent labelled traffic, and the champion's model evaluated on the same
-rows, compared (the gates decide; nothing is promoted here)."""
+rows, compared; the gates decide, and with ``promote=True`` a ``promote`` decision moves the
+champion alias to the new model (an automatic, audited promotion)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,9 @@ from ..safehtml import md, md_code
 if TYPE_CHECKING:
     from ..compare import Comparison
     from ..config import Workspace
+    from ..gates import Gate
     from ..monitor import MonitorInputs, MonitorReport
+    from ..registry import Promotion
     from ..store import Store
     from ..traffic import Stream
 
@@ -44,7 +47,9 @@ class RetrainOutcome:
         run_id: The new run (the champion's family on the recent data).
         baseline_run_id: The champion's model evaluated on the same rows.
         comparison: The comparison of the two (its decision follows the gates).
-        note: What the comparison means for the registry.
+        note: What the comparison meant for the registry (promoted, or why not).
+        promotion: The automatic promotion, when the comparison decided ``promote`` and
+            promotion was asked for; ``None`` otherwise.
     """
 
     csv: str
@@ -53,6 +58,7 @@ class RetrainOutcome:
     baseline_run_id: str
     comparison: Comparison
     note: str
+    promotion: Promotion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +71,7 @@ class RetrainOutcome:
             "reasons": list(self.comparison.reasons),
             "report_path": self.comparison.report_path,
             "note": self.note,
+            "promotion": self.promotion.to_dict() if self.promotion else None,
         }
 
 
@@ -79,8 +86,16 @@ def outcome_markdown(record: Mapping[str, Any]) -> str:
         "",
         *[f"- {md(r)}" for r in record.get("reasons") or ()],
         "",
-        f"_{md(record.get('note', ''))}_",
     ]
+    event = (record.get("promotion") or {}).get("event")
+    if event:
+        lines += [
+            f"**Promoted automatically**: {md(event['alias'])} v{md(event['from_version'])} → "
+            f"v{md(event['to_version'])} at {md(event['at'])} by {md(event['actor'])}, on "
+            f"comparison {md_code(event['comparison_id'])}.",
+            "",
+        ]
+    lines.append(f"_{md(record.get('note', ''))}_")
     return "\n".join(lines)
 
 
@@ -183,8 +198,9 @@ def evaluate_champion_on(
         ModelError: The champion's model file is missing or changed since it was saved.
     """
     from .._files import new_id, sha256_file
+    from ..compare import RESCORES_PARAM
     from ..context import RunContext
-    from ..evaluate import evaluate_pipeline, measure_latency, model_size_bytes
+    from ..evaluate import evaluate_run
     from ..exceptions import ModelError
     from ..modelio import load_model
     from ..provenance import package_versions
@@ -202,7 +218,7 @@ def evaluate_champion_on(
         "seed": seed,
         "model": champ.model_family,
         "n_boot": n_boot,
-        "reevaluates": champ.id,
+        RESCORES_PARAM: champ.id,  # what makes the comparison evidence against the champion
     }
     store.create_run(
         run_id,
@@ -233,15 +249,7 @@ def evaluate_champion_on(
                 "evaluate",
             ),
         )
-        X_test, y_test = ds.X.iloc[split.test], ds.y.iloc[split.test]
-        result = evaluate_pipeline(pipe, X_test, y_test, task=ds.task, n_boot=n_boot, seed=seed)
-        ctx.log_metrics(result.estimates)
-        ctx.save_test_predictions(split, result)
-        method = "predict_proba" if ds.task == "classification" else "predict"
-        latency = measure_latency(pipe, X_test, method=method, seed=seed)
-        cost = {k: latency[k] for k in ("single_p50_ms", "single_p99_ms", "batch_rows_per_s")}
-        cost["model_size_bytes"] = model_size_bytes(model_path)
-        ctx.log_metrics(cost)
+        evaluate_run(ctx, pipe, ds, split, n_boot=n_boot, seed=seed, model_path=model_path)
     except BaseException as e:
         error = {"reason": f"{type(e).__name__}: {e}"}
         store.finish_stage(run_id, "evaluate", RunStatus.FAILED, error=error)
@@ -266,14 +274,21 @@ def retrain_now(
     n_boot: int = 2000,
     min_rows: int = 200,
     progress: Any = None,
+    gates: str | Path | Sequence[Gate | Any] | None = None,
+    promote: bool = False,
 ) -> RetrainOutcome:
-    """Retrain on the recent labelled traffic and compare with the champion on those rows.
+    """Retrain on the recent labelled traffic, compare with the champion on those rows, and
+    promote the new model when asked and the gates say so.
 
     Steps: :func:`recent_training_csv` → a run of the champion's model family on that CSV
     (stages search and evaluate, ``trials`` optuna trials) → :func:`evaluate_champion_on`
     the same CSV and seed → :func:`workbench.compare.compare_and_report` (the new run vs the
-    champion's evaluation).
-    The comparison's decision follows the gates; nothing is promoted here.
+    champion's evaluation). The comparison's decision follows the gates. With ``promote``
+    and a ``promote`` decision, ``champion`` (an alias) moves to the new run's model through
+    :func:`workbench.registry.promote` (``automatic=True``): the registry accepts the
+    comparison because its baseline re-scored the alias holder's own model file, and the audit
+    trail records the move as automatic with the comparison, the time and the reason. The edge
+    inventory's update plan targets the champion, so it picks the new version up.
 
     Args:
         ws: The workspace.
@@ -288,6 +303,8 @@ def retrain_now(
         n_boot: Bootstrap resamples of the evaluations and the comparison.
         min_rows: Labelled rows the recent data should have at least.
         progress: A runner progress sink (the CLI's bars).
+        gates: The comparison's gates (default ``templates/gates.yaml``).
+        promote: Promote the new model when the comparison decides ``promote``.
 
     Raises:
         DatasetError: Not enough labelled recent traffic to train on.
@@ -324,11 +341,45 @@ def retrain_now(
     baseline = evaluate_champion_on(
         ws, store, champ.id, csv, target=target, seed=seed, n_boot=min(n_boot, 1000)
     )
-    comparison = compare_and_report(ws, store, outcome.run_id, baseline, n_boot=n_boot, seed=0)
+    comparison = compare_and_report(
+        ws, store, outcome.run_id, baseline, gates=gates, n_boot=n_boot, seed=0
+    )
+    promotion, note = _promote(store, champion, champ.id, outcome.run_id, comparison, promote)
     note = (
         f"baseline {baseline} is the champion's model ({champ.id}, same sha256) evaluated on "
-        "the recent rows; the registry only accepts a comparison against the champion's own "
-        f"run, so promoting {outcome.run_id} needs `workbench compare` on shared data or "
-        "--force with this comparison as the reason"
+        f"the recent rows; {note}"
     )
-    return RetrainOutcome(str(csv), rows, outcome.run_id, baseline, comparison, note)
+    return RetrainOutcome(str(csv), rows, outcome.run_id, baseline, comparison, note, promotion)
+
+
+def _promote(
+    store: Store,
+    champion: str,
+    champion_run: str,
+    run_id: str,
+    comparison: Comparison,
+    promote: bool,
+) -> tuple[Promotion | None, str]:
+    """The automatic promotion of a retrained model, and a sentence on what happened."""
+    from ..registry import PromotionRefused, aliases
+    from ..registry import promote as move_alias
+
+    by_hand = f"`workbench promote {run_id} --alias {champion}`"
+    if comparison.decision != "promote":
+        return None, f"comparison {comparison.id} decided {comparison.decision}: not promoted"
+    if not promote:
+        return None, f"comparison {comparison.id} decided promote; promote it with {by_hand}"
+    if champion not in aliases(store):
+        return None, (
+            f"{champion!r} is not an alias, so there is nothing to move automatically; "
+            f"promote it with `workbench promote {run_id} --alias <name>`"
+        )
+    reason = (
+        f"automatic: retrained on recent traffic; comparison {comparison.id} against the "
+        f"champion's model (run {champion_run}) re-scored on the same rows decided promote"
+    )
+    try:
+        promotion = move_alias(store, run_id, champion, reason=reason, automatic=True)
+    except PromotionRefused as e:  # the alias moved meanwhile, or a newer comparison holds
+        return None, f"comparison {comparison.id} decided promote, but the registry refused: {e}"
+    return promotion, f"promoted automatically: {promotion.message}"

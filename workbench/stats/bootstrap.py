@@ -56,6 +56,7 @@ __all__ = [
     "bootstrap_metrics",
     "bootstrap_p_value",
     "bootstrap_proportion_delta",
+    "bootstrap_quantile",
     "bootstrap_quantile_delta",
     "check_bootstrap_options",
     "metric_delta",
@@ -580,6 +581,25 @@ def bootstrap_proportion_delta(
         seed=seed,
     )
     return _delta(name, float(a.mean()), float(b.mean()), reps, test, (len(a), len(b)), confidence)
+
+
+def bootstrap_quantile(
+    x: npt.ArrayLike,
+    q: float,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """The ``q`` quantile of one sample (a latency percentile) with a percentile-bootstrap
+    interval; the quantile is the lower empirical one (``method="inverted_cdf"``), as in
+    :func:`bootstrap_quantile_delta`. ``nan`` everywhere for an empty sample."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    check_bootstrap_options(n_boot, confidence)
+    [reps] = replicates([lambda w: _weighted_quantile(x, w, q)], [len(x)], n_boot=n_boot, seed=seed)
+    return _estimate(float(np.quantile(x, q, method="inverted_cdf")), reps, confidence)
 
 
 def bootstrap_mean_ci(

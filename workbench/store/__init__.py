@@ -24,6 +24,7 @@ from ._base import WRITE_OPTION, utcnow
 from ._optuna import close_interrupted_trials, optuna_storage, prepare_optuna_storage
 from ._store import Store
 from .records import (
+    AUTOMATIC_ACTOR,
     ABTestRecord,
     ABVariantRecord,
     AliasEvent,
@@ -48,6 +49,7 @@ from .records import (
 )
 
 __all__ = [
+    "AUTOMATIC_ACTOR",
     "ABTestRecord",
     "ABVariantRecord",
     "AliasEvent",

@@ -7,22 +7,41 @@ from typing import Any
 __all__ = ["close_interrupted_trials", "optuna_storage", "prepare_optuna_storage"]
 
 
+#: Attempts at opening optuna's storage while another process creates its tables.
+_OPEN_ATTEMPTS = 8
+
+
 def optuna_storage(url: str) -> Any:
-    """An ``optuna.storages.RDBStorage`` on ``url`` (SQLite gets a 30 s busy timeout)."""
+    """An ``optuna.storages.RDBStorage`` on ``url`` (SQLite gets a 30 s busy timeout).
+
+    Opening it creates optuna's tables on a new database. Processes doing that at the same
+    moment (two ``workbench run`` on a new workspace, searchers on a new PostgreSQL database)
+    race: the loser's ``CREATE TABLE`` fails ("already exists", a duplicate type). Optuna
+    creates only missing tables, so the loser tries again after a short wait and finds them.
+    """
+    import random
+    import time
+
     import optuna
+    import sqlalchemy as sa
 
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 30}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    delay = 0.05
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except sa.exc.SQLAlchemyError:
+            if attempt == _OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(delay * (1 + random.random()))  # jitter: racers do not retry in step
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
 
 
 def prepare_optuna_storage(url: str) -> None:
-    """Create optuna's tables once, before parallel runs race to create them.
-
-    Every search stage opens the storage; on a fresh database, two workers doing that at the
-    same moment both try ``CREATE TABLE`` and one fails (PostgreSQL reports a duplicate type).
-    """
+    """Create optuna's tables once, before parallel runs open the storage."""
     optuna_storage(url).engine.dispose()
 
 

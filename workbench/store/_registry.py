@@ -221,14 +221,20 @@ class RegistryMixin(StoreBase):
         return {v: tuple(names) for v, names in out.items()}
 
     def _latest_comparison(
-        self, conn: Connection, candidate: str, baseline: str
+        self, conn: Connection, candidate: str, holder: str
     ) -> ComparisonRecord | None:
+        """The latest comparison of ``candidate`` against the alias holder's run, or against a
+        run that re-scored the holder's model on other rows (its record's
+        ``baseline.rescores``, set by the comparison only when the model files' sha256 match:
+        retraining compares with the champion's model on the recent rows)."""
         c = t.comparisons.c
-        row = conn.execute(
+        rows = conn.execute(
             sa.select(t.comparisons)
             .where(c.candidate_run == candidate)
-            .where(c.baseline_run == baseline)
             .order_by(c.created_at.desc(), c.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else comparison_from_row(self, row)
+        ).all()
+        for row in rows:
+            side = (row.record or {}).get("baseline") or {}
+            if row.baseline_run == holder or side.get("rescores") == holder:
+                return comparison_from_row(self, row)
+        return None

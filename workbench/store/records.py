@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "AUTOMATIC_ACTOR",
     "ABTestRecord",
     "ABVariantRecord",
     "AliasEvent",
@@ -212,6 +213,11 @@ class ModelVersion:
         }
 
 
+#: How an automatic alias move names its actor: ``workbench retrain-check --auto (as <user>)``
+#: (the audit trail keeps who started it, when, why and the comparison that decided).
+AUTOMATIC_ACTOR = "workbench retrain-check --auto"
+
+
 @dataclass(frozen=True)
 class AliasEvent:
     """One change of an alias, as kept in the audit trail (never rewritten).
@@ -242,6 +248,12 @@ class AliasEvent:
     comparison_id: str | None
     at: datetime
 
+    @property
+    def automatic(self) -> bool:
+        """Whether a program moved it on its own (``retrain-check --auto``), not a person:
+        its actor starts with :data:`AUTOMATIC_ACTOR`."""
+        return self.actor.startswith(AUTOMATIC_ACTOR)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -254,6 +266,7 @@ class AliasEvent:
             "reason": self.reason,
             "forced": self.forced,
             "comparison_id": self.comparison_id,
+            "automatic": self.automatic,
             "at": self.at.isoformat(),
         }
 

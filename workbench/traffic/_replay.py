@@ -136,7 +136,48 @@ def replay_log(path: str | Path, *, features: Sequence[str] | None = None) -> St
             f"{path} holds no prediction log entries ({skipped} unreadable line(s)); pass the "
             "JSONL file a stub wrote with --log"
         )
-    return _stream_from_entries(entries, path, features, skipped)
+    entries, cleaning = _clean_entries(entries)
+    stream = _stream_from_entries(entries, path, features, skipped)
+    stream.settings.update(cleaning)
+    return stream
+
+
+def _clean_entries(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Entries in time order with unique request ids, and what it took (for the report's notes).
+
+    A stub with several workers writes lines out of time order, a retried write can repeat a
+    line, and clients may reuse or leave empty their ``X-Request-ID``. Keys must be unique to
+    join labels and windows must follow time, so: lines repeated exactly are dropped; lines are
+    sorted by time (stable, so equal stamps keep the file's order); a request id seen again on
+    a different request gets ``~2``, ``~3``... (labels keyed by the id join its first request).
+    """
+    import orjson
+
+    seen: set[bytes] = set()
+    unique: list[dict[str, Any]] = []
+    for entry in entries:
+        fingerprint = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            unique.append(entry)
+    stamps = [pd.Timestamp(e["ts"]) for e in unique]
+    stamps = [t.tz_localize("UTC") if t.tzinfo is None else t for t in stamps]
+    order = sorted(range(len(unique)), key=stamps.__getitem__)
+    reordered = sum(1 for i, j in enumerate(order) if i != j)
+    ordered = [unique[i] for i in order]
+    counts: dict[str, int] = {}
+    renamed = 0
+    for entry in ordered:
+        rid = str(entry["request_id"])
+        counts[rid] = counts.get(rid, 0) + 1
+        if counts[rid] > 1:
+            entry["request_id"] = f"{rid}~{counts[rid]}"
+            renamed += 1
+    return ordered, {
+        "duplicate_lines": len(entries) - len(unique),
+        "reordered_lines": reordered,
+        "repeated_request_ids": renamed,
+    }
 
 
 def _check_entry(entry: Any) -> None:
