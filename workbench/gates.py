@@ -432,17 +432,23 @@ def default_gates_path() -> Path:
         GateError: The project names a gates file that does not exist.
         ConfigError: The package was installed without its templates.
     """
+    return _project_or_bundled("gates", _DEFAULT_FILE)
+
+
+def _project_or_bundled(setting: str, bundled: str) -> Path:
+    """The file a project setting names (it must exist), else the bundled template."""
     from .project import find_project, package_data
 
     project = find_project()
-    if project is not None and project.gates is not None:
-        if not project.gates.is_file():
-            raise GateError(
-                f"the gates file {project.gates} set in {project.describe()} is missing; "
-                "restore it, fix the setting, or pass one with --gates FILE"
-            )
-        return project.gates
-    return package_data("templates", _DEFAULT_FILE)
+    if project is None or getattr(project, setting) is None:
+        return package_data("templates", bundled)
+    path: Path = getattr(project, setting)
+    if not path.is_file():
+        raise GateError(
+            f"the {setting.replace('_', ' ')} file {path} set in {project.describe()} is "
+            "missing; restore it, fix the setting, or pass one with --gates FILE"
+        )
+    return path
 
 
 def default_gates() -> list[Gate]:
@@ -540,17 +546,7 @@ def default_release_gates_path() -> Path:
         GateError: The project names a file that does not exist.
         ConfigError: The package was installed without its templates.
     """
-    from .project import find_project, package_data
-
-    project = find_project()
-    if project is not None and project.release_gates is not None:
-        if not project.release_gates.is_file():
-            raise GateError(
-                f"the release gates file {project.release_gates} set in {project.describe()} "
-                "is missing; restore it, fix the setting, or pass one with --gates FILE"
-            )
-        return project.release_gates
-    return package_data("templates", _DEFAULT_RELEASE_FILE)
+    return _project_or_bundled("release_gates", _DEFAULT_RELEASE_FILE)
 
 
 def resolve_gates(

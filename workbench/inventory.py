@@ -213,9 +213,9 @@ def _pin(store: Store, ref: str) -> ModelPin:
 
 
 def _actor(actor: str | None) -> str:
-    from .registry import _current_user
+    from .provenance import current_user
 
-    return actor or _current_user()
+    return actor or current_user()
 
 
 def _no_device(store: Store, name: str) -> InventoryError:

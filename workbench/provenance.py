@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import platform
 import subprocess
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["git_commit", "package_versions"]
+__all__ = ["current_user", "git_commit", "package_versions"]
 
 TRACKED_PACKAGES = (
     "workbench",
@@ -54,3 +55,12 @@ def git_commit(path: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}+dirty" if dirty else head
+
+
+def current_user() -> str:
+    """The login name recorded as who did something (an alias move, a note, a device update),
+    or ``"unknown"`` where there is none (containers without a passwd entry or LOGNAME/USER)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ModelError, RunNotFound, WorkbenchError
+from .provenance import current_user
 from .store import AUTOMATIC_ACTOR, AliasEvent, ComparisonRecord, ModelVersion, RunStatus, Store
 
 __all__ = [
@@ -322,7 +322,7 @@ def promote(
             "promote by hand with --force and --reason"
         )
     version = register_model(store, run_id)
-    who = actor or _current_user()
+    who = actor or current_user()
     if automatic:
         who = f"{AUTOMATIC_ACTOR} (as {who})"
 
@@ -380,13 +380,6 @@ def _check_evidence(
             f"and compare again (`workbench compare {candidate.run_id} {alias}`), or pass "
             "--force with --reason to override"
         )
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
-        return "unknown"
 
 
 def audit_trail(store: Store, alias: str | None = None) -> list[AliasEvent]:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigError
+from .provenance import current_user
 from .store import RunRecord
 
 if TYPE_CHECKING:
@@ -312,18 +313,9 @@ def note_run(store: Store, ref: str, text: str, *, author: str | None = None) ->
         raise ConfigError('a note needs text: workbench note RUN "what you want to remember"')
     if len(text) > MAX_NOTE:
         raise ConfigError(f"a note holds at most {MAX_NOTE} characters, got {len(text)}")
-    note = store.add_note(run_id, text, author=author or _user())
+    note = store.add_note(run_id, text, author=author or current_user())
     count = len(store.get_run(run_id).notes)
     return {"run_id": run_id, "note": _note(note), "notes": count}
-
-
-def _user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (containers without a passwd entry)
-        return "unknown"
 
 
 def _note(note: Any) -> dict[str, Any]:

@@ -111,13 +111,13 @@ def _load_pipe(run: RunRecord) -> Any:
 
 
 def _test_features(run: RunRecord, rows: np.ndarray) -> Any:
-    from workbench.datasets import load_dataset
+    from workbench.datasets import dataset_from_params
     from workbench.exceptions import DatasetError
 
     dataset = run.params.get("dataset")
     if not dataset:
         raise DatasetError(f"run {run.id} recorded no dataset to load its test rows from")
-    ds = load_dataset(str(dataset), target=run.params.get("target") or None)
+    ds = dataset_from_params(run.params)
     if ds.fingerprint != run.dataset_fingerprint:
         raise DatasetError(
             f"the data of run {run.id} ({dataset}) changed since it was evaluated "

@@ -118,7 +118,7 @@ def monitor_stage(
         The :class:`MonitorStageResult`.
     """
     from ..bundle import model_source
-    from ..datasets import load_dataset
+    from ..datasets import dataset_from_params
     from ..export import bundle_for_ref
     from ..monitor import (
         attach_record,
@@ -134,7 +134,7 @@ def monitor_stage(
 
     run = store.get_run(resolve_ref(store, champion_ref))
     bundle = Path(bundle_dir) if bundle_dir else bundle_for_ref(ws, store, run.id).bundle
-    ds = load_dataset(str(run.params["dataset"]), target=run.params.get("target") or None)
+    ds = dataset_from_params(run.params)
     n, window = (1000, 125) if fast else (2000, 250)
     drift = _demo_drift(ds)
     stream = synthetic_stream(
