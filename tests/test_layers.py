@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "core",
         (
             "datasets",
+            "tableread",
             "models",
             "params",
             "preflight",

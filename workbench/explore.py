@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from .datasets import Dataset, Split, delimiter_name
+from .datasets import Dataset, Split
+from .tableread import delimiter_name
 
 __all__ = ["prep_table", "profile_summary", "profile_table", "read_summary", "split_table"]
 
