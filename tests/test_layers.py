@@ -92,6 +92,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "batch",
             "batch.*",
             "views",
+            "headers",
             "labruns",
         ),
     ),

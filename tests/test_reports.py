@@ -16,7 +16,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, WorkbenchError
-from workbench.pages import export_notebook, report_path
+from workbench.pages import (
+    STATIC_FOLDER,
+    PageOptions,
+    export_notebook,
+    page_options,
+    report_path,
+    report_settings,
+    save_report_settings,
+)
 from workbench.plots import PLOTLY_MIME
 from workbench.reports import IndexLink, IndexSection, build_index
 from workbench.store import MetricRecord, RunStatus, open_workspace
@@ -167,6 +175,77 @@ def test_export_of_a_missing_notebook_names_the_path(tmp_path: Path) -> None:
     assert not (tmp_path / "x.html").exists()
 
 
+# -- pages of a reports folder share plotly.js and the stylesheet -------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared(notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two pages of one reports folder, one level down (as ``reports/<run>/<stage>.html``)."""
+    reports = tmp_path_factory.mktemp("shared") / "reports"
+    options = PageOptions(reports_dir=reports)
+    export_notebook(notebook, reports / "run-1" / "evaluate.html", options=options)
+    export_notebook(notebook, reports / "run-2" / "evaluate.html", options=options)
+    return reports
+
+
+def test_shared_pages_load_plotlyjs_and_css_from_the_folder_once(shared: Path) -> None:
+    static = shared / STATIC_FOLDER
+    assets = sorted(p.name for p in static.iterdir())
+    js = [a for a in assets if a.endswith(".min.js")]
+    assert len(js) == 1 and js[0].startswith("plotly-"), assets
+    assert PLOTLYJS_BANNER in (static / js[0]).read_text()
+    assert sum(a.endswith(".css") for a in assets) == 2, assets  # the lab theme and layout
+    for run in ("run-1", "run-2"):
+        html = (shared / run / "evaluate.html").read_text()
+        assert PLOTLYJS_BANNER not in html
+        assert f'"../{STATIC_FOLDER}/{js[0]}"' in html  # relative: the folder can move
+        assert html.count('rel="stylesheet"') == 2
+        assert html.count('class="plotly-graph-div"') == 2
+        assert len(html) < 60_000  # the page's own content (≈ 5 MB with plotly.js inlined)
+
+
+def test_shared_page_policy_runs_only_the_hashed_loader_and_figure_calls(shared: Path) -> None:
+    html = (shared / "run-1" / "evaluate.html").read_text()
+    policy = re.search(r'content="(default-src[^"]*)"', html).group(1)
+    script_src = re.search(r"script-src ([^;]*)", policy).group(1).split()
+    # the loader and the two figures' calls, by hash; what the loader inserts, by trust.
+    assert script_src.count("'strict-dynamic'") == 1 and len(script_src) == 4, script_src
+    assert "unsafe" not in " ".join(script_src)
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    scripts = re.findall(r"<script\b([^>]*)>", html)
+    assert scripts and not any("src" in attrs for attrs in scripts)  # plotly.js is inserted
+
+
+def test_standalone_option_keeps_one_self_contained_file(notebook: Path, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    html = report_path(ws, "run-1", "evaluate")
+    export_notebook(notebook, html, options=page_options(ws, standalone=True))
+    text = html.read_text()
+    assert text.count(PLOTLYJS_BANNER) == 1
+    assert 'rel="stylesheet"' not in text and "'strict-dynamic'" not in text
+    assert not (ws.reports_dir / STATIC_FOLDER).exists()
+
+
+def test_report_settings_default_saved_and_refused(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    assert report_settings(ws) == {"reviewer": False, "standalone": False}
+    assert page_options(ws).reports_dir == ws.reports_dir
+    save_report_settings(ws, reviewer=True)
+    assert report_settings(ws) == {"reviewer": True, "standalone": False}
+    options = page_options(ws)
+    assert options.reviewer and not options.standalone
+    assert not page_options(ws, reviewer=False).reviewer  # an explicit choice wins
+    save_report_settings(ws, standalone=True)  # keeps reviewer
+    assert report_settings(ws) == {"reviewer": True, "standalone": True}
+    assert page_options(ws).reports_dir is None
+    (ws.root / "reports.toml").write_text('reviewer = "yes"\ncolour = 1\n')
+    with pytest.raises(ConfigError, match=r"colour.*reviewer must be true or false"):
+        report_settings(ws)
+    (ws.root / "reports.toml").write_text("reviewer = \n")
+    with pytest.raises(ConfigError, match=r"reports\.toml"):
+        report_settings(ws)
+
+
 def test_importing_reports_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys, workbench.reports\n"
@@ -227,7 +306,8 @@ def _populate(ws: Workspace, notebook: Path | None = None) -> None:
     )
     evaluate = report_path(ws, "run-b", "evaluate")
     if notebook is not None:
-        export_notebook(notebook, evaluate, reviewer=True)
+        # As a workspace writes it: plotly.js and the stylesheet shared from reports/_static/.
+        export_notebook(notebook, evaluate, options=page_options(ws, reviewer=True))
     else:
         evaluate.parent.mkdir(parents=True)
         evaluate.write_text("<html>evaluate</html>")
@@ -347,6 +427,17 @@ def test_pages_render_offline_in_chromium(notebook: Path, tmp_path: Path) -> Non
                 box = plots.nth(i).bounding_box()
                 assert box is not None and box["height"] > 100
             assert page.get_by_text("threshold out of range").count() > 0
+            page.close()
+
+            # Copied out of its folder, the page says why its figures are missing.
+            alone = tmp_path / "alone.html"
+            alone.write_bytes(report_path(ws, "run-b", "evaluate").read_bytes())
+            lost = browser.new_page()
+            lost.goto(alone.as_uri())  # the missing script's onerror has run by "load"
+            said = lost.eval_on_selector_all(
+                "div.plotly-graph-div", "ds => ds.map(d => d.textContent.includes('not drawn'))"
+            )
+            assert said == [True, True]
         finally:
             browser.close()
 

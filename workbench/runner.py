@@ -101,7 +101,7 @@ class Runner:
         store: its store.
         progress: optional progress sink.
         log_output: stream cell outputs to the ``papermill`` logger.
-        reviewer: export HTML without code cells.
+        reviewer: export HTML without code cells (``None``: the workspace's report settings).
         cell_timeout: seconds a single cell may run (None: no limit).
         on_finished: called once a run has finished and its pages are written, whatever its
             status (the CLI rebuilds the report index there).
@@ -114,7 +114,7 @@ class Runner:
         *,
         progress: ProgressSink | None = None,
         log_output: bool = False,
-        reviewer: bool = False,
+        reviewer: bool | None = None,
         cell_timeout: float | None = None,
         on_finished: Callable[[], None] | None = None,
     ) -> None:
@@ -330,12 +330,20 @@ class Runner:
                 self.store.heartbeat(run_id)
 
     def _export(self, run_id: str, stage: str, notebook: Path) -> None:
-        from .pages import export_notebook, report_path
+        from .headers import run_header
+        from .pages import export_page, report_path
 
         if not notebook.exists():
             return
         html = report_path(self.ws, run_id, stage)
-        export_notebook(notebook, html, reviewer=self.reviewer, title=f"{run_id} · {stage}")
+        export_page(
+            self.ws,
+            notebook,
+            html,
+            reviewer=self.reviewer,
+            title=f"{run_id} · {stage}",
+            header=run_header(self.ws, self.store, run_id, stage),
+        )
         self.store.set_report(run_id, stage, str(html))
 
     def _settle(self, exports: list[Future[Any]]) -> None:

@@ -47,7 +47,12 @@ __all__ = [
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
-@click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
+@click.option(
+    "--reviewer",
+    is_flag=True,
+    default=None,
+    help="Hide code cells in the HTML report [default: the workspace's reports.toml].",
+)
 @click.option("--no-report", is_flag=True, help="Record the comparison without the HTML report.")
 @click.option("--fail-on-hold", is_flag=True, help="Exit 1 when the decision is hold (for CI).")
 @workspace_option
@@ -58,7 +63,7 @@ def compare_cmd(
     gates_file: str | None,
     n_boot: int,
     seed: int,
-    reviewer: bool,
+    reviewer: bool | None,
     no_report: bool,
     fail_on_hold: bool,
     workspace: str | None,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write_text
 from ..exceptions import ConfigError
-from ..pages import export_notebook, report_path
+from ..pages import report_path
 from ..safehtml import content_security_policy
 from ..views import door_of
 from ._batch import write_batch_page
@@ -46,7 +46,6 @@ __all__ = [
     "IndexSection",
     "build_index",
     "default_sections",
-    "rebuild_reports",
 ]
 
 #: Metrics shown as a run's headline, first found wins: classification, then regression.
@@ -254,33 +253,6 @@ def _failure_summary(run: RunRecord) -> str:
     if what:
         summary = f"{summary}: {what}" if summary else what
     return summary or json.dumps(error, default=str)[:_MAX_EVALUE]
-
-
-def rebuild_reports(
-    workspace: Workspace, store: Store, *, run_id: str | None = None, reviewer: bool = False
-) -> Path:
-    """Re-export every executed stage notebook of one run (or of all runs), then the index.
-
-    Args:
-        workspace: the workspace whose ``reports/`` is rebuilt.
-        store: its store.
-        run_id: one run (a unique id prefix is enough); ``None`` rebuilds all runs.
-        reviewer: hide code cells.
-
-    Returns:
-        The path of ``reports/index.html``.
-    """
-    ids = [store.resolve_run_id(run_id)] if run_id else [r.id for r in store.list_runs()]
-    for rid in ids:
-        for stage in store.get_run(rid).stages:
-            if not stage.output_path or not Path(stage.output_path).is_file():
-                continue
-            html = report_path(workspace, rid, stage.name)
-            export_notebook(
-                Path(stage.output_path), html, reviewer=reviewer, title=f"{rid} · {stage.name}"
-            )
-            store.set_report(rid, stage.name, str(html))
-    return build_index(workspace, store)
 
 
 def publish_batch(workspace: Workspace, store: Store, result: BatchResult) -> BatchResult:
