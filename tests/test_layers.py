@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "provenance",
             "project",
             "safehtml",
+            "units",
             "serving",
             "serving.*",
         ),

@@ -6,10 +6,12 @@ import json
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -27,7 +29,9 @@ from workbench.pages import (
 )
 from workbench.plots import PLOTLY_MIME
 from workbench.reports import IndexLink, IndexSection, build_index
+from workbench.safehtml import script_hash
 from workbench.store import MetricRecord, RunStatus, open_workspace
+from workbench.units import format_value, quantity_frame, readable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -326,9 +330,9 @@ def test_index_lists_runs_newest_first_with_status_metric_and_links(tmp_path: Pa
     assert html.index('id="run-run-b"') < html.index('id="run-run-a"')
     assert 'class="badge status-succeeded">succeeded' in html
     assert 'class="badge status-failed">failed' in html
-    assert "rmse 53.2500" in html
-    assert "95% CI [50.5000, 56.0000]" in html
-    assert "rmse 1.0000" not in html
+    assert "rmse 53.2" in html  # the CI is 5.5 wide: one decimal
+    assert "95% CI [50.5, 56.0]" in html
+    assert "rmse 1.00" not in html
     assert "diabetes" in html and "hgb" in html
     assert 'href="run-b/evaluate.html"' in html
     assert 'href="run-b/explore.html"' in html
@@ -345,7 +349,8 @@ def test_index_shows_the_failure_summary_and_escapes_user_text(tmp_path: Path) -
     assert "stage evaluate, cell 4: ValueError: bad &lt;x&gt;" in html
     assert EVIL not in html
     assert "&lt;script&gt;alert(" in html
-    assert "<script" not in html  # the index needs no script at all
+    # One script, the page's own sorting and filtering (its hash is the policy's only one).
+    assert html.count("<script") == 1 and "<script>(function () {" in html
 
 
 def test_index_classification_headline_is_roc_auc(tmp_path: Path) -> None:
@@ -357,8 +362,44 @@ def test_index_classification_headline_is_roc_auc(tmp_path: Path) -> None:
     store.log_metrics("c1", [MetricRecord("evaluate", "roc_auc", 0.9912)])
     store.finish_run("c1", RunStatus.SUCCEEDED)
     html = build_index(ws, store).read_text()
-    assert "roc_auc 0.9912" in html
+    assert "roc_auc 0.991" in html  # no CI: three significant digits
     assert "95% CI" not in html
+
+
+def test_index_groups_helper_runs_and_sorts_with_its_one_hashed_script(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    store = open_workspace(ws.root)[1]
+    for rid, params in (("champ", {}), ("other", {}), ("reeval", {"reevaluates": "champ"})):
+        store.create_run(
+            rid, dataset_name="d", model_family="lr", seed=1, stages=STAGES, params=params
+        )
+    html = build_index(ws, store).read_text()
+    # The helper sits right under the run it was made for, in the same sortable group.
+    bodies = re.findall(r"<tbody>(.*?)</tbody>", html, re.DOTALL)
+    groups = [re.findall(r'id="run-([^"]+)"', b) for b in bodies]
+    assert ["champ", "reeval"] in groups and ["other"] in groups, groups
+    assert "helper run: the model of champ evaluated again" in html
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    policy = unescape(re.search(r'content="(default-src[^"]*)"', html).group(1))
+    assert len(scripts) == 1 and f"script-src {script_hash(scripts[0])};" in policy
+    assert 'class="filter"' in html and 'class="sortable"' in html
+
+
+def test_numbers_carry_units_and_the_digits_their_interval_supports() -> None:
+    assert format_value("single_p50_ms", 1.8102200000029711) == "1.81 ms"
+    assert format_value("model_size_bytes", 3915557.0) == "3.92 MB"
+    assert format_value("batch_rows_per_s", 12345.6) == "12,346 rows/s"
+    assert format_value("roc_auc", 0.996012, ci_width=0.0123) == "0.996"
+    assert format_value("rmse", 53.25, ci_width=5.5) == "53.2"
+    assert format_value("passed", True) == "✓" and format_value("x", None) == "—"
+    frame = pd.DataFrame(
+        {"candidate": [0.9912, 3915557.0], "ratio": [1.01, 1.5], "passed": [True, False]},
+        index=pd.Index(["roc_auc", "model_size_bytes"], name="metric"),
+    )
+    shown = readable(frame)
+    assert shown.loc["model_size_bytes"].tolist() == ["3.92 MB", "1.50", "✗"]
+    assert shown.loc["roc_auc"].tolist() == ["0.991", "1.01", "✓"]
+    assert quantity_frame({"single_p99_ms": 4.5}).values.tolist() == [["single p99 ms", "4.50 ms"]]
 
 
 def test_index_of_an_empty_store_and_extra_sections(tmp_path: Path) -> None:
