@@ -484,3 +484,11 @@ def test_pages_render_offline_in_chromium(notebook: Path, tmp_path: Path) -> Non
 
     assert errors == []
     assert all(u.startswith(("file://", "data:", "blob:")) for u in requests), requests
+
+
+def test_per_request_curves_are_thinned_to_a_page_weight() -> None:
+    from workbench.figures.abtest import _MAX_POINTS, _thin
+
+    keep = _thin(10_000)
+    assert len(keep) <= _MAX_POINTS and keep[0] == 0 and keep[-1] == 9_999
+    assert list(_thin(5)) == [0, 1, 2, 3, 4]
