@@ -71,7 +71,7 @@ def run_header(ws: Workspace, store: Store, run_id: str, stage: str) -> PageHead
             links.append((f"comparison {c.id}", Path(c.report_path)))
     return PageHeader(
         kind=f"Run · {stage} stage",
-        title=f"{model} on {run.dataset_name}",
+        title=f"{model} on {_shown(ws, run.dataset_name)}",
         facts=tuple(facts),
         links=tuple(links),
         index=ws.index_path,
@@ -98,10 +98,10 @@ def comparison_header(ws: Workspace, store: Store, comparison_id: str) -> PageHe
     facts = [
         ("Comparison", c.id),
         ("Decision", _decision(c.decision)),
-        ("Dataset", _dataset_text(dataset.get("name"), dataset.get("fingerprint"))),
+        ("Dataset", _dataset_text(_shown(ws, dataset.get("name")), dataset.get("fingerprint"))),
         ("Test rows", f"{record.get('n_test'):,}" if record.get("n_test") else ""),
-        ("Candidate", _run_line(candidate, c.candidate_run)),
-        ("Baseline", _run_line(baseline, c.baseline_run)),
+        ("Candidate", _run_line(ws, candidate, c.candidate_run)),
+        ("Baseline", _run_line(ws, baseline, c.baseline_run)),
         ("Bootstrap", _bootstrap(record.get("settings") or {})),
         ("Gates", _gates_source(ws, (record.get("gates") or {}).get("source"))),
         ("Git commit", _commit(candidate.git_commit if candidate else None)),
@@ -163,9 +163,11 @@ def abtest_header(ws: Workspace, store: Store, test_id: str) -> PageHeader:
     for v in t.variants:
         run = _run_or_none(store, v.run_id)
         label = f"Variant {v.variant} ({v.role})"
-        facts.append((label, f"{v.ref} · {v.model_version or '?'} · {_run_line(run, v.run_id)}"))
+        facts.append(
+            (label, f"{v.ref} · {v.model_version or '?'} · {_run_line(ws, run, v.run_id)}")
+        )
         if run and not dataset:
-            dataset = _dataset_text(run.dataset_name, run.dataset_fingerprint)
+            dataset = _dataset_text(_shown(ws, run.dataset_name), run.dataset_fingerprint)
         links += _run_links(ws, store, f"variant {v.variant}", v.run_id)
     facts += [("Dataset", dataset), ("Date", _date(t.created_at))]
     names = " vs ".join(f"{v.variant}: {v.model_version or v.ref}" for v in t.variants)
@@ -210,6 +212,14 @@ def monitor_header(ws: Workspace, store: Store, report_id: str) -> PageHeader:
 # -- pieces --------------------------------------------------------------------------------------
 
 
+def _shown(ws: Workspace, value: Any) -> Any:
+    """An absolute path (a CSV dataset, a retraining's recent traffic) relative to the
+    workspace when inside it; any other value unchanged."""
+    if isinstance(value, str) and value.startswith("/"):
+        return relative_to_workspace(value, ws)
+    return value
+
+
 def _run_or_none(store: Store, run_id: str | None) -> RunRecord | None:
     if not run_id:
         return None
@@ -222,9 +232,9 @@ def _run_or_none(store: Store, run_id: str | None) -> RunRecord | None:
 def _run_facts(ws: Workspace, run: RunRecord) -> list[tuple[str, str]]:
     """Dataset, model, parameters, commit, packages, date and door of a run."""
     return [
-        ("Dataset", _dataset_text(run.dataset_name, run.dataset_fingerprint, run)),
+        ("Dataset", _dataset_text(_shown(ws, run.dataset_name), run.dataset_fingerprint, run)),
         ("Model", run.model_family or "not chosen yet"),
-        ("Parameters", _params(run.params)),
+        ("Parameters", _params({k: _shown(ws, v) for k, v in run.params.items()})),
         ("Seed", str(run.seed)),
         ("Git commit", _commit(run.git_commit)),
         ("Packages", _packages(run.versions)),
@@ -243,10 +253,11 @@ def _dataset_text(name: Any, fingerprint: Any, run: RunRecord | None = None) -> 
     return text
 
 
-def _run_line(run: RunRecord | None, run_id: str | None) -> str:
+def _run_line(ws: Workspace, run: RunRecord | None, run_id: str | None) -> str:
     if run is None:
         return f"run {run_id}" if run_id else ""
-    return f"run {run.id} · {run.model_family or '?'} · {_params(run.params, limit=4)}"
+    params = {k: _shown(ws, v) for k, v in run.params.items()}
+    return f"run {run.id} · {run.model_family or '?'} · {_params(params, limit=4)}"
 
 
 def _model_of(run: RunRecord | None) -> str:

@@ -88,6 +88,8 @@ _HEADER_RESOURCE = "workbench_header"
 _SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _STYLE = re.compile(r"^\s*<style[^>]*>\n?(.*)</style>\s*$", re.DOTALL | re.IGNORECASE)
 _SETTINGS = ("reviewer", "standalone")
+#: An absolute POSIX path in text (not a URL's path, not a date or a unit like km/h).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s/'\"<>`]+/)+([^\s/'\"<>`]+)")
 #: The function each figure's call is handed to; the loader draws them once plotly.js is in.
 _PLOT_HOOK = "workbenchPlot"  # defined by _LOADER
 
@@ -205,7 +207,7 @@ def header_html(header: PageHeader, page: Path) -> str:
 
 def relative_to_workspace(path: str | Path | None, workspace: Workspace) -> str:
     """``path`` as shown on a page: relative to the workspace (or its artifact root) when
-    inside it, else as given; ``""`` for ``None``."""
+    inside it, else ``…/<name>`` (no absolute path on a page); ``""`` for ``None``."""
     if not path:
         return ""
     p = Path(path)
@@ -214,7 +216,8 @@ def relative_to_workspace(path: str | Path | None, workspace: Workspace) -> str:
             return p.resolve().relative_to(Path(root).resolve()).as_posix()
         except ValueError:
             continue
-    return str(path)
+    # Outside the workspace (or recorded by a workspace since moved): the name says enough.
+    return f"…/{p.name}" if p.is_absolute() else str(path)
 
 
 # -- the workspace's choices ---------------------------------------------------------------------
@@ -503,13 +506,12 @@ def _for_reviewer(cell: Any, roots: list[str]) -> None:
             for o in cell.outputs
             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
         ]
-    if not roots:
-        return
 
     def relative(text: str) -> str:
         for root in roots:
             text = text.replace(root + "/", "").replace(root, ".")
-        return text
+        # Any other absolute path (a temporary folder, a file outside the workspace): its name.
+        return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(1), text)
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):

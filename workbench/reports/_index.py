@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write_text
 from ..exceptions import ConfigError
-from ..pages import report_path
+from ..pages import relative_to_workspace, report_path
 from ..safehtml import content_security_policy, script_hash
 from ..units import format_value
 from ..views import door_of
@@ -218,7 +218,9 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
     return _RunRow(
         id=run.id,
         status=str(run.status),
-        dataset=run.dataset_name,
+        dataset=relative_to_workspace(run.dataset_name, workspace)
+        if run.dataset_name.startswith("/")
+        else run.dataset_name,
         model_family=run.model_family or "",
         metric=f"{headline.name} {_metric_value(headline, headline.value)}" if headline else "",
         metric_ci=_format_ci(headline) if headline else "",

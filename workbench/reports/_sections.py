@@ -53,13 +53,15 @@ def default_sections(ws: Workspace, store: Store) -> list[IndexSection]:
 
 def overview_sections(ws: Workspace, store: Store) -> list[IndexSection]:
     """The champion and the latest decision of each kind, first thing on the index."""
-    from ..pages import report_path
+    from ..pages import relative_to_workspace, report_path
     from ..registry import aliases
 
     rows: list[tuple[str | IndexLink, ...]] = []
     champion = aliases(store).get("champion")
     if champion is not None:
         run = store.get_run(champion.run_id)
+        data = run.dataset_name  # a CSV dataset's path, shown relative to the workspace
+        data = relative_to_workspace(data, ws) if data.startswith("/") else data
         page = next(
             (report_path(ws, run.id, s) for s in ("evaluate", "search") if s in run.stage_names),
             None,
@@ -67,7 +69,7 @@ def overview_sections(ws: Workspace, store: Store) -> list[IndexSection]:
         rows.append(
             (
                 "champion",
-                f"{champion.ref}: {run.model_family or '?'} on {run.dataset_name}, run {run.id}",
+                f"{champion.ref}: {run.model_family or '?'} on {data}, run {run.id}",
                 _version_metric(champion.metrics) or "—",
                 link_to(ws.reports_dir, page, "evaluate page"),
             )
