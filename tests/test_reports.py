@@ -6,20 +6,32 @@ import json
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from workbench.config import Workspace
 from workbench.exceptions import ConfigError, WorkbenchError
-from workbench.pages import export_notebook, report_path
+from workbench.pages import (
+    STATIC_FOLDER,
+    PageOptions,
+    export_notebook,
+    page_options,
+    report_path,
+    report_settings,
+    save_report_settings,
+)
 from workbench.plots import PLOTLY_MIME
 from workbench.reports import IndexLink, IndexSection, build_index
+from workbench.safehtml import script_hash
 from workbench.store import MetricRecord, RunStatus, open_workspace
+from workbench.units import format_value, quantity_frame, readable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -167,6 +179,77 @@ def test_export_of_a_missing_notebook_names_the_path(tmp_path: Path) -> None:
     assert not (tmp_path / "x.html").exists()
 
 
+# -- pages of a reports folder share plotly.js and the stylesheet -------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared(notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two pages of one reports folder, one level down (as ``reports/<run>/<stage>.html``)."""
+    reports = tmp_path_factory.mktemp("shared") / "reports"
+    options = PageOptions(reports_dir=reports)
+    export_notebook(notebook, reports / "run-1" / "evaluate.html", options=options)
+    export_notebook(notebook, reports / "run-2" / "evaluate.html", options=options)
+    return reports
+
+
+def test_shared_pages_load_plotlyjs_and_css_from_the_folder_once(shared: Path) -> None:
+    static = shared / STATIC_FOLDER
+    assets = sorted(p.name for p in static.iterdir())
+    js = [a for a in assets if a.endswith(".min.js")]
+    assert len(js) == 1 and js[0].startswith("plotly-"), assets
+    assert PLOTLYJS_BANNER in (static / js[0]).read_text()
+    assert sum(a.endswith(".css") for a in assets) == 2, assets  # the lab theme and layout
+    for run in ("run-1", "run-2"):
+        html = (shared / run / "evaluate.html").read_text()
+        assert PLOTLYJS_BANNER not in html
+        assert f'"../{STATIC_FOLDER}/{js[0]}"' in html  # relative: the folder can move
+        assert html.count('rel="stylesheet"') == 2
+        assert html.count('class="plotly-graph-div"') == 2
+        assert len(html) < 60_000  # the page's own content (≈ 5 MB with plotly.js inlined)
+
+
+def test_shared_page_policy_runs_only_the_hashed_loader_and_figure_calls(shared: Path) -> None:
+    html = (shared / "run-1" / "evaluate.html").read_text()
+    policy = re.search(r'content="(default-src[^"]*)"', html).group(1)
+    script_src = re.search(r"script-src ([^;]*)", policy).group(1).split()
+    # the loader and the two figures' calls, by hash; what the loader inserts, by trust.
+    assert script_src.count("'strict-dynamic'") == 1 and len(script_src) == 4, script_src
+    assert "unsafe" not in " ".join(script_src)
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    scripts = re.findall(r"<script\b([^>]*)>", html)
+    assert scripts and not any("src" in attrs for attrs in scripts)  # plotly.js is inserted
+
+
+def test_standalone_option_keeps_one_self_contained_file(notebook: Path, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    html = report_path(ws, "run-1", "evaluate")
+    export_notebook(notebook, html, options=page_options(ws, standalone=True))
+    text = html.read_text()
+    assert text.count(PLOTLYJS_BANNER) == 1
+    assert 'rel="stylesheet"' not in text and "'strict-dynamic'" not in text
+    assert not (ws.reports_dir / STATIC_FOLDER).exists()
+
+
+def test_report_settings_default_saved_and_refused(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    assert report_settings(ws) == {"reviewer": False, "standalone": False}
+    assert page_options(ws).reports_dir == ws.reports_dir
+    save_report_settings(ws, reviewer=True)
+    assert report_settings(ws) == {"reviewer": True, "standalone": False}
+    options = page_options(ws)
+    assert options.reviewer and not options.standalone
+    assert not page_options(ws, reviewer=False).reviewer  # an explicit choice wins
+    save_report_settings(ws, standalone=True)  # keeps reviewer
+    assert report_settings(ws) == {"reviewer": True, "standalone": True}
+    assert page_options(ws).reports_dir is None
+    (ws.root / "reports.toml").write_text('reviewer = "yes"\ncolour = 1\n')
+    with pytest.raises(ConfigError, match=r"colour.*reviewer must be true or false"):
+        report_settings(ws)
+    (ws.root / "reports.toml").write_text("reviewer = \n")
+    with pytest.raises(ConfigError, match=r"reports\.toml"):
+        report_settings(ws)
+
+
 def test_importing_reports_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys, workbench.reports\n"
@@ -227,7 +310,8 @@ def _populate(ws: Workspace, notebook: Path | None = None) -> None:
     )
     evaluate = report_path(ws, "run-b", "evaluate")
     if notebook is not None:
-        export_notebook(notebook, evaluate, reviewer=True)
+        # As a workspace writes it: plotly.js and the stylesheet shared from reports/_static/.
+        export_notebook(notebook, evaluate, options=page_options(ws, reviewer=True))
     else:
         evaluate.parent.mkdir(parents=True)
         evaluate.write_text("<html>evaluate</html>")
@@ -246,9 +330,9 @@ def test_index_lists_runs_newest_first_with_status_metric_and_links(tmp_path: Pa
     assert html.index('id="run-run-b"') < html.index('id="run-run-a"')
     assert 'class="badge status-succeeded">succeeded' in html
     assert 'class="badge status-failed">failed' in html
-    assert "rmse 53.2500" in html
-    assert "95% CI [50.5000, 56.0000]" in html
-    assert "rmse 1.0000" not in html
+    assert "rmse 53.2" in html  # the CI is 5.5 wide: one decimal
+    assert "95% CI [50.5, 56.0]" in html
+    assert "rmse 1.00" not in html
     assert "diabetes" in html and "hgb" in html
     assert 'href="run-b/evaluate.html"' in html
     assert 'href="run-b/explore.html"' in html
@@ -265,7 +349,8 @@ def test_index_shows_the_failure_summary_and_escapes_user_text(tmp_path: Path) -
     assert "stage evaluate, cell 4: ValueError: bad &lt;x&gt;" in html
     assert EVIL not in html
     assert "&lt;script&gt;alert(" in html
-    assert "<script" not in html  # the index needs no script at all
+    # One script, the page's own sorting and filtering (its hash is the policy's only one).
+    assert html.count("<script") == 1 and "<script>(function () {" in html
 
 
 def test_index_classification_headline_is_roc_auc(tmp_path: Path) -> None:
@@ -277,8 +362,44 @@ def test_index_classification_headline_is_roc_auc(tmp_path: Path) -> None:
     store.log_metrics("c1", [MetricRecord("evaluate", "roc_auc", 0.9912)])
     store.finish_run("c1", RunStatus.SUCCEEDED)
     html = build_index(ws, store).read_text()
-    assert "roc_auc 0.9912" in html
+    assert "roc_auc 0.991" in html  # no CI: three significant digits
     assert "95% CI" not in html
+
+
+def test_index_groups_helper_runs_and_sorts_with_its_one_hashed_script(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    store = open_workspace(ws.root)[1]
+    for rid, params in (("champ", {}), ("other", {}), ("reeval", {"reevaluates": "champ"})):
+        store.create_run(
+            rid, dataset_name="d", model_family="lr", seed=1, stages=STAGES, params=params
+        )
+    html = build_index(ws, store).read_text()
+    # The helper sits right under the run it was made for, in the same sortable group.
+    bodies = re.findall(r"<tbody>(.*?)</tbody>", html, re.DOTALL)
+    groups = [re.findall(r'id="run-([^"]+)"', b) for b in bodies]
+    assert ["champ", "reeval"] in groups and ["other"] in groups, groups
+    assert "helper run: the model of champ evaluated again" in html
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    policy = unescape(re.search(r'content="(default-src[^"]*)"', html).group(1))
+    assert len(scripts) == 1 and f"script-src {script_hash(scripts[0])};" in policy
+    assert 'class="filter"' in html and 'class="sortable"' in html
+
+
+def test_numbers_carry_units_and_the_digits_their_interval_supports() -> None:
+    assert format_value("single_p50_ms", 1.8102200000029711) == "1.81 ms"
+    assert format_value("model_size_bytes", 3915557.0) == "3.92 MB"
+    assert format_value("batch_rows_per_s", 12345.6) == "12,346 rows/s"
+    assert format_value("roc_auc", 0.996012, ci_width=0.0123) == "0.996"
+    assert format_value("rmse", 53.25, ci_width=5.5) == "53.2"
+    assert format_value("passed", True) == "✓" and format_value("x", None) == "—"
+    frame = pd.DataFrame(
+        {"candidate": [0.9912, 3915557.0], "ratio": [1.01, 1.5], "passed": [True, False]},
+        index=pd.Index(["roc_auc", "model_size_bytes"], name="metric"),
+    )
+    shown = readable(frame)
+    assert shown.loc["model_size_bytes"].tolist() == ["3.92 MB", "1.50", "✗"]
+    assert shown.loc["roc_auc"].tolist() == ["0.991", "1.01", "✓"]
+    assert quantity_frame({"single_p99_ms": 4.5}).values.tolist() == [["single p99 ms", "4.50 ms"]]
 
 
 def test_index_of_an_empty_store_and_extra_sections(tmp_path: Path) -> None:
@@ -347,8 +468,27 @@ def test_pages_render_offline_in_chromium(notebook: Path, tmp_path: Path) -> Non
                 box = plots.nth(i).bounding_box()
                 assert box is not None and box["height"] > 100
             assert page.get_by_text("threshold out of range").count() > 0
+            page.close()
+
+            # Copied out of its folder, the page says why its figures are missing.
+            alone = tmp_path / "alone.html"
+            alone.write_bytes(report_path(ws, "run-b", "evaluate").read_bytes())
+            lost = browser.new_page()
+            lost.goto(alone.as_uri())  # the missing script's onerror has run by "load"
+            said = lost.eval_on_selector_all(
+                "div.plotly-graph-div", "ds => ds.map(d => d.textContent.includes('not drawn'))"
+            )
+            assert said == [True, True]
         finally:
             browser.close()
 
     assert errors == []
     assert all(u.startswith(("file://", "data:", "blob:")) for u in requests), requests
+
+
+def test_per_request_curves_are_thinned_to_a_page_weight() -> None:
+    from workbench.figures.abtest import _MAX_POINTS, _thin
+
+    keep = _thin(10_000)
+    assert len(keep) <= _MAX_POINTS and keep[0] == 0 and keep[-1] == 9_999
+    assert list(_thin(5)) == [0, 1, 2, 3, 4]

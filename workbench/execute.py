@@ -19,9 +19,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import CellError, ConfigError, StageFailed
+
+if TYPE_CHECKING:
+    from .config import Workspace
+    from .pages import PageHeader
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT_S",
@@ -101,17 +105,23 @@ def register_engine() -> None:
 
 
 @contextmanager
-def _batch_env() -> Iterator[None]:
+def _kernel_env(*, quiet: bool = False) -> Iterator[None]:
+    """Batch mode for the kernels started inside; ``quiet`` also silences their warnings (a
+    reviewer's page shows results, not library deprecation notices on stderr)."""
     # Kernels inherit the environment; restore it so an interactive caller is unaffected.
-    old = os.environ.get("WORKBENCH_BATCH")
-    os.environ["WORKBENCH_BATCH"] = "1"
+    values = {"WORKBENCH_BATCH": "1"}
+    if quiet:
+        values["PYTHONWARNINGS"] = "ignore"
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_BATCH", None)
-        else:
-            os.environ["WORKBENCH_BATCH"] = old
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def execute_notebook(
@@ -124,6 +134,7 @@ def execute_notebook(
     log_output: bool = False,
     on_cell: Callable[[int, int], None] | None = None,
     cell_timeout: float | None = None,
+    quiet: bool = False,
 ) -> Path:
     """Execute ``notebook`` into ``out`` (its folder is the kernel's working directory).
 
@@ -136,6 +147,7 @@ def execute_notebook(
         log_output: Stream cell outputs to the ``papermill`` logger.
         on_cell: Called with (cell index, cell count) as each cell starts.
         cell_timeout: Seconds a cell may run (``None``: :data:`DEFAULT_CELL_TIMEOUT_S`).
+        quiet: Ignore warnings in the kernel (reviewer pages show no stderr noise).
 
     Raises:
         StageFailed: a cell raised, the kernel died or a cell ran out of time.
@@ -156,7 +168,7 @@ def execute_notebook(
             on_cell(index, total)
 
     try:
-        with _batch_env():
+        with _kernel_env(quiet=quiet):
             papermill.execute_notebook(
                 str(notebook),
                 str(out),
@@ -233,16 +245,36 @@ def render_report(
     stage: str,
     owner: str,
     title: str,
-    reviewer: bool = False,
+    workspace: Workspace | None = None,
+    reviewer: bool | None = None,
+    standalone: bool | None = None,
     log_output: bool = False,
     on_export: Callable[[Path], None] | None = None,
+    header: Callable[[], PageHeader] | None = None,
 ) -> Path:
-    """Execute a bundled report notebook and export it to self-contained HTML.
+    """Execute a bundled report notebook and export it to an HTML page.
 
     ``on_export(html)`` runs after every export, also of a partial notebook when a cell fails,
     so the caller can record where the page is before :class:`StageFailed` propagates.
+
+    Args:
+        notebook_name: The report notebook (e.g. ``04_compare.ipynb``).
+        out: Where the executed notebook goes.
+        html: Where the page goes (inside ``workspace``'s reports folder).
+        parameters: Injected after the ``parameters`` cell.
+        stage: Stage name for error records.
+        owner: The record the failure belongs to.
+        title: The page title.
+        workspace: The workspace whose page settings apply (:func:`workbench.pages.page_options`:
+            reviewer mode, shared or standalone assets); ``None``: a standalone page.
+        reviewer: Hide code cells, stderr and absolute paths; ``None``: the workspace's default.
+        standalone: One self-contained file; ``None``: the workspace's default.
+        log_output: Stream cell outputs to the ``papermill`` logger.
+        on_export: Called with the page's path after each export.
+        header: Builds the page's header card (:mod:`workbench.headers`), called at export
+            time, once the record it describes is complete.
     """
-    from .pages import export_notebook
+    from .pages import PageOptions, export_notebook, page_options
     from .params import notebooks_dir
 
     notebook = notebooks_dir() / notebook_name
@@ -251,15 +283,28 @@ def render_report(
             f"no {notebook_name} in {notebook.parent}; add it there (WORKBENCH_NOTEBOOKS points "
             "at that folder) or skip the HTML report (--no-report)"
         )
+    if workspace is not None:
+        options = page_options(workspace, reviewer=reviewer, standalone=standalone)
+    else:
+        options = PageOptions(reviewer=bool(reviewer), standalone=True)
 
     def export() -> Path:
-        export_notebook(out, html, reviewer=reviewer, title=title)
+        card = header() if header is not None else None
+        export_notebook(out, html, title=title, options=options, header=card)
         if on_export is not None:
             on_export(html)
         return html
 
     try:
-        execute_notebook(notebook, out, parameters, stage=stage, owner=owner, log_output=log_output)
+        execute_notebook(
+            notebook,
+            out,
+            parameters,
+            stage=stage,
+            owner=owner,
+            log_output=log_output,
+            quiet=options.reviewer,
+        )
     except StageFailed:
         if out.is_file():  # the partial notebook shows where it stopped
             export()

@@ -687,10 +687,12 @@ def snapshot_notebook(
     )
     store.set_stage_output(run_id, stage, str(copy))
     if export:
-        from .pages import export_notebook, report_path
+        from .headers import run_header
+        from .pages import export_page, report_path
 
         html = report_path(ws, run_id, stage)
-        export_notebook(copy, html, title=f"{run_id} · {stage}")
+        header = run_header(ws, store, run_id, stage)
+        export_page(ws, copy, html, title=f"{run_id} · {stage}", header=header)
         store.set_report(run_id, stage, str(html))
     return copy
 

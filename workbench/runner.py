@@ -110,7 +110,7 @@ class Runner:
         store: its store.
         progress: optional progress sink.
         log_output: stream cell outputs to the ``papermill`` logger.
-        reviewer: export HTML without code cells.
+        reviewer: export HTML without code cells (``None``: the workspace's report settings).
         cell_timeout: seconds a single cell may run (None:
             :data:`~workbench.execute.DEFAULT_CELL_TIMEOUT_S`); must be above 0.
         on_finished: called once a run has finished and its pages are written, whatever its
@@ -124,7 +124,7 @@ class Runner:
         *,
         progress: ProgressSink | None = None,
         log_output: bool = False,
-        reviewer: bool = False,
+        reviewer: bool | None = None,
         cell_timeout: float | None = None,
         on_finished: Callable[[], None] | None = None,
     ) -> None:
@@ -365,12 +365,20 @@ class Runner:
                 self.store.heartbeat(run_id)
 
     def _export(self, run_id: str, stage: str, notebook: Path) -> None:
-        from .pages import export_notebook, report_path
+        from .headers import run_header
+        from .pages import export_page, report_path
 
         if not notebook.exists():
             return
         html = report_path(self.ws, run_id, stage)
-        export_notebook(notebook, html, reviewer=self.reviewer, title=f"{run_id} · {stage}")
+        export_page(
+            self.ws,
+            notebook,
+            html,
+            reviewer=self.reviewer,
+            title=f"{run_id} · {stage}",
+            header=run_header(self.ws, self.store, run_id, stage),
+        )
         self.store.set_report(run_id, stage, str(html))
 
     def _await_exports(

@@ -235,17 +235,26 @@ def script_hash(source: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
 
 
-def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
-    """The policy of a report page: nothing loads or runs except the page's own inline scripts.
+def content_security_policy(
+    script_hashes: Iterable[str] = (), *, loader: bool = False, style_files: bool = False
+) -> str:
+    """The policy of a report page: nothing loads or runs except the page's own scripts.
 
     Scripts run only when their hash is listed (no ``'unsafe-inline'``, no ``'unsafe-eval'``,
     which plotly does not need for the figures the workbench draws); inline styles are allowed
     (plotly sets them); images only as ``data:`` URIs (embedded Markdown images); nothing from
-    a network or another file. Put it in ``<meta http-equiv="Content-Security-Policy">``, before
-    any script, attribute-escaped.
+    a network. Put it in ``<meta http-equiv="Content-Security-Policy">``, before any script,
+    attribute-escaped.
 
     Args:
         script_hashes: :func:`script_hash` of each inline script the page's code wrote.
+        loader: One of those scripts loads the shared plotly.js (``reports/_static/``): add
+            ``'strict-dynamic'``, which trusts the scripts a trusted script inserts and still
+            refuses every ``<script src>`` written into the page. (On ``file://`` Chromium
+            cannot check an ``integrity`` hash, which needs CORS, and ``'self'`` would allow
+            any local file.)
+        style_files: The page links the shared stylesheet: allow local stylesheets
+            (``'self'``; inline styles are allowed anyway, so nothing is lost).
 
     Returns:
         The policy text.
@@ -256,12 +265,15 @@ def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
         ["default-src 'none'", "script-src 'sha256-AAAA'"]
     """
     hashes = list(dict.fromkeys(script_hashes))  # dedupe, keep order
+    if loader and hashes:
+        hashes.append("'strict-dynamic'")
     scripts = " ".join(hashes) if hashes else "'none'"
+    styles = "'self' 'unsafe-inline'" if style_files else "'unsafe-inline'"
     return "; ".join(
         (
             "default-src 'none'",
             f"script-src {scripts}",
-            "style-src 'unsafe-inline'",
+            f"style-src {styles}",
             "img-src data:",
             "base-uri 'none'",
             "form-action 'none'",

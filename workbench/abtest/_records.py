@@ -315,9 +315,16 @@ def load_labels(store: Store, ref: str) -> pd.DataFrame:
 
 
 def render_report(
-    ws: Workspace, store: Store, test_id: str, *, reviewer: bool = False, log_output: bool = False
+    ws: Workspace,
+    store: Store,
+    test_id: str,
+    *,
+    reviewer: bool | None = None,
+    standalone: bool | None = None,
+    log_output: bool = False,
 ) -> Path:
-    """Execute notebook 06 on a stored test and export it to a self-contained HTML page.
+    """Execute notebook 06 on a stored test and export it to an HTML page (``reviewer`` and
+    ``standalone`` default to the workspace's report settings).
 
     The executed notebook goes to the test's folder, the page to
     ``reports/abtests/<id>.html``, and its path into the record (also when a cell fails and
@@ -328,6 +335,7 @@ def render_report(
         StageFailed: A notebook cell raised (the partial notebook is kept and exported).
     """
     from workbench.execute import render_report as execute_report
+    from workbench.headers import abtest_header
 
     rec = store.get_abtest(test_id)
     return execute_report(
@@ -338,7 +346,10 @@ def render_report(
         stage="abtest",
         owner=rec.id,
         title=f"{rec.id} · A/B test",
+        workspace=ws,
         reviewer=reviewer,
+        standalone=standalone,
         log_output=log_output,
         on_export=lambda html: store.set_abtest_report(rec.id, html),
+        header=lambda: abtest_header(ws, store, rec.id),
     )

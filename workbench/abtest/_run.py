@@ -172,7 +172,7 @@ def run_abtest(
     warmup: int = 3,
     mirror: str = "deferred",
     report: bool = True,
-    reviewer: bool = False,
+    reviewer: bool | None = None,
 ) -> ABTest:
     """Run an A/B (``online``) or shadow test of two models on real stubs and store it.
 
@@ -210,7 +210,7 @@ def run_abtest(
         mirror: Shadow copies to B ``deferred`` (between requests, clean latencies) or from a
             ``background`` thread (see :class:`workbench.abtest.Router`).
         report: Render the HTML report (the caller rebuilds the index).
-        reviewer: Hide code cells in the report.
+        reviewer: Hide code cells in the report (``None``: the workspace's report settings).
 
     Returns:
         The stored :class:`ABTest`.

@@ -133,7 +133,12 @@ _PROBABILITY = click.FloatRange(0, 1)
     help="Stop replaying after this long.",
 )
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (notebook 06).")
-@click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
+@click.option(
+    "--reviewer",
+    is_flag=True,
+    default=None,
+    help="Hide code cells in the HTML report [default: the workspace's reports.toml].",
+)
 @click.option("--fail-on-keep-a", is_flag=True, help="Exit 1 when the decision is keep_a (CI).")
 @workspace_option
 @json_option

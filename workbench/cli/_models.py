@@ -56,7 +56,12 @@ __all__ = [
     help="Time both models again side by side in this process: auto when the runs were timed "
     "in different contexts (process, host, load), always, or never (use what they recorded).",
 )
-@click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report.")
+@click.option(
+    "--reviewer",
+    is_flag=True,
+    default=None,
+    help="Hide code cells in the HTML report [default: the workspace's reports.toml].",
+)
 @click.option("--no-report", is_flag=True, help="Record the comparison without the HTML report.")
 @click.option("--fail-on-hold", is_flag=True, help="Exit 1 when the decision is hold (for CI).")
 @workspace_option
@@ -68,7 +73,7 @@ def compare_cmd(
     n_boot: int,
     seed: int,
     remeasure: str,
-    reviewer: bool,
+    reviewer: bool | None,
     no_report: bool,
     fail_on_hold: bool,
     workspace: str | None,

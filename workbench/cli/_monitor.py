@@ -92,7 +92,12 @@ def _inputs(func: Any) -> Any:
             help="Relative loss of the headline metric tolerated.",
         ),
         click.option("--no-report", is_flag=True, help="Skip the HTML report (notebook 07)."),
-        click.option("--reviewer", is_flag=True, help="Hide code cells in the HTML report."),
+        click.option(
+            "--reviewer",
+            is_flag=True,
+            default=None,
+            help="Hide code cells in the HTML report [default: the workspace's reports.toml].",
+        ),
         workspace_option,
         json_option,
     ]

@@ -154,7 +154,12 @@ def _relative(path: Any, root: Any) -> str:
     "project, else explore,search,evaluate].",
 )
 @click.option("--log-output", is_flag=True, help="Stream cell outputs to the terminal.")
-@click.option("--reviewer", is_flag=True, help="Export reports without code cells.")
+@click.option(
+    "--reviewer",
+    is_flag=True,
+    default=None,
+    help="Export reports without code cells [default: the workspace's reports.toml].",
+)
 @click.option(
     "--cell-timeout",
     type=float,
@@ -176,7 +181,7 @@ def run(
     assignments: tuple[str, ...],
     stages: str | None,
     log_output: bool,
-    reviewer: bool,
+    reviewer: bool | None,
     cell_timeout: float | None,
     workspace: str | None,
     as_json: bool,
@@ -540,15 +545,49 @@ def diff(run_a: str, run_b: str, show_all: bool, workspace: str | None, as_json:
 
 @cli.command()
 @click.argument("run_id", required=False)
-@click.option("--reviewer", is_flag=True, help="Hide code cells in the exported HTML.")
+@click.option(
+    "--reviewer/--full",
+    default=None,
+    help="Reviewer pages (no code cells, no stderr, paths relative to the workspace) or full "
+    "notebooks [default: the workspace's reports.toml, else --full].",
+)
+@click.option(
+    "--standalone/--shared",
+    default=None,
+    help="One self-contained file per page, to mail alone (≈ 5 MB each), or pages sharing "
+    "plotly.js and the stylesheet from reports/_static/ [default: reports.toml, else --shared].",
+)
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Also record these choices as the workspace's default for every page it writes "
+    "(runs, comparisons, releases, A/B tests, monitor reports), in <workspace>/reports.toml.",
+)
 @workspace_option
-def report(run_id: str | None, reviewer: bool, workspace: str | None) -> None:
-    """Re-export the HTML reports of one run (or all) and rebuild reports/index.html."""
+def report(
+    run_id: str | None,
+    reviewer: bool | None,
+    standalone: bool | None,
+    save: bool,
+    workspace: str | None,
+) -> None:
+    """Write the HTML pages again from their executed notebooks, then reports/index.html.
+
+    With RUN_ID (a unique prefix is enough) only that run's stage pages; otherwise every page
+    of every kind. Nothing is executed again.
+    """
+    from ..pages import save_report_settings
     from ..reports import rebuild_reports
 
     ws, store = open_ws(workspace)
-    index = rebuild_reports(ws, store, run_id=run_id, reviewer=reviewer)
-    click.echo(f"index: {index}")
+    if save:
+        path = save_report_settings(ws, reviewer=reviewer, standalone=standalone)
+        click.echo(f"settings: {path}")
+    done = rebuild_reports(ws, store, run_id=run_id, reviewer=reviewer, standalone=standalone)
+    kind = "reviewer" if done.reviewer else "full"
+    layout = "standalone files" if done.standalone else f"sharing {ws.reports_dir / '_static'}"
+    click.echo(f"pages: {len(done.pages)} written ({kind}, {layout})")
+    click.echo(f"index: {done.index}")
 
 
 @cli.command()

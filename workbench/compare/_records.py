@@ -68,7 +68,8 @@ def render_report(
     store: Store,
     comparison_id: str,
     *,
-    reviewer: bool = False,
+    reviewer: bool | None = None,
+    standalone: bool | None = None,
     log_output: bool = False,
 ) -> Path:
     """Execute notebook 04 on a stored comparison and export it to HTML.
@@ -81,7 +82,9 @@ def render_report(
         ws: The workspace.
         store: Its store.
         comparison_id: The comparison (id or unique prefix).
-        reviewer: Hide code cells in the page.
+        reviewer: Hide code cells in the page (``None``: the workspace's report settings,
+            :func:`workbench.pages.report_settings`).
+        standalone: One self-contained file (``None``: the workspace's report settings).
         log_output: Stream cell outputs to the ``papermill`` logger.
 
     Returns:
@@ -91,6 +94,7 @@ def render_report(
         StageFailed: A notebook cell raised (the partial notebook is kept and exported).
     """
     from workbench.execute import render_report as execute_report
+    from workbench.headers import comparison_header
 
     comparison = get_comparison(store, comparison_id)
     params = {
@@ -107,7 +111,10 @@ def render_report(
         stage="compare",
         owner=comparison.candidate.run_id,
         title=(f"{comparison.id} · {comparison.candidate.run_id} vs {comparison.baseline.run_id}"),
+        workspace=ws,
         reviewer=reviewer,
+        standalone=standalone,
         log_output=log_output,
         on_export=lambda html: store.set_comparison_report(comparison.id, html),
+        header=lambda: comparison_header(ws, store, comparison.id),
     )

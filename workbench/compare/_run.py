@@ -161,10 +161,11 @@ def compare_and_report(
     gates: str | Path | Sequence[Gate | Any] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
-    reviewer: bool = False,
+    reviewer: bool | None = None,
     remeasure: str = "auto",
 ) -> Comparison:
-    """:func:`compare_runs`, then :func:`render_report` (the caller rebuilds the index).
+    """:func:`compare_runs`, then :func:`render_report` (the caller rebuilds the index);
+    ``reviewer=None`` writes the page as the workspace's report settings say.
 
     Returns:
         The stored comparison with its ``report_path`` set.

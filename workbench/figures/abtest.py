@@ -27,6 +27,17 @@ __all__ = [
 
 COLORS = {"A": "#2a6f97", "B": "#d1495b"}
 _Z95 = 1.959964
+#: Points per curve: a cumulative curve over thousands of requests looks the same with a few
+#: hundred, and each point costs the page ≈ 40 bytes of JSON (pages stay ≤ 400 KB).
+_MAX_POINTS = 400
+
+
+def _thin(n: int) -> np.ndarray:
+    """Indices of at most :data:`_MAX_POINTS` evenly spread points of a curve of ``n``, the
+    first and the last always kept (where a cumulative curve ends is what it says)."""
+    if n <= _MAX_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, _MAX_POINTS).round().astype(int))
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -57,6 +68,8 @@ def acceptance_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
         n = np.arange(1, len(acc) + 1)
         rate = np.cumsum(acc) / n
         half = _Z95 * np.sqrt(rate * (1 - rate) / n)
+        keep = _thin(len(n))
+        n, rate, half = n[keep], rate[keep], half[keep]
         color = COLORS[v]
         fig.add_trace(
             go.Scatter(
@@ -96,6 +109,8 @@ def latency_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
             continue
         lat = np.sort(rows["latency_ms"].to_numpy(dtype=float))
         share = np.arange(1, len(lat) + 1) / len(lat)
+        keep = _thin(len(lat))
+        lat, share = lat[keep], share[keep]
         role = rows["role"].iloc[0]
         summary = test.analysis.variants[v]
         fig.add_trace(
@@ -241,10 +256,11 @@ def routing_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
     if test.mode == "online":
         to_b = (served["variant"] == "B").to_numpy(dtype=float)
         n = np.arange(1, len(to_b) + 1)
+        keep = _thin(len(n))
         fig.add_trace(
             go.Scatter(
-                x=n,
-                y=np.cumsum(to_b) / n,
+                x=n[keep],
+                y=(np.cumsum(to_b) / n)[keep],
                 mode="lines",
                 name="share routed to B",
                 line={"color": COLORS["B"]},
@@ -259,10 +275,12 @@ def routing_figure(test: ABTest, requests: pd.DataFrame) -> go.Figure:
     shadow = requests[requests["role"] == "shadow"]
     both = served.merge(shadow, on="key", suffixes=("_a", "_b"))
     both = both[(both["status_a"] > 0) & (both["status_b"] > 0)]
+    # A fixed sample of the pairs: the cloud's shape, at a page's weight.
+    shown = both.sample(n=min(len(both), 4 * _MAX_POINTS), random_state=0)
     fig.add_trace(
         go.Scattergl(
-            x=both["latency_ms_a"],
-            y=both["latency_ms_b"],
+            x=shown["latency_ms_a"],
+            y=shown["latency_ms_b"],
             mode="markers",
             marker={"size": 4, "opacity": 0.5, "color": COLORS["B"]},
             name="one request",

@@ -150,10 +150,12 @@ def render_report(
     store: Store,
     report_id: str,
     *,
-    reviewer: bool = False,
+    reviewer: bool | None = None,
+    standalone: bool | None = None,
     log_output: bool = False,
 ) -> Path:
-    """Execute notebook 07 on a stored report and export it to self-contained HTML.
+    """Execute notebook 07 on a stored report and export it to HTML (``reviewer`` and
+    ``standalone`` default to the workspace's report settings).
 
     The executed notebook goes to ``<artifact root>/monitor/<id>/07_monitor.ipynb`` and the
     page to ``reports/monitor/<id>.html``; both paths are recorded with the report.
@@ -163,6 +165,7 @@ def render_report(
         StageFailed: A notebook cell raised (the partial notebook is kept and exported).
     """
     from ..execute import render_report as execute_report
+    from ..headers import monitor_header
 
     rid = _report_id(store, report_id)
     out = notebook_path(ws, rid)
@@ -178,7 +181,10 @@ def render_report(
         stage="monitor",
         owner=rid,
         title=f"{rid} · monitor",
+        workspace=ws,
         reviewer=reviewer,
+        standalone=standalone,
         log_output=log_output,
         on_export=record,
+        header=lambda: monitor_header(ws, store, rid),
     )

@@ -225,10 +225,12 @@ def render_report(
     store: Store,
     release_id: str,
     *,
-    reviewer: bool = False,
+    reviewer: bool | None = None,
+    standalone: bool | None = None,
     log_output: bool = False,
 ) -> Path:
-    """Execute notebook 05 on a stored release check and export it to HTML.
+    """Execute notebook 05 on a stored release check and export it to HTML (``reviewer`` and
+    ``standalone`` default to the workspace's report settings).
 
     The notebook loads the stored record (it runs no check), so the page shows the stored
     numbers. The executed notebook goes to ``releases/<id>/``, the page to
@@ -238,6 +240,7 @@ def render_report(
         StageFailed: A notebook cell raised (the partial notebook is exported all the same).
     """
     from workbench.execute import render_report as execute_report
+    from workbench.headers import release_header
 
     report = get_release(store, release_id)
     return execute_report(
@@ -248,9 +251,12 @@ def render_report(
         stage="release",
         owner=report.id,
         title=f"{report.id} · release check of {report.model_version}",
+        workspace=ws,
         reviewer=reviewer,
+        standalone=standalone,
         log_output=log_output,
         on_export=lambda html: _finish_report(store, report.id, html),
+        header=lambda: release_header(ws, store, report.id),
     )
 
 

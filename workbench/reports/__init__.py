@@ -12,9 +12,9 @@ from ._index import (
     HEADLINE_STAGE,
     build_index,
     publish_batch,
-    rebuild_reports,
 )
 from ._model import IndexLink, IndexSection, link_to
+from ._rebuild import RebuiltPages, rebuild_reports
 from ._sections import (
     abtest_sections,
     comparison_sections,
@@ -29,6 +29,7 @@ __all__ = [
     "HEADLINE_STAGE",
     "IndexLink",
     "IndexSection",
+    "RebuiltPages",
     "abtest_sections",
     "batch_page_path",
     "batch_sections",

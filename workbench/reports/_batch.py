@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write_text, child_path
+from ..pages import PageHeader, header_html
 from ..safehtml import content_security_policy
 from ..store import BatchRecord, RunRecord, RunStatus, Store
 from ._model import IndexLink, IndexSection, relative_href
@@ -82,11 +83,43 @@ def write_batch_page(workspace: Workspace, store: Store, batch_id: str) -> Path:
         finished=_time(batch.finished_at) if batch.finished_at else "",
         grid_text=_grid_text(batch.grid.get("spec", {})),
         source=Path(batch.grid["source"]).name if batch.grid.get("source") else "",
-        index_href=relative_href(workspace.index_path, page.parent),
+        header=header_html(_header(workspace, batch, runs), page),
         csp=content_security_policy(),
     )
     atomic_write_text(page, html)
     return page
+
+
+def _header(workspace: Workspace, batch: BatchRecord, runs: dict[str, RunRecord]) -> PageHeader:
+    """The batch page's card: the grid, its data and models, and links to the index."""
+    found = [runs[i] for i in batch.run_ids if i in runs]
+    datasets = sorted(
+        {
+            f"{r.dataset_name} · {r.dataset_fingerprint[:12]}"
+            if r.dataset_fingerprint
+            else r.dataset_name
+            for r in found
+        }
+    )
+    commits = sorted({r.git_commit[:10] for r in found if r.git_commit})
+    facts = (
+        ("Batch", batch.id),
+        ("Grid", batch.name),
+        ("Datasets", "; ".join(datasets)),
+        ("Models", ", ".join(sorted({r.model_family or "?" for r in found}))),
+        ("Runs", f"{len(batch.run_ids)} runs, executor {batch.executor}"),
+        ("Git commit", ", ".join(commits) or "not in git"),
+        ("Date", _time(batch.created_at)),
+        ("Made by", "workbench batch"),
+    )
+    return PageHeader(
+        kind="Batch",
+        title=f"Grid {batch.name}: {len(batch.run_ids)} runs",
+        facts=facts,
+        index=workspace.index_path,
+        summary="Every run of the grid with its headline metric; the best run per dataset is "
+        "marked. Each run links its own evaluate page.",
+    )
 
 
 def batch_sections(workspace: Workspace, store: Store, *, limit: int = 20) -> list[IndexSection]:
@@ -338,7 +371,7 @@ code { font-size: .85rem; }
 </style>
 </head>
 <body>
-<p><a href="{{ index_href }}">&larr; all runs</a></p>
+{{ header | safe }}
 <h1>Batch {{ name }}</h1>
 <div class="meta">
 <code>{{ batch.id }}</code>{% if source %} · grid file {{ source }}{% endif %}

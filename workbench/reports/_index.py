@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write_text
 from ..exceptions import ConfigError
-from ..pages import export_notebook, report_path
-from ..safehtml import content_security_policy
+from ..pages import relative_to_workspace, report_path
+from ..safehtml import content_security_policy, script_hash
+from ..units import format_value
 from ..views import door_of
 from ._batch import write_batch_page
 from ._model import IndexLink, IndexSection, relative_href
@@ -46,7 +47,6 @@ __all__ = [
     "IndexSection",
     "build_index",
     "default_sections",
-    "rebuild_reports",
 ]
 
 #: Metrics shown as a run's headline, first found wins: classification, then regression.
@@ -80,6 +80,60 @@ class _RunRow:
     door: str = ""
     tags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Sort keys of the sortable table (the shown text is not sortable: units, CI, time zone).
+    metric_value: str = ""
+    duration_s: str = ""
+    created_iso: str = ""
+    helper: str = ""
+
+
+@dataclass(frozen=True)
+class _RunGroup:
+    """A run and the helper runs made for it (a retraining's re-evaluation on recent data),
+    shown as one block so they sort and filter together."""
+
+    run: _RunRow
+    helpers: tuple[_RunRow, ...] = ()
+
+
+#: Sorts every ``table.sortable`` by a clicked column (the cell's ``data-sort``, else its text;
+#: numbers as numbers) and filters it from its ``input.filter``; a table with one ``<tbody>``
+#: per run group moves and hides whole groups. Its hash is the page policy's only script.
+_INDEX_JS = """(function () {
+  function groups(t) { return t.tBodies.length > 1 ? [].slice.call(t.tBodies)
+                                                   : [].slice.call(t.tBodies[0].rows); }
+  function key(g, col) {
+    var c = (g.rows ? g.rows[0] : g).cells[col];
+    var s = c ? (c.getAttribute('data-sort') || c.textContent).trim() : '';
+    return s !== '' && !isNaN(Number(s)) ? Number(s) : s.toLowerCase();
+  }
+  document.querySelectorAll('table.sortable').forEach(function (t) {
+    [].slice.call(t.tHead.rows[0].cells).forEach(function (th, col) {
+      th.title = 'click to sort';
+      th.addEventListener('click', function () {
+        var up = th.getAttribute('aria-sort') !== 'ascending';
+        th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+        var gs = groups(t), parent = gs[0].parentNode;
+        gs.sort(function (a, b) {
+          var x = key(a, col), y = key(b, col);
+          var r = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0)
+                                        : (typeof x === 'number' ? -1 : 1);
+          return up ? r : -r;
+        });
+        gs.forEach(function (g) { parent.appendChild(g); });
+      });
+    });
+  });
+  document.querySelectorAll('input.filter').forEach(function (input) {
+    var t = document.getElementById(input.getAttribute('data-table'));
+    input.addEventListener('input', function () {
+      var q = input.value.toLowerCase();
+      groups(t).forEach(function (g) {
+        g.hidden = q !== '' && g.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+  });
+})();"""
 
 
 def build_index(
@@ -87,8 +141,10 @@ def build_index(
 ) -> Path:
     """Write ``reports/index.html``: every run, newest first, linking its stage reports.
 
-    The page is self-contained (inline CSS, no scripts, a policy forbidding any) and uses
-    relative links only.
+    The page is self-contained (inline CSS, one inline script that sorts and filters the
+    tables, a policy allowing that script by hash and nothing else) and uses relative links
+    only. Helper runs (a retraining's re-evaluation) sit under the run they were made for;
+    the champion and the latest decisions come first (``overview_sections``).
 
     Args:
         workspace: The workspace whose ``reports/`` folder receives the page.
@@ -105,21 +161,27 @@ def build_index(
     """
     if extra_sections is None:
         extra_sections = default_sections(workspace, store)
-    runs = sorted(store.list_runs(), key=lambda r: (r.created_at, r.id), reverse=True)
+    # Parameters too: a helper run names the run it was made for there.
+    runs = sorted(
+        store.list_runs(with_params=True), key=lambda r: (r.created_at, r.id), reverse=True
+    )
     rows = [_run_row(workspace, run) for run in runs]
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
+    groups = _grouped(runs, rows)
     page = (
         _jinja_env()
         .get_template(_INDEX_TEMPLATE)
         .render(
             runs=rows,
+            groups=groups,
             counts=counts,
+            script=_INDEX_JS,
             sections=list(extra_sections),
             generated=_format_time(datetime.now(UTC)),
             workspace=workspace.root.name,  # not the full path: the page is shared
-            csp=content_security_policy(),
+            csp=content_security_policy([script_hash(_INDEX_JS)]),
             is_link=lambda cell: isinstance(cell, IndexLink),
         )
     )
@@ -156,9 +218,11 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
     return _RunRow(
         id=run.id,
         status=str(run.status),
-        dataset=run.dataset_name,
+        dataset=relative_to_workspace(run.dataset_name, workspace)
+        if run.dataset_name.startswith("/")
+        else run.dataset_name,
         model_family=run.model_family or "",
-        metric=f"{headline.name} {headline.value:.4f}" if headline else "",
+        metric=f"{headline.name} {_metric_value(headline, headline.value)}" if headline else "",
         metric_ci=_format_ci(headline) if headline else "",
         duration=_format_duration(run.duration_s),
         created=_format_time(run.created_at),
@@ -168,7 +232,38 @@ def _run_row(workspace: Workspace, run: RunRecord) -> _RunRow:
         door=door_of(run),
         tags=tuple(f"{k}={v}" for k, v in run.tags.items()),
         notes=tuple(_clip(f"{n.text} — {n.author}", _MAX_NOTE) for n in run.notes),
+        metric_value=f"{headline.value:.6g}" if headline else "",
+        duration_s=f"{run.duration_s:.1f}" if run.duration_s is not None else "",
+        created_iso=run.created_at.isoformat(),
+        helper=(
+            f"helper run: the model of {_parent_of(run)} evaluated again on the recent "
+            "traffic, so the retrained model is compared on the same rows"
+            if _parent_of(run)
+            else ""
+        ),
     )
+
+
+def _parent_of(run: RunRecord) -> str | None:
+    """The run a helper run was made for (a retraining re-evaluates the champion's model on
+    the recent traffic: ``params["reevaluates"]``), else ``None``."""
+    parent = run.params.get("reevaluates")
+    return str(parent) if parent else None
+
+
+def _grouped(runs: list[RunRecord], rows: list[_RunRow]) -> list[_RunGroup]:
+    """Rows in order, each helper run moved under the run it was made for (when listed)."""
+    ids = {r.id for r in runs}
+    helpers: dict[str, list[_RunRow]] = {}
+    for run, row in zip(runs, rows, strict=True):
+        parent = _parent_of(run)
+        if parent in ids:
+            helpers.setdefault(parent, []).append(row)
+    return [
+        _RunGroup(row, tuple(helpers.get(run.id, ())))
+        for run, row in zip(runs, rows, strict=True)
+        if _parent_of(run) not in ids
+    ]
 
 
 def _clip(text: str, limit: int) -> str:
@@ -211,10 +306,19 @@ def _stage_report(workspace: Workspace, run_id: str, stage: StageRecord) -> Path
     return next((c for c in candidates if c.is_file()), None)
 
 
+def _metric_value(metric: MetricRecord, value: float) -> str:
+    """``value`` with the digits the metric's CI width supports (3 significant without one)."""
+    width = None
+    if metric.ci_low is not None and metric.ci_high is not None:
+        width = metric.ci_high - metric.ci_low
+    return format_value(metric.name, value, ci_width=width)
+
+
 def _format_ci(metric: MetricRecord) -> str:
     if metric.ci_low is None or metric.ci_high is None:
         return ""
-    return f"95% CI [{metric.ci_low:.4f}, {metric.ci_high:.4f}]"
+    low, high = _metric_value(metric, metric.ci_low), _metric_value(metric, metric.ci_high)
+    return f"95% CI [{low}, {high}]"
 
 
 def _format_duration(seconds: float | None) -> str:
@@ -254,33 +358,6 @@ def _failure_summary(run: RunRecord) -> str:
     if what:
         summary = f"{summary}: {what}" if summary else what
     return summary or json.dumps(error, default=str)[:_MAX_EVALUE]
-
-
-def rebuild_reports(
-    workspace: Workspace, store: Store, *, run_id: str | None = None, reviewer: bool = False
-) -> Path:
-    """Re-export every executed stage notebook of one run (or of all runs), then the index.
-
-    Args:
-        workspace: the workspace whose ``reports/`` is rebuilt.
-        store: its store.
-        run_id: one run (a unique id prefix is enough); ``None`` rebuilds all runs.
-        reviewer: hide code cells.
-
-    Returns:
-        The path of ``reports/index.html``.
-    """
-    ids = [store.resolve_run_id(run_id)] if run_id else [r.id for r in store.list_runs()]
-    for rid in ids:
-        for stage in store.get_run(rid).stages:
-            if not stage.output_path or not Path(stage.output_path).is_file():
-                continue
-            html = report_path(workspace, rid, stage.name)
-            export_notebook(
-                Path(stage.output_path), html, reviewer=reviewer, title=f"{rid} · {stage.name}"
-            )
-            store.set_report(rid, stage.name, str(html))
-    return build_index(workspace, store)
 
 
 def publish_batch(workspace: Workspace, store: Store, result: BatchResult) -> BatchResult:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
+
+from ..pages import relative_href
 
 __all__ = ["IndexLink", "IndexSection", "link_to", "relative_href"]
 
@@ -57,12 +58,6 @@ class IndexSection:
     columns: tuple[str, ...] = ()
     rows: tuple[tuple[str | IndexLink, ...], ...] = ()
     note: str = ""
-
-
-def relative_href(target: str | Path, base: str | Path) -> str:
-    """``target`` as a URL relative to the folder ``base`` (quoted, forward slashes)."""
-    rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
-    return quote(Path(rel).as_posix())
 
 
 def link_to(

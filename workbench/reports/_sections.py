@@ -26,6 +26,7 @@ __all__ = [
     "default_sections",
     "inventory_sections",
     "monitor_sections",
+    "overview_sections",
     "release_sections",
 ]
 
@@ -36,6 +37,7 @@ _TIME = "%Y-%m-%d %H:%M UTC"
 def default_sections(ws: Workspace, store: Store) -> list[IndexSection]:
     """Every table the index shows beside the runs, in reading order."""
     providers: tuple[Section, ...] = (
+        overview_sections,
         comparison_sections,
         release_sections,
         abtest_sections,
@@ -44,6 +46,83 @@ def default_sections(ws: Workspace, store: Store) -> list[IndexSection]:
         batch_sections,
     )
     return [section for provider in providers for section in provider(ws, store)]
+
+
+# -- at a glance ---------------------------------------------------------------------------------
+
+
+def overview_sections(ws: Workspace, store: Store) -> list[IndexSection]:
+    """The champion and the latest decision of each kind, first thing on the index."""
+    from ..pages import relative_to_workspace, report_path
+    from ..registry import aliases
+
+    rows: list[tuple[str | IndexLink, ...]] = []
+    champion = aliases(store).get("champion")
+    if champion is not None:
+        run = store.get_run(champion.run_id)
+        data = run.dataset_name  # a CSV dataset's path, shown relative to the workspace
+        data = relative_to_workspace(data, ws) if data.startswith("/") else data
+        page = next(
+            (report_path(ws, run.id, s) for s in ("evaluate", "search") if s in run.stage_names),
+            None,
+        )
+        rows.append(
+            (
+                "champion",
+                f"{champion.ref}: {run.model_family or '?'} on {data}, run {run.id}",
+                _version_metric(champion.metrics) or "—",
+                link_to(ws.reports_dir, page, "evaluate page"),
+            )
+        )
+    comparisons = store.list_comparisons(limit=1)
+    for c in comparisons:
+        rows.append(
+            (
+                "latest comparison",
+                f"{c.candidate_run} (candidate) vs {c.baseline_run} (baseline)",
+                c.decision,
+                link_to(ws.reports_dir, c.report_path, "open", f"report of {c.id}"),
+            )
+        )
+    for r in store.list_releases(limit=1):
+        rows.append(
+            (
+                "latest release check",
+                f"{r.record.get('model_version') or r.bundle}",
+                "✓ passed" if r.passed else "✗ failed",
+                link_to(ws.reports_dir, r.report_path, "open", f"report of {r.id}"),
+            )
+        )
+    for t in store.list_abtests(limit=1):
+        variants = " vs ".join(f"{v.variant}: {v.model_version or v.ref}" for v in t.variants)
+        rows.append(
+            (
+                f"latest A/B test ({t.mode})",
+                variants,
+                t.decision,
+                link_to(ws.reports_dir, t.report_path, "open", f"report of {t.id}"),
+            )
+        )
+    for m in store.list_monitor_reports(limit=1):
+        rows.append(
+            (
+                "latest monitor report",
+                f"{m.model_version or '?'}: drifted {', '.join(m.flagged_features) or 'none'}",
+                m.decision or "no retrain decision",
+                link_to(ws.reports_dir, m.report_path, "open", f"report of {m.id}"),
+            )
+        )
+    if not rows:
+        return []
+    return [
+        IndexSection(
+            "At a glance",
+            columns=("what", "which", "decision", "page"),
+            rows=tuple(rows),
+            note="The model serving as champion and the latest decision of each kind; the "
+            "tables below hold every record.",
+        )
+    ]
 
 
 # -- comparisons and the registry ------------------------------------------------------------------
