@@ -667,23 +667,6 @@ def categorical_ratios(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
     return rows
 
 
-def _onnx_feeds(session: Any, row: Sequence[Any]) -> dict[str, Any]:
-    """One-row feeds as the stub builds them: a float matrix, or one [1, 1] input per column
-    (text as an object array, a gap in text as "", a gap in a number as NaN)."""
-    import numpy as np
-
-    inputs = session.get_inputs()
-    if len(inputs) == 1 and inputs[0].shape[-1] == len(row):
-        return {inputs[0].name: np.asarray([row], dtype=np.float32)}
-    feeds = {}
-    for i, v in zip(inputs, row, strict=True):
-        if i.type == "tensor(string)":
-            feeds[i.name] = np.array([["" if v is None else v]], dtype=object)
-        else:
-            feeds[i.name] = np.array([[np.nan if v is None else v]], dtype=np.float32)
-    return feeds
-
-
 def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]:
     """µs per one-row call: onnxruntime run, the stub's parse + predict, sklearn predict_proba."""
     import onnxruntime as ort
@@ -704,6 +687,10 @@ def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]
         return round(min(times), 2)  # least disturbed by other sessions on the machine
 
     out: dict[str, float] = {}
+    manifest = dict(Manifest.read(model.bundle).data)
+    predictor = load_predictor(model.bundle, manifest)
+    signature = Signature(manifest["signature"]["features"])
+    raw = json.dumps({"rows": [model.row]}).encode()
     onnx_file = model.bundle / "model.onnx"
     if onnx_file.exists():
         options = ort.SessionOptions()
@@ -712,12 +699,10 @@ def in_process_floor(model: Model, repeats: int, calls: int) -> dict[str, float]
         session = ort.InferenceSession(
             onnx_file.read_bytes(), options, providers=["CPUExecutionProvider"]
         )
-        feeds = _onnx_feeds(session, model.row)
+        # One-row feeds exactly as the stub builds them (its layout: one matrix X, or X and
+        # T for a model with text features, or one input per column for older bundles).
+        feeds = predictor._feeds(signature.parse(raw)[0])  # type: ignore[union-attr]
         out["onnxruntime_run_us"] = per_call_us(lambda: session.run(None, feeds), calls)
-    manifest = dict(Manifest.read(model.bundle).data)
-    predictor = load_predictor(model.bundle, manifest)
-    signature = Signature(manifest["signature"]["features"])
-    raw = json.dumps({"rows": [model.row]}).encode()
     out["stub_parse_predict_us"] = per_call_us(
         lambda: predictor.predict(signature.parse(raw)[0]), calls
     )

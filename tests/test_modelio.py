@@ -29,6 +29,7 @@ from workbench.exceptions import ModelError
 from workbench.modelio import (
     TRUSTED_TYPES,
     load_model,
+    onnx_inputs,
     onnx_parity,
     parity_probe_rows,
     save_model,
@@ -281,6 +282,8 @@ def test_every_family_converts_categories_with_gaps_with_parity(family: str, tas
     ).fit(X[:200], y[:200])
     onnx_bytes, reason = to_onnx(pipe, X[:200])
     assert reason is None and onnx_bytes
+    # Two inputs, numbers and text, each in signature order; the graph splits the columns.
+    assert onnx_inputs(onnx_bytes) == {"X": ["length", "year"], "T": ["island", "sex"]}
     X_new = X[200:].copy()
     X_new.iloc[0, 0] = "Atlantis"  # a category no training row has
     worst = 0.0
@@ -368,7 +371,91 @@ def test_a_null_text_value_alone_is_a_gap_on_both_backends(backend: str, tmp_pat
     want = pipe.predict_proba(row)[0]
     record = {"island": row["island"].iloc[0], "length": float(row["length"].iloc[0]),
               "sex": None, "year": int(row["year"].iloc[0])}  # fmt: skip
-    with TestClient(create_app(tmp_path / "b", backend=backend)) as client:
+    app = create_app(tmp_path / "b", backend=backend)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         answer = client.post("/predict", json={"records": [record]})
     assert answer.status_code == 200, answer.text
     np.testing.assert_allclose(answer.json()["probabilities"][0], want, atol=1e-5)
+
+
+def _categorical_bundle(out: Path) -> tuple[Any, pd.DataFrame, pd.DataFrame, Any]:
+    """A penguins-like logreg bundle; returns the pipeline, rows to ask and the manifest."""
+    from workbench.bundle import export_bundle
+    from workbench.models import build_pipeline, get_family
+
+    X, label, _ = categorical_frame()
+    pipe = build_pipeline(
+        "logreg", "classification", get_family("logreg").defaults("classification"),
+        numeric=["length", "year"], categorical=["island", "sex"], seed=0,
+    ).fit(X[:200], label[:200])  # fmt: skip
+    m = export_bundle(pipe, out=out, mode="image", X_ref=X[:200], X_test=X[200:])
+    asked = parity_probe_rows(X[200:], signature_from_frame(X[:200]))
+    assert asked is not None
+    asked = pd.concat([X[200:210], asked], ignore_index=True)
+    return pipe, X, asked, m
+
+
+def _served(bundle: Path, asked: pd.DataFrame) -> Any:
+    from fastapi.testclient import TestClient
+
+    from workbench.serving import create_app
+
+    app = create_app(bundle, backend="onnx")
+    assert app.state.stub.predictor.backend == "onnx"
+    rows = asked.astype(object).where(asked.notna(), None).to_numpy().tolist()
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        answer = client.post("/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["probabilities"]
+
+
+def test_a_categorical_bundle_has_two_inputs_and_answers_like_the_pipeline(
+    tmp_path: Path,
+) -> None:
+    import onnxruntime as ort
+
+    pipe, _, asked, m = _categorical_bundle(tmp_path / "b")
+    layout = {"X": ["length", "year"], "T": ["island", "sex"]}
+    assert m.backend == "onnx" and m.data["onnx"]["inputs"] == layout
+    session = ort.InferenceSession(str(tmp_path / "b" / "model.onnx"))
+    assert [(i.name, i.type, i.shape[1]) for i in session.get_inputs()] == [
+        ("X", "tensor(float)", 2),
+        ("T", "tensor(string)", 2),
+    ]
+    # Gaps in every feature that had them and unseen categories: the same as the pipeline.
+    got = _served(tmp_path / "b", asked)
+    np.testing.assert_allclose(got, pipe.predict_proba(asked), atol=1e-5)
+
+
+def test_an_old_per_column_bundle_still_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import onnxruntime as ort
+
+    from workbench import modelio
+
+    # Bundles exported before the layout was recorded: one [None, 1] input per column and no
+    # "inputs" in the manifest (the stub's manifest is not hashed, so it can be edited back).
+    monkeypatch.setattr(modelio, "_grouped_inputs", lambda model, features: model)
+    pipe, _, asked, _ = _categorical_bundle(tmp_path / "old")
+    manifest_path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["onnx"].pop("inputs") is None
+    manifest_path.write_text(json.dumps(manifest))
+    session = ort.InferenceSession(str(tmp_path / "old" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["island", "length", "sex", "year"]
+    got = _served(tmp_path / "old", asked)
+    np.testing.assert_allclose(got, pipe.predict_proba(asked), atol=1e-5)
+
+
+def test_a_manifest_layout_that_differs_from_the_model_is_refused(tmp_path: Path) -> None:
+    from workbench.serving._model import ModelLoadError, OnnxPredictor
+
+    _, _, _, m = _categorical_bundle(tmp_path / "b")
+    data = (tmp_path / "b" / "model.onnx").read_bytes()
+    features = m.data["signature"]["features"]
+    wrong = {"X": ["year", "length"], "T": ["island", "sex"]}
+    with pytest.raises(ModelLoadError, match="re-export the bundle"):
+        OnnxPredictor(data, features, "classification", wrong)

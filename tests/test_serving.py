@@ -419,3 +419,40 @@ def test_bad_options_are_config_errors(bundles: dict[str, Path], tmp_path: Path)
         create_app(bundles["logreg"], backend="gpu")
     with pytest.raises(ConfigError, match="workers must be at least 1"):
         run_server(bundles["logreg"], workers=0)
+
+
+# -- signatures with text: one numeric matrix and one object matrix ---------------------------
+
+
+def test_a_mixed_signature_builds_two_matrices_and_checks_ranges_by_feature() -> None:
+    from workbench.serving._validate import ClientError, Signature
+
+    # Text in the middle: numeric matrix column k is not signature index k.
+    sig = Signature(
+        [
+            {"name": "a", "kind": "number", "min": 0.0, "max": 1.0, "allow_nan": False},
+            {"name": "b", "kind": "string", "allow_nan": True},
+            {"name": "c", "kind": "integer", "min": 0.0, "max": 10.0, "allow_nan": True},
+        ]
+    )
+    batch, _, flags = sig.parse(json.dumps({"rows": [[0.5, None, 3], [0.2, "x", None]]}).encode())
+    assert batch.matrix is None and batch.numbers.dtype == np.float64
+    np.testing.assert_array_equal(batch.numbers, [[0.5, 3.0], [0.2, np.nan]])
+    assert batch.texts.tolist() == [[None], ["x"]]  # the skops path sees the gap as None
+    assert batch.texts_for_onnx().tolist() == [[""], ["x"]]  # ONNX strings: "" for a gap
+    assert batch.column(2, "c").tolist()[0] == 3.0 and flags == []
+    for n_rows in (1, 9):  # in the type loop (small batches) and in numpy (larger ones)
+        body = {"rows": [[0.5, "x", 3]] * (n_rows - 1) + [[0.5, "x", 25]]}
+        _, _, flags = sig.parse(json.dumps(body).encode())
+        assert flags == [(n_rows - 1, 2, 25.0)]
+        body = {"rows": [[0.5, "x", 3]] * (n_rows - 1) + [[1e300, "x", 3]]}
+        with pytest.raises(ClientError, match="outside the float32 range") as e:
+            sig.parse(json.dumps(body).encode())
+        assert e.value.field == f"rows[{n_rows - 1}][0] (a)"
+    with pytest.raises(ClientError, match="had no missing values") as e:
+        sig.parse(json.dumps({"rows": [[None, "x", 3]]}).encode())
+    assert e.value.field == "rows[0][0] (a)"
+    for bad, field in (([0.5, 3, 3], "rows[0][1] (b)"), ([0.5, "x", "3"], "rows[0][2] (c)")):
+        with pytest.raises(ClientError) as e:
+            sig.parse(json.dumps({"rows": [bad]}).encode())
+        assert e.value.status == 422 and e.value.field == field

@@ -43,6 +43,7 @@ import orjson
 from workbench._files import FolderKind, check_output_dir, write_output_dir
 from workbench.exceptions import ConfigError, ModelError
 from workbench.modelio import (
+    onnx_inputs,
     onnx_parity,
     parity_probe_rows,
     read_model_bytes,
@@ -423,7 +424,9 @@ def _onnx_copy(
                 f"{p['compared']} exceeds {p['tolerance']:.3g}; serving from skops"
             )
             return None, {**info, "reason": reason}, parity
-    return onnx_bytes, {**info, "available": True}, parity
+    # Which features feed which ONNX input ({"X": numeric, "T": text}, or one matrix "X");
+    # the stub checks the model file records the same. Bundles without it: one per column.
+    return onnx_bytes, {**info, "available": True, "inputs": onnx_inputs(onnx_bytes)}, parity
 
 
 def _refusal(pipe: Any, rows: pd.DataFrame) -> str | None:

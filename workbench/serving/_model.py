@@ -22,9 +22,11 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 __all__ = [
+    "ONNX_INPUTS_KEY",
     "TRUSTED_TYPES",
     "Batch",
     "BundleError",
+    "Layout",
     "ModelLoadError",
     "OnnxPredictor",
     "SkopsPredictor",
@@ -228,42 +230,84 @@ def predicted_index(proba: np.ndarray) -> np.ndarray:
     return (proba >= top - TIE_TOLERANCE).argmax(axis=1)
 
 
-class Batch:
-    """Validated input rows: a float64 matrix when every feature is numeric, else columns."""
+class Layout:
+    """Where each feature of a signature sits in a :class:`Batch` of mixed kinds.
 
-    __slots__ = ("columns", "matrix", "n_rows")
+    Numeric features (``number``, ``integer``) go into one float64 matrix, the others (``string``,
+    ``boolean``) into one object matrix, each in signature order. Built once per signature.
+    """
+
+    __slots__ = ("names", "numeric_idx", "numeric_names", "text_idx", "text_names", "where")
+
+    def __init__(self, features: list[dict[str, Any]]) -> None:
+        self.names = [f["name"] for f in features]
+        numeric = [f["kind"] in ("number", "integer") for f in features]
+        self.numeric_idx = [j for j, is_num in enumerate(numeric) if is_num]
+        self.text_idx = [j for j, is_num in enumerate(numeric) if not is_num]
+        self.numeric_names = [self.names[j] for j in self.numeric_idx]
+        self.text_names = [self.names[j] for j in self.text_idx]
+        # name -> (matrix, column): 0 is the numeric matrix, 1 the object one
+        self.where = {n: (0, k) for k, n in enumerate(self.numeric_names)}
+        self.where.update({n: (1, k) for k, n in enumerate(self.text_names)})
+
+
+class Batch:
+    """Validated input rows: a float64 ``matrix`` when every feature is numeric; otherwise a
+    float64 matrix ``numbers`` of the numeric features and an object matrix ``texts`` of the
+    others (``None`` where a value is missing, ``text_gaps`` true when any is), see
+    :class:`Layout`."""
+
+    __slots__ = ("layout", "matrix", "n_rows", "numbers", "text_gaps", "texts")
 
     def __init__(
         self,
         n_rows: int,
         matrix: np.ndarray | None = None,
-        columns: dict[str, np.ndarray] | None = None,
+        *,
+        numbers: np.ndarray | None = None,
+        texts: np.ndarray | None = None,
+        text_gaps: bool = True,
+        layout: Layout | None = None,
     ) -> None:
         self.n_rows = n_rows
         self.matrix = matrix
-        self.columns = columns
+        self.numbers = numbers
+        self.texts = texts
+        self.text_gaps = text_gaps
+        self.layout = layout
 
     @classmethod
-    def from_frame(cls, frame: Any, features: list[dict[str, Any]]) -> Batch:
+    def from_frame(
+        cls, frame: Any, features: list[dict[str, Any]], layout: Layout | None = None
+    ) -> Batch:
         """Build a batch from a DataFrame in the signature's feature order (offline parity)."""
-        names = [f["name"] for f in features]
-        if all(f["kind"] in ("number", "integer") for f in features):
-            return cls(len(frame), matrix=frame[names].to_numpy(dtype=np.float64, na_value=np.nan))
-        cols = {}
-        for f in features:
-            col = frame[f["name"]]
-            if f["kind"] in ("number", "integer"):
-                cols[f["name"]] = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                cols[f["name"]] = col.astype(object).where(col.notna(), None).to_numpy()
-        return cls(len(frame), columns=cols)
+        layout = layout or Layout(features)
+        if not layout.text_names:
+            matrix = frame[layout.names].to_numpy(dtype=np.float64, na_value=np.nan)
+            return cls(len(frame), matrix=matrix)
+        numbers = frame[layout.numeric_names].to_numpy(dtype=np.float64, na_value=np.nan)
+        text = frame[layout.text_names].astype(object)
+        texts = text.where(text.notna(), None).to_numpy()
+        gaps = bool(np.equal(texts, None).any())
+        return cls(len(frame), numbers=numbers, texts=texts, text_gaps=gaps, layout=layout)
 
     def column(self, index: int, name: str) -> np.ndarray:
         """One feature as a 1-D array."""
         if self.matrix is not None:
             return self.matrix[:, index]
-        assert self.columns is not None
-        return self.columns[name]
+        assert self.layout is not None
+        which, k = self.layout.where[name]
+        return (self.texts if which else self.numbers)[:, k]  # type: ignore[index]
+
+    def texts_for_onnx(self) -> np.ndarray:
+        """The object matrix with ``""`` for a missing value (ONNX strings cannot be None)."""
+        texts = self.texts
+        assert texts is not None
+        if not self.text_gaps:
+            return texts
+        filled = texts.copy()
+        filled[np.equal(texts, None)] = ""
+        return filled
 
 
 _ONNX_DTYPES = {
@@ -273,14 +317,37 @@ _ONNX_DTYPES = {
     "tensor(int32)": np.int32,
     "tensor(bool)": np.bool_,
 }
+# Key of the model metadata (ONNX ``metadata_props``) naming the features of each input, as a
+# JSON object ``{input name: [feature names]}``; the manifest copies it (``onnx.inputs``).
+ONNX_INPUTS_KEY = "workbench.onnx_inputs"
 
 
 class OnnxPredictor:
-    """onnxruntime fast path: one float matrix input, or one ``[None, 1]`` input per column."""
+    """onnxruntime fast path.
+
+    Input layouts: one float matrix ``X`` of every feature (numeric data); ``X`` float32
+    ``[n, numeric features]`` plus ``T`` string ``[n, text features]`` (the graph splits the
+    columns itself); or, for bundles exported before the layout was recorded and for models
+    whose inputs need other types, one ``[None, 1]`` input per column. The model's metadata
+    (:data:`ONNX_INPUTS_KEY`) says which features feed which input; a model without it is read
+    by position (the layout of older bundles).
+    """
 
     backend = "onnx"
 
-    def __init__(self, onnx_bytes: bytes, features: list[dict[str, Any]], task: str) -> None:
+    def __init__(
+        self,
+        onnx_bytes: bytes,
+        features: list[dict[str, Any]],
+        task: str,
+        inputs: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Load the model; ``inputs`` is the manifest's ``onnx.inputs`` when it has one.
+
+        Raises:
+            ModelLoadError: onnxruntime cannot load the model, or its inputs do not match the
+                signature or the manifest's ``inputs``.
+        """
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -297,27 +364,68 @@ class OnnxPredictor:
             raise ModelLoadError(f"onnxruntime cannot load the ONNX model: {e}") from e
         self.task = task
         self._features = features
-        inputs = self._session.get_inputs()
-        self._matrix_input = (
-            inputs[0].name if len(inputs) == 1 and inputs[0].shape[-1] == len(features) else None
-        )
-        # Per-column inputs follow the DataFrame's column order; skl2onnx renames them (spaces
-        # become underscores), so they are matched by position. Export-time parity on the test
-        # split runs through this same class, so a mismatch cannot go unnoticed.
-        self._inputs = [(i.name, i.type) for i in inputs]
-        if self._matrix_input is None and len(inputs) != len(features):
+        self._layout = Layout(features)
+        session_inputs = self._session.get_inputs()
+        self._inputs = [(i.name, i.type) for i in session_inputs]
+        recorded = self._session.get_modelmeta().custom_metadata_map.get(ONNX_INPUTS_KEY)
+        self.inputs: dict[str, list[str]] | None = json.loads(recorded) if recorded else None
+        if inputs is not None and inputs != self.inputs:
             raise ModelLoadError(
-                f"the ONNX model has {len(inputs)} inputs but the signature {len(features)} "
-                "features; re-export the bundle"
+                f"the manifest says the ONNX inputs are {inputs} but the model file records "
+                f"{self.inputs}; re-export the bundle"
             )
+        self._plan = self._input_plan(session_inputs)
         outputs = [o.name for o in self._session.get_outputs()]
         if task == "classification":
             self._output = "probabilities" if "probabilities" in outputs else "label"
         else:
             self._output = outputs[0]
 
+    def _input_plan(self, session_inputs: list[Any]) -> str:
+        """``matrix``, ``split`` (X and T) or ``columns``, checked against the signature."""
+        layout, recorded = self._layout, self.inputs
+        names = [i.name for i in session_inputs]
+        if recorded is None:  # older bundles: a single matrix, or one input per column
+            if len(names) == 1 and session_inputs[0].shape[-1] == len(self._features):
+                self._matrix_input = names[0]
+                return "matrix"
+            if len(names) != len(self._features):
+                raise ModelLoadError(
+                    f"the ONNX model has {len(names)} inputs but the signature "
+                    f"{len(self._features)} features; re-export the bundle"
+                )
+            # skl2onnx renames per-column inputs (spaces become underscores): by position.
+            self._columns = [(n, t, j) for j, (n, t) in enumerate(self._inputs)]
+            return "columns"
+        if sorted(recorded) != sorted(names) or sorted(
+            f for fs in recorded.values() for f in fs
+        ) != sorted(layout.names):
+            raise ModelLoadError(
+                f"the ONNX model's inputs {names} and recorded layout {recorded} do not cover "
+                f"the signature's features {layout.names}; re-export the bundle"
+            )
+        if recorded == {"X": layout.names}:
+            self._matrix_input = "X"
+            return "matrix"
+        wanted = {"X": layout.numeric_names, "T": layout.text_names}
+        if recorded == {k: v for k, v in wanted.items() if v}:
+            return "split"
+        index = {n: j for j, n in enumerate(layout.names)}
+        self._columns = []
+        for name, onnx_type in self._inputs:
+            (feature,) = recorded[name]  # any other layout is one feature per input
+            self._columns.append((name, onnx_type, index[feature]))
+        return "columns"
+
     def _feeds(self, batch: Batch) -> dict[str, np.ndarray]:
-        if self._matrix_input is not None:
+        plan = self._plan
+        if plan == "split":
+            feeds = {"T": batch.texts_for_onnx()}
+            if self._layout.numeric_names:
+                assert batch.numbers is not None
+                feeds["X"] = batch.numbers.astype(np.float32)
+            return feeds
+        if plan == "matrix":
             if batch.matrix is not None:
                 return {self._matrix_input: batch.matrix.astype(np.float32)}
             stacked = np.column_stack(
@@ -325,7 +433,7 @@ class OnnxPredictor:
             )
             return {self._matrix_input: stacked.astype(np.float32)}
         feeds = {}
-        for j, (name, onnx_type) in enumerate(self._inputs):
+        for name, onnx_type, j in self._columns:
             col = batch.column(j, self._features[j]["name"])
             if onnx_type == "tensor(string)":
                 # ONNX string tensors cannot hold None; an empty string is the nearest "missing".
@@ -371,7 +479,9 @@ class SkopsPredictor:
         if batch.matrix is not None:
             frame = pd.DataFrame(batch.matrix, columns=self._names)
         else:
-            frame = pd.DataFrame(batch.columns, columns=self._names)
+            frame = pd.DataFrame(
+                {n: batch.column(i, n) for i, n in enumerate(self._names)}, columns=self._names
+            )
         for name in self._int_names:
             if not frame[name].isna().any():
                 frame[name] = frame[name].astype(np.int64)

@@ -17,12 +17,13 @@ feature that was constant in training, more than ``max(|value|, 1)`` away from i
 from __future__ import annotations
 
 import json
+import operator
 from typing import Any
 
 import numpy as np
 import orjson
 
-from ._model import Batch
+from ._model import Batch, Layout
 
 __all__ = ["ClientError", "Signature", "far_range"]
 
@@ -116,7 +117,15 @@ class Signature:
             self._center = (lo + hi) / 2
             self._radius = (hi - lo) / 2
         self._lo32, self._hi32 = lo.tolist(), hi.tolist()
-        self._numeric_idx = [i for i, k in enumerate(self.kinds) if k in ("number", "integer")]
+        # Mixed signatures: one float64 matrix of the numeric features, one object matrix of
+        # the others (``Batch``), each row's values picked by one itemgetter call.
+        self.layout = layout = Layout(features)
+        self._is_text = [k not in ("number", "integer") for k in self.kinds]
+        self._numeric_idx = layout.numeric_idx
+        self._take_numbers = _taker(layout.numeric_idx)
+        self._take_texts = _taker(layout.text_idx)
+        num = np.array(layout.numeric_idx, dtype=np.intp)
+        self._num_center, self._num_radius = self._center[num], self._radius[num]
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -240,7 +249,7 @@ class Signature:
     def _check_values(self, row: list[Any], source: str, i: int, ranges: bool) -> bool:
         """Refuse a value of the wrong type; True when a value is unusual (null, or with
         ``ranges`` outside the far range or float32), i.e. the slow path must look."""
-        unusual = not self.numeric_only
+        unusual = False
         if self.numeric_only:
             # Hot path: exact type checks (bool is a subclass of int but is not a number here).
             lo, hi = self._lo32, self._hi32
@@ -256,8 +265,28 @@ class Signature:
                 if v is not None:
                     self._check_integer(v, source, i, j)
             return unusual
+        # Mixed signature: the same exact type checks per kind. Only a numeric value makes the
+        # row unusual (null, or with ``ranges`` outside the far range); a null text value is
+        # allowed or refused by _check_value and needs nothing more.
+        lo, hi, is_text = self._lo32, self._hi32, self._is_text
         for j, v in enumerate(row):
-            self._check_value(v, source, i, j)
+            t = type(v)
+            if t is str:
+                if not is_text[j]:
+                    self._check_value(v, source, i, j)  # raises: text for a number
+            elif t is float or t is int:
+                if is_text[j]:
+                    self._check_value(v, source, i, j)  # raises: a number for text
+                elif ranges and not lo[j] <= v <= hi[j]:
+                    unusual = True
+            else:  # null, a boolean, or a wrong type: the general check
+                self._check_value(v, source, i, j)
+                if not is_text[j]:
+                    unusual = True
+        for j in self._integer_idx:
+            v = row[j]
+            if v is not None:
+                self._check_integer(v, source, i, j)
         return unusual
 
     def _check_value(self, v: Any, source: str, i: int, j: int) -> None:
@@ -315,38 +344,36 @@ class Signature:
             if usual or (np.abs(m - self._center) <= self._radius).all():
                 return Batch(len(rows), matrix=m), _NONE
             return Batch(len(rows), matrix=m), self._check_matrix(m, source)
-        columns = {}
-        flags: list[tuple[int, int, float]] = []
-        for j, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
-            values = [row[j] for row in rows]
-            if kind in ("number", "integer"):
-                col = np.array(values, dtype=np.float64)
-                big = np.abs(col) > _FLOAT32_MAX
-                if big.any():
-                    i = int(np.argmax(big))
-                    self._refuse(source, i, j, values[i], "outside the float32 range")
-                far = (col < self.lo[j]) | (col > self.hi[j])
-                if far.any():
-                    flags += [(int(i), j, float(col[i])) for i in np.flatnonzero(far)]
-                columns[name] = col
-            else:
-                columns[name] = np.array(values, dtype=object)
-        flags.sort()
-        return Batch(len(rows), columns=columns), flags
+        # Values were type-checked above (numbers, str, bool or null), so each matrix is 2-D.
+        numbers = np.array(list(map(self._take_numbers, rows)), dtype=np.float64)
+        text_rows = list(map(self._take_texts, rows))
+        texts = np.array(text_rows, dtype=object)
+        gaps = any(None in r for r in text_rows)
+        batch = Batch(len(rows), numbers=numbers, texts=texts, text_gaps=gaps, layout=self.layout)
+        if usual or (np.abs(numbers - self._num_center) <= self._num_radius).all():
+            return batch, _NONE
+        return batch, self._check_matrix(numbers, source, self._numeric_idx)
 
-    def _check_matrix(self, m: np.ndarray, source: str) -> list[tuple[int, int, float]]:
-        """Refuse a null or float32 overflow where it is not allowed; return the far cells."""
+    def _check_matrix(
+        self, m: np.ndarray, source: str, columns: list[int] | None = None
+    ) -> list[tuple[int, int, float]]:
+        """Refuse a null or float32 overflow where it is not allowed; return the far cells.
+
+        ``m`` holds every feature, or the features ``columns`` (signature indices) in order.
+        """
+        cols = np.arange(self.n) if columns is None else np.array(columns, dtype=np.intp)
         nan = np.isnan(m)
         with np.errstate(invalid="ignore"):
             big = ~(np.abs(m) <= _FLOAT32_MAX) & ~nan
-            refused = (nan & ~self._nan_ok) | big
+            refused = (nan & ~self._nan_ok[cols]) | big
             if refused.any():
-                i, j = (int(k) for k in np.argwhere(refused)[0])
-                if np.isnan(m[i, j]):
+                i, k = (int(x) for x in np.argwhere(refused)[0])
+                j = int(cols[k])
+                if np.isnan(m[i, k]):
                     self._check_value(None, source, i, j)  # raises: null not allowed here
-                self._refuse(source, i, j, float(m[i, j]), "outside the float32 range")
-            far = (m < self.lo) | (m > self.hi)
-        return [(int(i), int(j), float(m[i, j])) for i, j in np.argwhere(far)]
+                self._refuse(source, i, j, float(m[i, k]), "outside the float32 range")
+            far = (m < self.lo[cols]) | (m > self.hi[cols])
+        return [(int(i), int(cols[k]), float(m[i, k])) for i, k in np.argwhere(far)]
 
 
 _NONE: list[tuple[int, int, float]] = []  # shared "nothing flagged" (never mutated)
@@ -362,6 +389,16 @@ def far_range(feature: dict[str, Any]) -> tuple[float, float] | None:
     lo, hi = float(lo), float(hi)
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
     return lo - span, hi + span
+
+
+def _taker(indices: list[int]) -> Any:
+    """A function returning a row's values at ``indices`` as a tuple (one C-level call)."""
+    if len(indices) == 1:
+        (j,) = indices
+        return lambda row: (row[j],)
+    if not indices:
+        return lambda row: ()
+    return operator.itemgetter(*indices)
 
 
 def _zero(_text: str) -> int:

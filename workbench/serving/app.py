@@ -143,7 +143,9 @@ def load_predictor(
             reason = (manifest.get("onnx") or {}).get("reason") or "no ONNX file"
             raise BundleError(f"backend 'onnx' asked for, but the bundle has none: {reason}")
         try:
-            return OnnxPredictor(blobs["model.onnx"], features, task)
+            # Older manifests have no "inputs": the model is then fed one input per column.
+            inputs = (manifest.get("onnx") or {}).get("inputs")
+            return OnnxPredictor(blobs["model.onnx"], features, task, inputs)
         except ImportError:
             if backend == "onnx":
                 raise BundleError("backend 'onnx' needs onnxruntime; pip install it") from None
