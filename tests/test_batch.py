@@ -414,9 +414,10 @@ def _batches(store: Store) -> list[Any]:
 SMALL_GRID = {
     "name": "iris-small",
     "datasets": ["iris"],
+    # Two runs: one per worker, which is what the executors are tested for.
     "models": ["logreg", "rf"],
     "trials": 2,
-    "seed": [1, 2],
+    "seed": [1],
     "stages": ["explore", "search", "evaluate"],
     "params": FAST,
 }
@@ -427,7 +428,7 @@ def _check_batch(
 ) -> None:
     assert out["status"] == "succeeded", out
     assert executor in out["executor"]
-    assert [r["status"] for r in out["runs"]] == ["succeeded"] * 4
+    assert [r["status"] for r in out["runs"]] == ["succeeded"] * 2
     for r in out["runs"]:
         assert r["headline"]["name"] == "roc_auc" and len(r["headline"]["ci95"]) == 2
         run = store.get_run(r["run_id"])
@@ -441,7 +442,7 @@ def _check_batch(
     for r in out["runs"]:
         assert f'href="../{r["run_id"]}/evaluate.html"' in page
         assert (ws_root / "reports" / r["run_id"] / "evaluate.html").is_file()
-    assert len(re.findall(r'<td class="status succeeded">', page)) == 4
+    assert len(re.findall(r'<td class="status succeeded">', page)) == 2
 
 
 @pytest.mark.slow
@@ -453,7 +454,7 @@ def test_local_executor_runs_a_grid_in_two_processes(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     store = open_workspace(ws)[1]
     _check_batch(ws, out, store, "local (2 workers)", stages=3)
-    assert "4/4 runs" in result.stderr  # the overall progress bar
+    assert "2/2 runs" in result.stderr  # the overall progress bar
 
 
 @pytest.mark.slow

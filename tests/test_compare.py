@@ -658,32 +658,33 @@ def test_cli_refusal_is_one_clean_line(
 
 
 @pytest.mark.slow
-def test_two_real_runs_compared_through_the_cli(tmp_path: Path, cli: click.Group) -> None:
+def test_two_real_runs_compared_through_the_cli(
+    tmp_path: Path, cli: click.Group, demo_workspace: tuple[Path, str]
+) -> None:
+    """The demo's logreg and rf runs (real notebooks, in a copy of the suite's demo workspace)
+    compared again through the CLI against an alias of their own."""
+    import shutil
+
     from workbench.config import resolve_workspace
-    from workbench.runner import Runner, RunRequest
     from workbench.store import open_workspace
 
+    shutil.copytree(demo_workspace[0], tmp_path / "e2e")
     ws = resolve_workspace(tmp_path / "e2e")
-    ws.create()
     store = open_workspace(ws.root)[1]
-    ids = {}
-    for family in ("logreg", "rf"):
-        request = RunRequest(dataset="breast_cancer", model=family, trials=2,
-                             params={"n_boot": 200}, stages=("search", "evaluate"))  # fmt: skip
-        ids[family] = Runner(ws, store).run(request).run_id
+    runs = [r for r in store.list_runs() if r.source == "cli" and r.dataset_name == "breast_cancer"]
+    ids = {r.model_family: r.id for r in runs}
     w = ["-w", str(ws.root)]
     assert (
-        CliRunner().invoke(cli, ["promote", ids["logreg"], "--alias", "champion", *w]).exit_code
-        == 0
+        CliRunner().invoke(cli, ["promote", ids["logreg"], "--alias", "staging", *w]).exit_code == 0
     )
     result = CliRunner().invoke(
-        cli, ["compare", ids["rf"], "champion", "--n-boot", "300", "--json", *w]
+        cli, ["compare", ids["rf"], "staging", "--n-boot", "300", "--json", *w]
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     stored = cmp.get_comparison(store, out["id"])
     assert out == stored.to_dict()
-    assert out["baseline"]["run_id"] == ids["logreg"] and out["baseline"]["ref"] == "champion"
+    assert out["baseline"]["run_id"] == ids["logreg"] and out["baseline"]["ref"] == "staging"
     auc = next(m for m in out["metrics"] if m["name"] == "roc_auc")
     assert auc["delta_ci_low"] <= auc["delta"] <= auc["delta_ci_high"]
     assert out["tests"]["mcnemar"]["p_value"] > 0
@@ -695,7 +696,7 @@ def test_two_real_runs_compared_through_the_cli(tmp_path: Path, cli: click.Group
     assert html.count("plotly-graph-div") >= 3 and '<script src="http' not in html
     assert out["id"] in ws.index_path.read_text()
     # Promotion follows the decision.
-    promote = CliRunner().invoke(cli, ["promote", ids["rf"], "--alias", "champion", *w])
+    promote = CliRunner().invoke(cli, ["promote", ids["rf"], "--alias", "staging", *w])
     if out["decision"] == "hold":
         assert promote.exit_code == 1 and "decided hold" in promote.output
     else:
