@@ -6,10 +6,15 @@ again). The tests then read what each visit saw: no console error, no request le
 reports folder (no network), every figure drawn, every link resolving to a file, a header
 card naming the run, dataset and model, and on reviewer pages no code input, no stderr and no
 absolute path. The demo itself runs once per session (``demo_workspace`` in conftest).
+
+Screenshots of the index and of the first page of each kind (reviewer pages) are saved as test
+artifacts in ``$WORKBENCH_TEST_ARTIFACTS/screenshots`` (else the session's temp folder); the
+README shows two of them (``docs/``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -83,24 +88,58 @@ def workspaces(demo_workspace: tuple[Path, str], tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="module")
-def visits(workspaces: dict[str, Path]) -> Iterator[dict[str, list[Visit]]]:
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = os.environ.get("WORKBENCH_TEST_ARTIFACTS")
+    folder = Path(root) / "screenshots" if root else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _shot_name(reports: Path, page: Path, taken: set[str]) -> str | None:
+    """``index.png``, or ``<kind>.png`` for the first page of each kind; else None."""
+    rel = page.relative_to(reports)
+    if rel.as_posix() == "index.html":
+        kind = "index"
+    elif rel.parts[0] in ("comparisons", "releases", "abtests", "monitor", "batches"):
+        kind = rel.parts[0]
+    else:  # runs/<id>/<stage>.html
+        kind = f"run-{page.stem}"
+    if kind in taken:
+        return None
+    taken.add(kind)
+    return f"{kind}.png"
+
+
+@pytest.fixture(scope="module")
+def visits(workspaces: dict[str, Path], screenshots: Path) -> Iterator[dict[str, list[Visit]]]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield {
-                kind: [_visit(browser, page) for page in _pages(ws / "reports")]
-                for kind, ws in workspaces.items()
-            }
+            taken: set[str] = set()
+            seen = {}
+            for kind, ws in workspaces.items():
+                reports = ws / "reports"
+                seen[kind] = [
+                    _visit(
+                        browser,
+                        page,
+                        shot=screenshots / name
+                        if kind == "reviewer" and (name := _shot_name(reports, page, taken))
+                        else None,
+                    )
+                    for page in _pages(reports)
+                ]
+            yield seen
         finally:
             browser.close()
 
 
-def _visit(browser: Any, path: Path) -> Visit:
+def _visit(browser: Any, path: Path, shot: Path | None = None) -> Visit:
     v = Visit(path)
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.on("console", lambda m: v.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: v.errors.append(str(e)))
     page.on("request", lambda r: v.requests.append(r.url))
@@ -114,6 +153,8 @@ def _visit(browser: Any, path: Path) -> Visit:
                 timeout=20_000,
             )
         v.seen = page.evaluate(_SEEN_JS)
+        if shot is not None:
+            page.screenshot(path=str(shot))
     finally:
         page.close()
     return v
@@ -196,3 +237,15 @@ def test_reviewer_pages_hold_no_code_no_stderr_no_absolute_path(
         shown = "\n".join([v.seen["text"], *v.seen["attrs"]])
         found = [m.start() for m in ABSOLUTE.finditer(shown)]
         assert not found, (name, [shown[max(0, i - 60) : i + 80] for i in found[:3]])
+
+
+def test_screenshots_of_the_index_and_each_page_kind_are_saved(
+    visits: dict[str, list[Visit]], screenshots: Path
+) -> None:
+    names = {p.name for p in screenshots.glob("*.png")}
+    wanted = {"index.png", "comparisons.png", "releases.png", "abtests.png", "monitor.png"}
+    assert wanted <= names, f"missing screenshots: {sorted(wanted - names)} in {screenshots}"
+    assert {n for n in names if n.startswith("run-")}, "no run page screenshot"
+    for name in wanted:
+        png = (screenshots / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
