@@ -152,14 +152,31 @@ def demo_workspace(
 _LONG_FIXTURES = {"installed_wheel": 1800, "demo_workspace": 1800}
 
 
+#: The file that asks for the demo workspace first; every other file that needs it runs last.
+_DEMO_BUILDER = "test_demo.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give a test that needs a session-wide lifecycle fixture that fixture's time budget
-    (pytest-timeout counts fixture set-up against the first test that asks for it)."""
+    (pytest-timeout counts fixture set-up against the first test that asks for it), and order
+    the files so that one worker builds the demo workspace first while the others run the
+    files that do not need it; the files that do come last, when it is ready (pytest-xdist
+    hands out whole files in this order)."""
+    late: set[Path] = set()
     for item in items:
         names = getattr(item, "fixturenames", ())
         needs = [seconds for name, seconds in _LONG_FIXTURES.items() if name in names]
-        if needs and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(max(needs)))
+        if needs:
+            late.add(item.path)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(max(needs)))
+
+    def rank(item: pytest.Item) -> int:
+        if item.path.name == _DEMO_BUILDER:
+            return 0
+        return 2 if item.path in late else 1
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
 
 
 def pytest_report_header(config: pytest.Config) -> str:
