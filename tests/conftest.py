@@ -138,18 +138,25 @@ def demo_workspace(
     Tests that read a whole lifecycle's records and pages share it; a test that changes the
     workspace copies it first.
     """
-    from wheelenv import once, workbench
+    from wheelenv import once
 
-    def make(folder: Path) -> dict[str, str]:
-        output = workbench(installed_wheel, "demo", "--fast", cwd=folder, with_stderr=True)
-        return {"workspace": str(folder / "workspace"), "output": output}
-
-    made = once(tmp_path_factory, "demo", make)
+    made = once(tmp_path_factory, "demo", _demo_maker(installed_wheel))
     return Path(made["workspace"]), made["output"]
 
 
 # Shared fixtures that run a whole lifecycle; the first test to ask waits for them.
 _LONG_FIXTURES = {"installed_wheel": 1800, "demo_workspace": 1800}
+
+
+def _demo_maker(installed: Path) -> Callable[[Path], dict[str, str]]:
+    """What builds the demo workspace in a folder: the installed wheel's ``demo --fast``."""
+    from wheelenv import workbench
+
+    def make(folder: Path) -> dict[str, str]:
+        output = workbench(installed, "demo", "--fast", cwd=folder, with_stderr=True)
+        return {"workspace": str(folder / "workspace"), "output": output}
+
+    return make
 
 
 #: The file that asks for the demo workspace first; every other file that needs it runs last.
@@ -177,6 +184,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 2 if item.path in late else 1
 
     items.sort(key=rank)  # stable: each file's tests keep their order
+    if late and os.environ.get("PYTEST_XDIST_WORKER") == "gw0":
+        _prebuild_demo(items[0].config)
+
+
+def _prebuild_demo(config: pytest.Config) -> None:
+    """Start the shared demo workspace in a thread of the first xdist worker, so it is being
+    built while the workers run the files that do not need it (pytest-xdist hands out the
+    largest files first, whatever the order above). The thread only waits on subprocesses; a
+    failure here is left for the fixture, which builds again and reports it."""
+    import threading
+
+    from wheelenv import build_and_install, once
+
+    factory = config._tmp_path_factory  # type: ignore[attr-defined]
+
+    def build() -> None:
+        try:
+            installed = Path(once(factory, "wheel", build_and_install))
+            once(factory, "demo", _demo_maker(installed))
+        except Exception:  # the fixture builds again and reports it with its own message
+            pass
+
+    threading.Thread(target=build, name="prebuild-demo", daemon=True).start()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
