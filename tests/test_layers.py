@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "profile",
             "gates",
             "modelio",
+            "onnxgraph",
             "traffic",
             "traffic.*",
             "explore",

@@ -29,7 +29,6 @@ from workbench.exceptions import ModelError
 from workbench.modelio import (
     TRUSTED_TYPES,
     load_model,
-    onnx_inputs,
     onnx_parity,
     parity_probe_rows,
     save_model,
@@ -37,6 +36,7 @@ from workbench.modelio import (
     task_of,
     to_onnx,
 )
+from workbench.onnxgraph import onnx_inputs
 
 CLASSIFIERS = {
     "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
@@ -434,11 +434,11 @@ def test_an_old_per_column_bundle_still_serves(
 
     import onnxruntime as ort
 
-    from workbench import modelio
+    from workbench import onnxgraph
 
     # Bundles exported before the layout was recorded: one [None, 1] input per column and no
     # "inputs" in the manifest (the stub's manifest is not hashed, so it can be edited back).
-    monkeypatch.setattr(modelio, "_grouped_inputs", lambda model, features: model)
+    monkeypatch.setattr(onnxgraph, "group_inputs", lambda model, features: model)
     pipe, _, asked, _ = _categorical_bundle(tmp_path / "old")
     manifest_path = tmp_path / "old" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

@@ -440,6 +440,7 @@ def test_a_mixed_signature_builds_two_matrices_and_checks_ranges_by_feature() ->
     np.testing.assert_array_equal(batch.numbers, [[0.5, 3.0], [0.2, np.nan]])
     assert batch.texts.tolist() == [[None], ["x"]]  # the skops path sees the gap as None
     assert batch.texts_for_onnx().tolist() == [[""], ["x"]]  # ONNX strings: "" for a gap
+    assert batch.texts.tolist() == [[None], ["x"]]  # ... in a copy
     assert batch.column(2, "c").tolist()[0] == 3.0 and flags == []
     for n_rows in (1, 9):  # in the type loop (small batches) and in numpy (larger ones)
         body = {"rows": [[0.5, "x", 3]] * (n_rows - 1) + [[0.5, "x", 25]]}

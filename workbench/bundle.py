@@ -43,7 +43,6 @@ import orjson
 from workbench._files import FolderKind, check_output_dir, write_output_dir
 from workbench.exceptions import ConfigError, ModelError
 from workbench.modelio import (
-    onnx_inputs,
     onnx_parity,
     parity_probe_rows,
     read_model_bytes,
@@ -52,6 +51,7 @@ from workbench.modelio import (
     task_of,
     to_onnx,
 )
+from workbench.onnxgraph import onnx_inputs
 from workbench.serving import STUB_MODULES, translated_errors
 from workbench.serving._model import fetch_model_file, load_skops, sha256_bytes, sha256_file
 
