@@ -302,3 +302,11 @@ def test_blank_text_is_a_gap_like_an_empty_field(tmp_path: Path) -> None:
     ds = load_dataset(_csv(tmp_path, frame), target="y")
     assert ds.X["colour"].isna().sum() == 10 and set(ds.X["colour"].dropna()) == {"red", "blue"}
     assert _prep(ds)["colour"]["why"] == "text; 10 missing"
+
+
+def test_builtin_class_codes_carry_their_names() -> None:
+    cancer = load_dataset("breast_cancer")
+    assert cancer.labels == [0, 1]
+    assert cancer.label_names == {0: "malignant", 1: "benign"}
+    assert load_dataset("digits").label_names == {}  # the names are the codes themselves
+    assert load_dataset("diabetes").label_names == {}  # regression

@@ -409,6 +409,22 @@ def test_multiclass_figures_have_one_curve_per_class(iris_split, iris_model):
         ev_figures.roc_figure(y_te, proba[:, 1])
 
 
+def test_figures_name_class_codes_when_names_are_given(iris_split, iris_model):
+    _, X_te, _, y_te = iris_split
+    proba = iris_model.predict_proba(X_te)
+    names = {0: "setosa", 1: "versicolor", 2: "<b>virginica</b>"}
+    conf = ev_figures.confusion_figure(y_te, proba, labels=[0, 1, 2], names=names)
+    assert list(conf.data[0].x) == [
+        "setosa (0)",
+        "versicolor (1)",
+        "&lt;b&gt;virginica&lt;/b&gt; (2)",
+    ]
+    roc = ev_figures.roc_figure(y_te, proba, labels=[0, 1, 2], names=names)
+    assert roc.data[0].name.startswith("setosa (0) (AUC ")
+    plain = ev_figures.confusion_figure(y_te, proba, labels=[0, 1, 2])
+    assert list(plain.data[0].x) == ["0", "1", "2"]
+
+
 def test_regression_and_metric_figures_build(regression_split, regression_model):
     _, X_te, _, y_te = regression_split
     pred = regression_model.predict(X_te)

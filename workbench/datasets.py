@@ -42,6 +42,7 @@ The fingerprint hashes the prepared features and target: the data the model saw.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -99,6 +100,9 @@ class Dataset:
     target: str
     task: str  # "classification" | "regression"
     labels: list[Any] = field(default_factory=list)  # class order, classification only
+    # Display names of class codes (builtins keep integer codes as labels: they round-trip
+    # through JSON and ONNX); empty when the labels are their own names.
+    label_names: dict[Any, str] = field(default_factory=dict)
     prep: list[dict[str, str]] = field(default_factory=list)
     read: dict[str, Any] = field(default_factory=dict)
 
@@ -364,9 +368,18 @@ def _load_builtin(name: str, target: str | None) -> Dataset:
         # Keep integer codes as labels: they round-trip through JSON and ONNX cleanly.
         y = y.astype("int64")
     read = {"format": "builtin", "loader": f"sklearn.datasets.load_{name}"}
-    return _finish(
-        name=name, source=f"sklearn:{name}", X=X, y=y, task=task, read=read, curated=True
+    ds = _finish(name=name, source=f"sklearn:{name}", X=X, y=y, task=task, read=read, curated=True)
+    return dataclasses.replace(
+        ds, label_names=_label_names(ds.labels, getattr(bunch, "target_names", None))
     )
+
+
+def _label_names(labels: list[Any], names: Any) -> dict[Any, str]:
+    """Code → name for integer class codes that have names other than themselves."""
+    if names is None or not all(isinstance(c, int) for c in labels):
+        return {}
+    found = {c: str(names[c]) for c in labels if 0 <= c < len(names)}
+    return {} if all(n == str(c) for c, n in found.items()) else found
 
 
 def _load_file(path: Path, target: str | None, *, sep: str | None, encoding: str | None) -> Dataset:

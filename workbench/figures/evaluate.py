@@ -50,6 +50,13 @@ def _compact(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     return fig
 
 
+def _label(c: Any, names: Mapping[Any, str] | None) -> str:
+    """A class as shown: its name with the code when ``names`` has one (escaped: user text)."""
+    if names and c in names:
+        return escape(f"{names[c]} ({c})")
+    return escape(c)
+
+
 def _class_scores(
     y_true: npt.ArrayLike, y_score: npt.ArrayLike, labels: npt.ArrayLike | None
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, np.ndarray, np.ndarray]]]:
@@ -85,6 +92,7 @@ def roc_figure(
     y_score: npt.ArrayLike,
     *,
     labels: npt.ArrayLike | None = None,
+    names: Mapping[Any, str] | None = None,
     title: str = "ROC curve",
 ) -> go.Figure:
     """ROC curve: one line for a binary task, one one-vs-rest line per class otherwise.
@@ -94,6 +102,7 @@ def roc_figure(
         y_score: Probability matrix ``(n, k)`` ordered like ``labels``, or the positive-class
             probability ``(n,)`` of a binary task.
         labels: Class order; default the sorted unique labels of ``y_true``.
+        names: Display names of class codes (``Dataset.label_names``), shown as "name (code)".
         title: Figure title.
     """
     import plotly.graph_objects as go
@@ -104,7 +113,8 @@ def roc_figure(
     for c, is_c, s in entries:
         fpr, tpr, _ = roc_curve(is_c, s)
         auc = roc_auc_score(is_c, s)
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{escape(c)} (AUC {auc:.3f})"))
+        name = f"{_label(c, names)} (AUC {auc:.3f})"
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=name))
     fig.add_trace(
         go.Scatter(
             x=[0, 1], y=[0, 1], mode="lines", name="chance",
@@ -121,6 +131,7 @@ def pr_figure(
     y_score: npt.ArrayLike,
     *,
     labels: npt.ArrayLike | None = None,
+    names: Mapping[Any, str] | None = None,
     title: str = "Precision-recall curve",
 ) -> go.Figure:
     """Precision-recall curve with average precision; one-vs-rest per class for multiclass.
@@ -138,7 +149,7 @@ def pr_figure(
         ap = average_precision_score(is_c, s)
         fig.add_trace(
             go.Scatter(x=recall, y=precision, mode="lines", line_shape="hv",
-                       name=f"{escape(c)} (AP {ap:.3f})")
+                       name=f"{_label(c, names)} (AP {ap:.3f})")
         )  # fmt: skip
     if len(entries) == 1:
         prevalence = float(entries[0][1].mean())
@@ -158,6 +169,7 @@ def calibration_figure(
     y_score: npt.ArrayLike,
     *,
     labels: npt.ArrayLike | None = None,
+    names: Mapping[Any, str] | None = None,
     n_bins: int = 10,
     strategy: Literal["uniform", "quantile"] = "uniform",
     title: str = "Calibration",
@@ -172,6 +184,7 @@ def calibration_figure(
         y_true: True labels.
         y_score: Probability matrix ``(n, k)`` or positive-class probability ``(n,)``.
         labels: Class order; default the sorted unique labels of ``y_true``.
+        names: Display names of class codes, as in :func:`roc_figure`.
         n_bins: Number of bins.
         strategy: ``"uniform"`` (equal-width bins) or ``"quantile"`` (equal-count bins).
         title: Figure title.
@@ -191,13 +204,13 @@ def calibration_figure(
             is_c.astype(int), s, pos_label=1, n_bins=n_bins, strategy=strategy
         )
         fig.add_trace(
-            go.Scatter(x=mean_pred, y=frac, mode="lines+markers", name=escape(c),
+            go.Scatter(x=mean_pred, y=frac, mode="lines+markers", name=_label(c, names),
                        legendgroup=str(c), line={"color": color}),
             row=1, col=1,
         )  # fmt: skip
         fig.add_trace(
             go.Histogram(x=s, xbins={"start": 0, "end": 1, "size": 1 / n_bins},
-                         name=escape(c), legendgroup=str(c), showlegend=False,
+                         name=_label(c, names), legendgroup=str(c), showlegend=False,
                          marker={"color": color}, opacity=0.6),
             row=2, col=1,
         )  # fmt: skip
@@ -218,6 +231,7 @@ def confusion_figure(
     y_pred: npt.ArrayLike,
     *,
     labels: npt.ArrayLike | None = None,
+    names: Mapping[Any, str] | None = None,
     normalize: Literal["true", "pred", "all"] | None = None,
     title: str = "Confusion matrix",
 ) -> go.Figure:
@@ -227,6 +241,7 @@ def confusion_figure(
         y_true: True labels.
         y_pred: Predicted labels ``(n,)``, or a probability matrix ``(n, k)`` (its argmax is used).
         labels: Class order; default the sorted labels present in ``y_true`` and ``y_pred``.
+        names: Display names of class codes, as in :func:`roc_figure`.
         normalize: As in ``sklearn.metrics.confusion_matrix``: colour by share of the true class
             (``"true"``), of the predicted class (``"pred"``) or of all rows; counts stay shown.
         title: Figure title.
@@ -248,10 +263,10 @@ def confusion_figure(
             [[f"{c}<br>{v:.1%}" for c, v in zip(cr, zr, strict=True)]
              for cr, zr in zip(counts, z, strict=True)]
         )  # fmt: skip
-    names = [escape(c) for c in lab]  # class labels are user text; plotly reads tags
+    ticks = [_label(c, names) for c in lab]  # class labels are user text; plotly reads tags
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
+            z=z, x=ticks, y=ticks, text=text, texttemplate="%{text}", colorscale="Blues",
             hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
             colorbar={"title": {"text": "count" if normalize is None else "share"}},
         )
