@@ -400,6 +400,12 @@ def test_numbers_carry_units_and_the_digits_their_interval_supports() -> None:
     assert shown.loc["model_size_bytes"].tolist() == ["3.92 MB", "1.50", "✗"]
     assert shown.loc["roc_auc"].tolist() == ["0.991", "1.01", "✓"]
     assert quantity_frame({"single_p99_ms": 4.5}).values.tolist() == [["single p99 ms", "4.50 ms"]]
+    gates = pd.DataFrame(
+        {"gate": ["a", "b", "c"], "status": ["passed", "failed", "skipped"], "why": ["failed"] * 3}
+    )
+    shown = readable(gates, name_column="gate")
+    assert shown["status"].tolist() == ["✓ passed", "✗ failed", "— skipped"]
+    assert shown["why"].tolist() == ["failed"] * 3  # only outcome columns get a mark
 
 
 def test_index_of_an_empty_store_and_extra_sections(tmp_path: Path) -> None:

@@ -24,9 +24,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["check_mark", "format_value", "quantity_frame", "readable"]
+__all__ = ["check_mark", "format_value", "outcome_mark", "quantity_frame", "readable"]
 
 _SIZES = ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"))
+#: Words of a check's outcome (gate statuses, release check results) and their marks.
+_OUTCOMES = {
+    "passed": "✓",
+    "pass": "✓",
+    "failed": "✗",
+    "fail": "✗",
+    "skipped": "—",
+    "triggered": "⚠",
+    "not triggered": "✓",
+}
+#: Columns that hold such a word.
+_OUTCOME_COLUMNS = ("status", "result", "outcome")
 #: Columns whose numbers have no unit, whatever quantity the row is about.
 _DIMENSIONLESS = ("ratio", "p_value", "p", "psi", "statistic", "relative", "n", "count")
 
@@ -35,6 +47,12 @@ def check_mark(passed: bool | None, threshold: str = "") -> str:
     """``✓`` / ``✗`` (``—`` when unknown), with the threshold it was checked against."""
     mark = "—" if passed is None else ("✓" if passed else "✗")
     return f"{mark} {threshold}".strip()
+
+
+def outcome_mark(word: str) -> str:
+    """``passed`` → ``✓ passed``, ``FAIL`` → ``✗ FAIL``; other words are left as they are."""
+    mark = _OUTCOMES.get(word.strip().lower())
+    return f"{mark} {word}" if mark else word
 
 
 def _digits(value: float, sig: int = 3) -> str:
@@ -94,7 +112,8 @@ def readable(frame: pd.DataFrame, *, name_column: str | None = "metric") -> pd.D
     The quantity of a row is ``frame[name_column]`` when that column exists, else the row's
     index label; a column named with a unit (``latency_ms``) or without one (``ratio``,
     ``p_value``) keeps its own. Columns ``ci_low``/``ci_high`` (or ``delta_ci_*``) set the
-    decimals of the row's values.
+    decimals of the row's values. A ``status``/``result``/``outcome`` column's words get their
+    mark (``✓ passed``, ``✗ failed``, ``— skipped``).
     """
     out = frame.copy().astype(object)
     names = frame[name_column] if name_column and name_column in frame.columns else None
@@ -113,6 +132,9 @@ def readable(frame: pd.DataFrame, *, name_column: str | None = "metric") -> pd.D
             value = row[col]
             if hasattr(value, "item") and not isinstance(value, (str, bytes)):
                 value = value.item()
+            if isinstance(value, str) and str(col) in _OUTCOME_COLUMNS:
+                out.iat[i, frame.columns.get_loc(col)] = outcome_mark(value)
+                continue
             if not isinstance(value, (bool, int, float)) or col == name_column:
                 continue
             # A ratio or a p-value has no unit, whatever the row measures.

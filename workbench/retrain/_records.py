@@ -164,8 +164,15 @@ class Decision:
     def checks_frame(self) -> pd.DataFrame:
         """One row per check: triggered or not, and the sentence with the numbers."""
         return pd.DataFrame(
-            [{"check": c.name, "triggered": c.triggered, "detail": c.detail} for c in self.checks],
-            columns=["check", "triggered", "detail"],
+            [
+                {
+                    "check": c.name,
+                    "result": "triggered" if c.triggered else "not triggered",
+                    "detail": c.detail,
+                }
+                for c in self.checks
+            ],
+            columns=["check", "result", "detail"],
         )
 
     def summary_markdown(self) -> str:
