@@ -20,11 +20,13 @@ __all__ = [
     "CV_FOLDS",
     "N_BOOT",
     "SEED_MAX",
+    "TRIALS",
     "check_cv_folds",
     "check_finite",
     "check_n_boot",
     "check_run",
     "check_seed",
+    "check_trials",
     "split_sizes",
 ]
 
@@ -36,6 +38,9 @@ CV_FOLDS = (2, 20)
 #: Bootstrap resamples: fewer than 10 gives no interval worth the name, more than 100,000 only
 #: costs memory (resamples x test rows indices).
 N_BOOT = (10, 100_000)
+#: Optuna trials per search: at least 1; above 10,000 a typo (an extra zero or two) would keep
+#: a machine busy for days before anyone noticed.
+TRIALS = (1, 10_000)
 #: Rows each part of the train/valid/test split needs at least (a test set of one row has no
 #: interval, a one-row validation set no score).
 MIN_PART_ROWS = 2
@@ -71,6 +76,21 @@ def check_n_boot(value: Any, *, what: str = "n_boot") -> int:
         raise ConfigError(
             f"{what} must be an integer from {low} to {high:,} bootstrap resamples, got "
             f"{value!r}; 1000 is usual, 50 is enough for a quick look"
+        )
+    return int(value)
+
+
+def check_trials(value: Any, *, what: str = "trials") -> int:
+    """``value`` as a number of optuna trials within :data:`TRIALS`.
+
+    Raises:
+        ConfigError: not an integer within the bounds.
+    """
+    low, high = TRIALS
+    if not _is_int(value) or not low <= value <= high:
+        raise ConfigError(
+            f"{what} must be an integer from {low} to {high:,} optuna trials, got {value!r}; "
+            "20 is usual, 5 is enough for a quick look"
         )
     return int(value)
 
@@ -129,7 +149,7 @@ def check_run(params: Mapping[str, Any], dataset: Any) -> None:
         dataset: the loaded :class:`~workbench.datasets.Dataset` the kernels will read.
 
     Raises:
-        ConfigError: a seed, fold count, resample count or number out of range.
+        ConfigError: a seed, trial count, fold count, resample count or number out of range.
         DatasetError: too few rows for the train/valid/test split or the folds.
     """
     check_finite(params)
@@ -137,6 +157,8 @@ def check_run(params: Mapping[str, Any], dataset: Any) -> None:
         check_seed(params["seed"])
     if "n_boot" in params:
         check_n_boot(params["n_boot"], what="-p n_boot")
+    if "trials" in params:
+        check_trials(params["trials"], what="-p trials")
     if params.get("latency_seconds"):  # 0 means "the environment's budget or 10 s"
         latency_seconds(params["latency_seconds"])
     n_rows = len(dataset.y)

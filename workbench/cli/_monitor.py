@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..preflight import TRIALS
 from ._common import (
     SEED,
     cli,
@@ -242,7 +243,7 @@ def monitor_cmd(**opts: Any) -> None:
 )
 @click.option(
     "--trials",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*TRIALS),
     default=20,
     show_default=True,
     help="Optuna trials of the retraining run (--auto).",

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..execute import DEFAULT_CELL_TIMEOUT_S
+from ..preflight import TRIALS
 from ._common import (
     cli,
     err_console,
@@ -129,8 +130,8 @@ def _relative(path: Any, root: Any) -> str:
     "-n",
     default=20,
     show_default=True,
-    type=int,
-    help="Optuna trials of the search stage.",
+    type=click.IntRange(*TRIALS),
+    help=f"Optuna trials of the search stage ({TRIALS[0]} to {TRIALS[1]:,}).",
 )
 @click.option(
     "--seed",
