@@ -135,6 +135,11 @@ def test_deeply_nested_skops_schema_is_refused(tmp_path: Path) -> None:
         z.writestr("schema.json", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match=r"schema\.json is nested too deeply"):
         load_model(path)
+    # The stub's own loader (bundles load through it) refuses it the same way.
+    from workbench.serving._model import ModelLoadError, check_skops_types
+
+    with pytest.raises(ModelLoadError, match=r"schema\.json is nested too deeply"):
+        check_skops_types(path.read_bytes(), where="model.skops")
 
 
 def test_the_latency_budget_comes_from_the_parameter_the_environment_or_the_default(

@@ -187,7 +187,8 @@ def check_skops_types(data: bytes, *, where: str = "model file") -> list[str]:
     """Return the allow-listed types ``data`` needs, or raise if any type is not allow-listed.
 
     Raises:
-        ModelLoadError: the file is not a skops file, or holds types outside ``TRUSTED_TYPES``.
+        ModelLoadError: the file is not a skops file (or one nested too deeply to parse), or
+            holds types outside ``TRUSTED_TYPES``.
     """
     import skops.io as sio
 
@@ -196,6 +197,13 @@ def check_skops_types(data: bytes, *, where: str = "model file") -> list[str]:
         sklearn_types = {t for t in _schema_types(data) if t.split(".", 1)[0] == "sklearn"}
     except (zipfile.BadZipFile, KeyError, ValueError) as e:
         raise ModelLoadError(f"{where} is not a readable skops file ({e})") from e
+    except RecursionError:
+        # schema.json is parsed with json.loads: a file nested thousands deep exhausts the
+        # stack before any type is checked. No model the workbench saves comes near that.
+        raise ModelLoadError(
+            f"{where} is not a usable skops file: its schema.json is nested too deeply to read "
+            "(a damaged or hostile file); export the model again"
+        ) from None
     untrusted = sorted((reported | sklearn_types) - TRUSTED_TYPES)
     if untrusted:
         raise ModelLoadError(
