@@ -54,7 +54,7 @@ def export_numeric_bundle(out: Path) -> Path:
 
 
 def mixed_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """An integer, a number with missing values and a string feature (ONNX per-column path)."""
+    """An integer, a number with missing values and a string feature (workbench.models' shape)."""
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(
         {

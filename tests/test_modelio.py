@@ -24,6 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from stub_harness import mixed_frame
 
 from workbench.exceptions import ModelError
 from workbench.modelio import (
@@ -66,21 +67,6 @@ def diabetes() -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
 def classifiers(cancer: Any) -> dict[str, Any]:
     X_train, _, y_train, _ = cancer
     return {name: make().fit(X_train, y_train) for name, make in CLASSIFIERS.items()}
-
-
-def mixed_frame(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """Numeric with missing values, an integer and a string column (like workbench.models)."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 90, n),
-            "income": rng.normal(50, 10, n),
-            "city": rng.choice(["oslo", "rome", "lima"], n),
-        }
-    )
-    X.loc[::9, "income"] = np.nan
-    y = ((X["income"].fillna(50) > 50) ^ (X["city"] == "rome")).astype(int)
-    return X, y
 
 
 def mixed_pipeline(estimator: Any, *, impute_strings: bool = False) -> Pipeline:
@@ -154,7 +140,7 @@ def test_allow_list_covers_the_internal_types_skops_reports(
     reported = set()
     for pipe in classifiers.values():
         reported |= set(sio.get_untrusted_types(data=sio.dumps(pipe)))
-    X, y = mixed_frame()
+    X, y = mixed_frame(240)
     reported |= set(
         sio.get_untrusted_types(
             data=sio.dumps(mixed_pipeline(HistGradientBoostingClassifier(max_iter=5)).fit(X, y))
@@ -217,7 +203,7 @@ def test_column_transformer_on_numeric_data_gets_one_matrix_input(split: bool, c
     "estimator", [LogisticRegression(), HistGradientBoostingClassifier(max_iter=10)]
 )
 def test_mixed_columns_with_strings_and_missing_values_convert(estimator: Any) -> None:
-    X, y = mixed_frame()
+    X, y = mixed_frame(240)
     pipe = mixed_pipeline(estimator).fit(X, y)
     onnx_bytes, reason = to_onnx(pipe, X)
     assert reason is None, reason
@@ -231,7 +217,7 @@ def test_text_imputer_of_nan_converts_and_gaps_answer_like_the_pipeline() -> Non
     # skl2onnx converts a text SimpleImputer only when missing_values is a string, and sklearn's
     # default is NaN: to_onnx converts a copy imputing "" (what the stub feeds for a missing
     # text value), and parity on rows with gaps shows it is the same model.
-    X, y = mixed_frame()
+    X, y = mixed_frame(240)
     X.loc[::7, "city"] = None
     pipe = mixed_pipeline(LogisticRegression(), impute_strings=True).fit(X, y)
     onnx_bytes, reason = to_onnx(pipe, X)
@@ -315,7 +301,7 @@ def test_unconvertible_pipeline_says_why(cancer: Any) -> None:
 
 
 def test_signature_records_kinds_ranges_and_missing_values() -> None:
-    X, _ = mixed_frame()
+    X, _ = mixed_frame(240)
     by_name = {f["name"]: f for f in signature_from_frame(X)}
     assert by_name["age"]["kind"] == "integer" and not by_name["age"]["allow_nan"]
     assert by_name["income"]["kind"] == "number" and by_name["income"]["allow_nan"]
@@ -343,7 +329,7 @@ def test_export_records_parity_on_gaps_and_unseen_categories(tmp_path: Path) -> 
     # A pipeline that refuses unseen categories itself: nothing to compare on those rows.
     strict = mixed_pipeline(LogisticRegression(), impute_strings=True)
     strict.set_params(preprocess__cat__onehot__handle_unknown="error")
-    Xm, ym = mixed_frame()
+    Xm, ym = mixed_frame(240)
     strict.fit(Xm, ym)
     m = export_bundle(strict, out=tmp_path / "b", mode="image", X_ref=Xm, X_test=Xm[:40])
     assert m.backend == "onnx" and m.data["parity"]["ok"]

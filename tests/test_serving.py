@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from stub_harness import mixed_frame
 
 from workbench.bundle import export_bundle
 from workbench.exceptions import ConfigError, ModelError
@@ -100,17 +101,7 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, pd.
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, pd.DataFrame]:
     """An integer, a number with missing values and a string feature."""
-    rng = np.random.default_rng(0)
-    n = 300
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 90, n),
-            "income": rng.normal(50, 10, n),
-            "city": rng.choice(["oslo", "rome", "lima"], n),
-        }
-    )
-    X.loc[::9, "income"] = np.nan
-    y = ((X["income"].fillna(50) > 50) ^ (X["city"] == "rome")).astype(int)
+    X, y = mixed_frame()
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     pre = ColumnTransformer(
         [
