@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -97,23 +95,6 @@ def test_regression_dataset(ws: Path) -> None:
     for name in ("rmse", "mae", "r2"):
         assert name in out["metrics"]
     assert out["metrics"]["r2"]["value"] > 0.2
-
-
-def test_csv_dataset_with_categories(ws: Path, tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    n = 240
-    x = rng.normal(size=n)
-    color = rng.choice(["red", "green", "blue"], size=n)
-    label = np.where(x + (color == "red") + rng.normal(scale=0.5, size=n) > 0.5, "yes", "no")
-    csv = tmp_path / "customers.csv"
-    frame = pd.DataFrame({"x": x, "color": color, "label": label})
-    frame.loc[::17, "x"] = np.nan
-    frame.to_csv(csv, index=False)
-    code, out = run_cli(
-        ws, "--dataset", str(csv), "--target", "label", "--model", "hgb", "--trials", "2", *FAST
-    )
-    assert code == 0, out
-    assert out["metrics"]["roc_auc"]["value"] > 0.7
 
 
 def test_failing_cell_marks_run_failed_and_keeps_partial_notebook(
