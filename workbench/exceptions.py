@@ -28,6 +28,7 @@ __all__ = [
     "ModelError",
     "ParameterError",
     "RunCancelled",
+    "RunFailed",
     "RunNotFound",
     "StageFailed",
     "StoreError",
@@ -103,6 +104,12 @@ class StageFailed(WorkbenchError):
         self.notebook = notebook
         kept = "partial notebook" if partial else "notebook"
         super().__init__(f"run {run_id}: {cell.summary()}\n  {kept} kept at {notebook}")
+
+
+class RunFailed(WorkbenchError):
+    """A run that a composed command (the demo) needs finished ``failed``; its record says where."""
+
+    exit_code = 1
 
 
 class RunCancelled(WorkbenchError):

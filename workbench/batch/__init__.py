@@ -28,7 +28,15 @@ from ._records import (
     mark_stale_runs,
     plan_runs,
 )
-from ._tasks import BatchProgress, BatchResult, RunSummary, RunTask, execute_task
+from ._tasks import (
+    BatchProgress,
+    BatchResult,
+    NoProgress,
+    RunSummary,
+    RunTask,
+    available_cores,
+    execute_task,
+)
 
 __all__ = [
     "STALE_AFTER_S",
@@ -41,9 +49,11 @@ __all__ = [
     "Grid",
     "GridRun",
     "LocalExecutor",
+    "NoProgress",
     "PlannedRun",
     "RunSummary",
     "RunTask",
+    "available_cores",
     "execute_task",
     "executor_names",
     "get_batch",

@@ -1,6 +1,6 @@
 """`workbench demo`: the lifecycle that exists so far, on a builtin dataset.
 
-1. explore, search and evaluate two model families (one run each);
+1. explore, search and evaluate two model families (one run each, side by side as a batch);
 2. register both models, make the first the champion when there is none;
 3. compare the second with the champion (deltas with CIs, gates) and promote it only if the
    decision says so;
@@ -54,7 +54,7 @@ __all__ = [
 
 def run_demo(ws: Workspace, store: Store, *, fast: bool = False, console: Any = None) -> Path:
     """Run the demo lifecycle; returns the report index path."""
-    run_ids = [train_stage(ws, store, f, fast=fast, console=console) for f in DEMO_FAMILIES]
+    run_ids = train_stage(ws, store, DEMO_FAMILIES, fast=fast, console=console)
     compare_stage(ws, store, run_ids, fast=fast, console=console)
     # A failed gate is evidence for the reviewer, not a crash of the demo: it is in the report.
     release = release_stage(ws, store, "champion", fast=fast, console=console)

@@ -46,27 +46,54 @@ def say(console: Any, text: str) -> None:
         console.print(text, highlight=False, markup=False)
 
 
-def train_stage(ws: Workspace, store: Store, family: str, *, fast: bool, console: Any) -> str:
-    """Explore, search and evaluate one model family on the demo dataset; its run id."""
-    from ..progress import RichProgress
-    from ..runner import Runner, RunRequest
+def train_stage(
+    ws: Workspace, store: Store, families: Sequence[str], *, fast: bool, console: Any
+) -> list[str]:
+    """Explore, search and evaluate each model family on the demo dataset; their run ids.
 
-    request = RunRequest(
-        dataset=DEMO_DATASET,
-        model=family,
-        trials=3 if fast else 20,
-        seed=42,
-        # --fast: shorter bootstraps and a 2 s latency budget (the CI says what that costs).
-        params={"n_boot": 200, "latency_seconds": 2.0} if fast else {},
+    The runs are one batch (:class:`workbench.batch.LocalExecutor`), side by side on up to two
+    cores: the slower family's search no longer waits for the faster one's. The batch and its
+    page are recorded like any ``workbench batch``.
+    """
+    from ..batch import LocalExecutor, NoProgress, available_cores, parse_grid
+    from ..exceptions import RunFailed
+    from ..progress import RichBatchProgress
+    from ..reports import publish_batch
+    from ..runner import Runner
+
+    grid = parse_grid(
+        {
+            "name": "demo",
+            "datasets": [DEMO_DATASET],
+            "models": list(families),
+            "trials": 3 if fast else 20,
+            "seed": 42,
+            # --fast: shorter bootstraps and a 2 s latency budget (the CI says what that costs).
+            "params": {"n_boot": 200, "latency_seconds": 2.0} if fast else {},
+        },
+        runner=Runner(ws, store),
+        source="the demo",
     )
+    executor = LocalExecutor(workers=max(1, min(len(families), available_cores())))
     if console is None:
-        outcome = Runner(ws, store).run(request)
+        result = executor.run(grid, ws, store, progress=NoProgress())
     else:
-        with RichProgress(console, label=f"demo {family}") as progress:
-            outcome = Runner(ws, store, progress=progress).run(request)
-    auc = outcome.metrics.get("roc_auc", {}).get("value", float("nan"))
-    say(console, f"  {family}: run {outcome.run_id} {outcome.status.value}, test roc_auc {auc:.4f}")
-    return outcome.run_id
+        with RichBatchProgress(console, grid_name=grid.name) as progress:
+            result = executor.run(grid, ws, store, progress=progress)
+    result = publish_batch(ws, store, result)
+    by_model = {r.model: r for r in result.runs}
+    for r in result.runs:
+        if not r.ok:
+            raise RunFailed(
+                f"the demo's {r.model} run {r.run_id} {r.status}: {r.error or r.note}; "
+                f"`workbench show {r.run_id}` has the details"
+            )
+    for family in families:
+        run_id = by_model[family].run_id
+        auc = store.get_run(run_id).metric("roc_auc", "evaluate")
+        shown = f"{auc.value:.4f}" if auc is not None else "not recorded"
+        say(console, f"  {family}: run {run_id} succeeded, test roc_auc {shown}")
+    return [by_model[f].run_id for f in families]
 
 
 def compare_stage(
