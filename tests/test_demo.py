@@ -74,12 +74,15 @@ def test_every_record_is_a_row_not_a_json_file(demo_workspace: tuple[Path, str])
 def test_a_copied_workspace_serves_compares_and_rebuilds_its_reports(
     demo_workspace: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """Copy the demo workspace to another folder (the original moved away), then use it."""
-    original, _ = demo_workspace
+    """Copy a workspace to another folder (its source moved away), then use it."""
+    # The session's demo workspace is shared with other test files running at the same time:
+    # it is copied once, and that copy is the one moved away, never the shared folder.
+    source = tmp_path / "here" / "ws"
+    shutil.copytree(demo_workspace[0], source)
     moved = tmp_path / "elsewhere" / "ws"
-    shutil.copytree(original, moved)
-    hidden = original.with_name("ws-away")
-    original.rename(hidden)  # nothing may still point into the old folder
+    shutil.copytree(source, moved)
+    hidden = source.with_name("ws-away")
+    source.rename(hidden)  # nothing may still point into the old folder
     try:
         _, store = open_workspace(moved)
         demo_runs = [r for r in store.list_runs() if r.dataset_name == "breast_cancer"]
@@ -115,4 +118,4 @@ def test_a_copied_workspace_serves_compares_and_rebuilds_its_reports(
             answer = httpx.post(f"{url}/predict", json={"rows": [row]}, timeout=10).json()
         assert len(answer["labels"]) == 1
     finally:
-        hidden.rename(original)
+        hidden.rename(source)
