@@ -94,7 +94,7 @@ def test_refused_run_still_prints_json(cli: click.Group, tmp_path: Path) -> None
     assert result.exit_code == 2
     out = json.loads(result.stdout)
     assert out["status"] == "refused" and out["run_id"] is None
-    assert "--trials must be at least 1" in out["error"]["message"]
+    assert "--trials must be an integer from 1 to 10,000" in out["error"]["message"]
 
 
 @pytest.mark.parametrize("value", ["-5", "0", "nan", "inf"])

@@ -66,8 +66,7 @@ def refused(cli: click.Group, ws: Path, *args: str) -> str:
         (["-p", "cv_folds=1000"], "got 1000; 5 is usual"),
         (["-p", "n_boot=0"], "n_boot must be an integer from 10 to 100,000"),
         (["-p", "trials=200000"], "trials must be an integer from 1 to 10,000 optuna trials"),
-        (["--trials", "0"], "0 is not in the range 1<=x<=10000"),
-        (["--trials", "100000"], "100000 is not in the range 1<=x<=10000"),
+        (["--trials", "100000"], "--trials must be an integer from 1 to 10,000"),
     ],
 )
 def test_run_parameters_refused_before_a_kernel(

@@ -154,7 +154,7 @@ class Runner:
         from .models import get_family
         from .params import RESERVED
         from .plugins import load_plugins, stage_table
-        from .preflight import check_run
+        from .preflight import check_run, check_trials
         from .project import find_project
 
         project = find_project()
@@ -168,8 +168,7 @@ class Runner:
                 f"stages are {', '.join(table)}{where}"
             )
         get_family(req.model)
-        if req.trials < 1:
-            raise ConfigError(f"--trials must be at least 1, got {req.trials}")
+        check_trials(req.trials, what="--trials")
         # `-p dataset=...` may override --dataset: resolve and check the one the kernels get.
         dataset = resolve_dataset_ref(str(req.params.get("dataset", req.dataset)))
         target = req.params.get("target", req.target)

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from ..progress import RichBatchProgress
 from ._common import cli, err_console, out_console
 from ._paths import AbsolutePath
 
@@ -87,6 +86,8 @@ def batch(
     batch_executor = get_executor(name, **options)
     ws, store = open_workspace(workspace, create=True)
     grid = load_grid(grid_file, runner=Runner(ws, store))
+    from ..progress import RichBatchProgress  # imports the store: not at `workbench --help`
+
     console = err_console()
     with RichBatchProgress(console, grid_name=grid.name) as progress:
         result = batch_executor.run(grid, ws, store, resume=resume, progress=progress)

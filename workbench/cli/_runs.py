@@ -130,7 +130,7 @@ def _relative(path: Any, root: Any) -> str:
     "-n",
     default=20,
     show_default=True,
-    type=click.IntRange(*TRIALS),
+    type=int,  # the range is checked with the run (a refusal then still answers --json)
     help=f"Optuna trials of the search stage ({TRIALS[0]} to {TRIALS[1]:,}).",
 )
 @click.option(
