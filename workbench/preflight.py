@@ -65,19 +65,24 @@ def check_seed(value: Any, *, what: str = "--seed") -> int:
     return int(value)
 
 
+def _bounded(value: Any, bounds: tuple[int, int], *, what: str, unit: str, hint: str) -> int:
+    """``value`` as an integer within ``bounds``, or a ConfigError naming them and ``hint``."""
+    low, high = bounds
+    if not _is_int(value) or not low <= value <= high:
+        raise ConfigError(
+            f"{what} must be an integer from {low} to {high:,} {unit}, got {value!r}; {hint}"
+        )
+    return int(value)
+
+
 def check_n_boot(value: Any, *, what: str = "n_boot") -> int:
     """``value`` as a number of bootstrap resamples within :data:`N_BOOT`.
 
     Raises:
         ConfigError: not an integer within the bounds.
     """
-    low, high = N_BOOT
-    if not _is_int(value) or not low <= value <= high:
-        raise ConfigError(
-            f"{what} must be an integer from {low} to {high:,} bootstrap resamples, got "
-            f"{value!r}; 1000 is usual, 50 is enough for a quick look"
-        )
-    return int(value)
+    hint = "1000 is usual, 50 is enough for a quick look"
+    return _bounded(value, N_BOOT, what=what, unit="bootstrap resamples", hint=hint)
 
 
 def check_trials(value: Any, *, what: str = "trials") -> int:
@@ -86,13 +91,8 @@ def check_trials(value: Any, *, what: str = "trials") -> int:
     Raises:
         ConfigError: not an integer within the bounds.
     """
-    low, high = TRIALS
-    if not _is_int(value) or not low <= value <= high:
-        raise ConfigError(
-            f"{what} must be an integer from {low} to {high:,} optuna trials, got {value!r}; "
-            "20 is usual, 5 is enough for a quick look"
-        )
-    return int(value)
+    hint = "20 is usual, 5 is enough for a quick look"
+    return _bounded(value, TRIALS, what=what, unit="optuna trials", hint=hint)
 
 
 def split_sizes(
@@ -113,12 +113,7 @@ def check_cv_folds(value: Any, *, train_rows: int | None = None, what: str = "cv
     Raises:
         ConfigError: not an integer within the bounds.
     """
-    low, high = CV_FOLDS
-    if not _is_int(value) or not low <= value <= high:
-        raise ConfigError(
-            f"{what} must be an integer from {low} to {high} folds per trial, got {value!r}; "
-            "5 is usual"
-        )
+    _bounded(value, CV_FOLDS, what=what, unit="folds per trial", hint="5 is usual")
     if train_rows is not None and value * 2 > train_rows:
         raise ConfigError(
             f"{what}={value} is too many folds for {train_rows} training rows: each fold needs "

@@ -12,28 +12,34 @@ __all__ = ["RichBatchProgress", "RichProgress"]
 _MARKS = {"succeeded": "[green]✓[/]", "skipped": "[dim]↷[/]", "cancelled": "[yellow]■[/]"}
 
 
+def _bars(console: Any, *, unit: str = "") -> Any:
+    """A rich ``Progress``: spinner, description, bar, ``done/total [unit]``, elapsed time."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    unit_column = [TextColumn(unit)] if unit else []
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *unit_column,
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 class RichProgress:
     """A :class:`~workbench.runner.ProgressSink` drawing on stderr (stdout stays for --json)."""
 
     def __init__(self, console: Any, *, label: str = "run") -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
+        self.progress = _bars(console)
         self.label = label
         self._stages: Any = None
         self._cells: Any = None
@@ -75,26 +81,9 @@ class RichBatchProgress:
     it finishes; stdout stays free for --json."""
 
     def __init__(self, console: Any, *, grid_name: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
         self.console = console
         self.grid_name = grid_name
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("stages"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        self.progress = _bars(console, unit="stages")
         self._task: Any = None
         self._runs = 0
         self._finished = 0
